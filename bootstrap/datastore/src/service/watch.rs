@@ -1,0 +1,349 @@
+//! The Watch stream. One task per gRPC stream owns all its watchers and a
+//! single subscription to the store's fan-out. `seen` is the revision up to
+//! which every change has been dispatched to every watcher of the stream,
+//! so progress responses at `seen` are always truthful. A stream that falls
+//! behind the fan-out reads the missed revisions from the database instead,
+//! so no watcher is ever dropped or sees an event twice.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use k3r_etcd_proto::etcdserverpb::watch_server::Watch;
+use k3r_etcd_proto::etcdserverpb::{
+    WatchCreateRequest, WatchRequest, WatchResponse, watch_create_request, watch_request,
+};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::header;
+use crate::error::Error;
+use crate::store::Store;
+use crate::store::hub::Batch;
+use crate::store::types::{Change, KeyRange};
+
+/// Rows read per step when replaying history.
+const REPLAY_CHUNK: i64 = 1000;
+/// Watch ID etcd uses for stream-wide progress responses.
+const PROGRESS_ALL_ID: i64 = -1;
+
+pub struct WatchService {
+    store: Store,
+    progress_interval: Duration,
+}
+
+impl WatchService {
+    pub fn new(store: Store, progress_interval: Duration) -> Self {
+        Self { store, progress_interval }
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Watch for WatchService {
+    type WatchStream = WatchStream;
+
+    async fn watch(&self, request: Request<Streaming<WatchRequest>>) -> Result<Response<Self::WatchStream>, Status> {
+        let (sender, receiver) = mpsc::channel(256);
+        let stream = WatchStreamTask::new(self.store.clone(), sender, self.progress_interval);
+        tokio::spawn(stream.run(request.into_inner()));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+struct Watcher {
+    range: KeyRange,
+    /// Next revision this watcher wants.
+    next: i64,
+    prev_kv: bool,
+    no_put: bool,
+    no_delete: bool,
+    progress_notify: bool,
+    last_sent: Instant,
+}
+
+impl Watcher {
+    fn wants(&self, change: &Change) -> bool {
+        change.row.revision >= self.next
+            && self.range.contains(&change.row.key)
+            && !(self.no_put && !change.row.is_delete())
+            && !(self.no_delete && change.row.is_delete())
+    }
+}
+
+struct WatchStreamTask {
+    store: Store,
+    out: mpsc::Sender<Result<WatchResponse, Status>>,
+    watchers: BTreeMap<i64, Watcher>,
+    next_id: i64,
+    seen: i64,
+    progress_interval: Duration,
+}
+
+/// The client went away; stop the stream.
+struct Closed;
+
+impl WatchStreamTask {
+    fn new(store: Store, out: mpsc::Sender<Result<WatchResponse, Status>>, progress_interval: Duration) -> Self {
+        Self { store, out, watchers: BTreeMap::new(), next_id: 0, seen: 0, progress_interval }
+    }
+
+    async fn run(mut self, mut incoming: Streaming<WatchRequest>) {
+        let (mut fanout, revisions) = self.store.hub().subscribe();
+        self.seen = revisions.current;
+        let mut ticker = tokio::time::interval(self.progress_interval.max(Duration::from_millis(100)) / 2);
+        let result: Result<(), Closed> = async {
+            loop {
+                tokio::select! {
+                    request = incoming.message() => match request {
+                        Ok(Some(request)) => self.handle(request, &mut fanout).await?,
+                        Ok(None) | Err(_) => return Err(Closed),
+                    },
+                    batch = fanout.recv() => match batch {
+                        Ok(batch) => self.dispatch_batch(&batch).await?,
+                        Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up().await?,
+                        Err(broadcast::error::RecvError::Closed) => return Err(Closed),
+                    },
+                    _ = ticker.tick() => self.notify_progress().await?,
+                }
+            }
+        }
+        .await;
+        let _ = result;
+        self.store.metrics().watchers.dec_by(self.watchers.len() as i64);
+    }
+
+    async fn send(&self, response: WatchResponse) -> Result<(), Closed> {
+        self.out.send(Ok(response)).await.map_err(|_| Closed)
+    }
+
+    async fn handle(
+        &mut self,
+        request: WatchRequest,
+        fanout: &mut broadcast::Receiver<Arc<Batch>>,
+    ) -> Result<(), Closed> {
+        match request.request_union {
+            Some(watch_request::RequestUnion::CreateRequest(create)) => self.create(create).await,
+            Some(watch_request::RequestUnion::CancelRequest(cancel)) => {
+                if self.watchers.remove(&cancel.watch_id).is_some() {
+                    self.store.metrics().watchers.dec();
+                    self.send(WatchResponse {
+                        header: header(self.seen),
+                        watch_id: cancel.watch_id,
+                        canceled: true,
+                        ..Default::default()
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+            Some(watch_request::RequestUnion::ProgressRequest(_)) => {
+                // Dispatch whatever is already committed first, so the answer
+                // is as fresh as it can truthfully be.
+                loop {
+                    match fanout.try_recv() {
+                        Ok(batch) => self.dispatch_batch(&batch).await?,
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => self.catch_up().await?,
+                        Err(_) => break,
+                    }
+                }
+                self.send(WatchResponse { header: header(self.seen), watch_id: PROGRESS_ALL_ID, ..Default::default() })
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn create(&mut self, create: WatchCreateRequest) -> Result<(), Closed> {
+        let id = if create.watch_id != 0 {
+            if self.watchers.contains_key(&create.watch_id) {
+                return self
+                    .send(WatchResponse {
+                        header: header(self.seen),
+                        watch_id: create.watch_id,
+                        created: true,
+                        canceled: true,
+                        cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream".into(),
+                        ..Default::default()
+                    })
+                    .await;
+            }
+            create.watch_id
+        } else {
+            while self.watchers.contains_key(&self.next_id) {
+                self.next_id += 1;
+            }
+            self.next_id += 1;
+            self.next_id - 1
+        };
+        self.send(WatchResponse { header: header(self.seen), watch_id: id, created: true, ..Default::default() })
+            .await?;
+        let compacted = self.store.revisions().compacted;
+        if create.start_revision > 0 && create.start_revision < compacted {
+            return self.send_compacted(id, compacted).await;
+        }
+        let filters = &create.filters;
+        let mut watcher = Watcher {
+            range: KeyRange::new(&create.key, &create.range_end),
+            next: if create.start_revision > 0 { create.start_revision } else { self.seen + 1 },
+            prev_kv: create.prev_kv,
+            no_put: filters.contains(&(watch_create_request::FilterType::Noput as i32)),
+            no_delete: filters.contains(&(watch_create_request::FilterType::Nodelete as i32)),
+            progress_notify: create.progress_notify,
+            last_sent: Instant::now(),
+        };
+        // Replay history up to what the stream has already dispatched.
+        while watcher.next <= self.seen {
+            let changes = match self.store.changes(watcher.next, self.seen, REPLAY_CHUNK).await {
+                Ok(changes) => changes,
+                Err(err) => return self.send_error(id, err).await,
+            };
+            let compacted = self.store.revisions().compacted;
+            if watcher.next < compacted {
+                return self.send_compacted(id, compacted).await;
+            }
+            let Some(last) = changes.last().map(|c| c.row.revision) else {
+                watcher.next = self.seen + 1;
+                break;
+            };
+            // A chunk may end inside a revision; finish that revision first.
+            let complete_upto = if changes.len() as i64 == REPLAY_CHUNK && last < self.seen { last - 1 } else { last };
+            let complete_upto = complete_upto.max(watcher.next);
+            let events = changes
+                .iter()
+                .filter(|c| c.row.revision <= complete_upto && watcher.wants(c))
+                .map(|c| c.to_event(watcher.prev_kv))
+                .collect::<Vec<_>>();
+            if !events.is_empty() {
+                self.send_events(id, &mut watcher, events, complete_upto).await?;
+            }
+            watcher.next = complete_upto + 1;
+        }
+        self.watchers.insert(id, watcher);
+        self.store.metrics().watchers.inc();
+        Ok(())
+    }
+
+    async fn send_compacted(&self, id: i64, compacted: i64) -> Result<(), Closed> {
+        self.send(WatchResponse {
+            header: header(self.seen),
+            watch_id: id,
+            canceled: true,
+            compact_revision: compacted,
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn send_error(&self, id: i64, err: Error) -> Result<(), Closed> {
+        tracing::warn!(watch_id = id, error = %err, "watch failed");
+        self.send(WatchResponse {
+            header: header(self.seen),
+            watch_id: id,
+            canceled: true,
+            cancel_reason: err.to_string(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn send_events(
+        &self,
+        id: i64,
+        watcher: &mut Watcher,
+        events: Vec<k3r_etcd_proto::mvccpb::Event>,
+        revision: i64,
+    ) -> Result<(), Closed> {
+        self.store.metrics().events_sent.inc_by(events.len() as u64);
+        watcher.last_sent = Instant::now();
+        self.send(WatchResponse { header: header(revision), watch_id: id, events, ..Default::default() })
+            .await
+    }
+
+    async fn dispatch_batch(&mut self, batch: &Batch) -> Result<(), Closed> {
+        if batch.last <= self.seen {
+            return Ok(());
+        }
+        let fresh: Vec<&Change> = batch.changes.iter().filter(|c| c.row.revision > self.seen).collect();
+        self.dispatch(&fresh, batch.last).await
+    }
+
+    async fn dispatch(&mut self, changes: &[&Change], upto: i64) -> Result<(), Closed> {
+        let ids: Vec<i64> = self.watchers.keys().copied().collect();
+        for id in ids {
+            let Some(mut watcher) = self.watchers.remove(&id) else { continue };
+            let events: Vec<_> = changes
+                .iter()
+                .filter(|c| watcher.wants(c))
+                .map(|c| c.to_event(watcher.prev_kv))
+                .collect();
+            let result = if events.is_empty() { Ok(()) } else { self.send_events(id, &mut watcher, events, upto).await };
+            watcher.next = watcher.next.max(upto + 1);
+            self.watchers.insert(id, watcher);
+            result?;
+        }
+        self.seen = upto;
+        Ok(())
+    }
+
+    /// The fan-out dropped batches for this stream: read them from the
+    /// database instead.
+    async fn catch_up(&mut self) -> Result<(), Closed> {
+        let target = self.store.revisions().current;
+        while self.seen < target {
+            let compacted = self.store.revisions().compacted;
+            if self.seen + 1 < compacted {
+                // The history this stream still needs is gone.
+                let ids: Vec<i64> = self.watchers.keys().copied().collect();
+                for id in ids {
+                    self.watchers.remove(&id);
+                    self.store.metrics().watchers.dec();
+                    self.send_compacted(id, compacted).await?;
+                }
+                self.seen = target;
+                return Ok(());
+            }
+            let changes = match self.store.changes(self.seen + 1, target, REPLAY_CHUNK).await {
+                Ok(changes) => changes,
+                Err(err) => {
+                    tracing::warn!(error = %err, "watch catch-up failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Some(last) = changes.last().map(|c| c.row.revision) else {
+                self.seen = target;
+                break;
+            };
+            let upto = if changes.len() as i64 == REPLAY_CHUNK && last < target && last > self.seen + 1 {
+                last - 1
+            } else {
+                last
+            };
+            let refs: Vec<&Change> = changes.iter().filter(|c| c.row.revision <= upto).collect();
+            self.dispatch(&refs, upto).await?;
+        }
+        Ok(())
+    }
+
+    async fn notify_progress(&mut self) -> Result<(), Closed> {
+        let now = Instant::now();
+        let due: Vec<i64> = self
+            .watchers
+            .iter()
+            .filter(|(_, w)| w.progress_notify && now.duration_since(w.last_sent) >= self.progress_interval)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(watcher) = self.watchers.get_mut(&id) {
+                watcher.last_sent = now;
+            }
+            self.send(WatchResponse { header: header(self.seen), watch_id: id, ..Default::default() }).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use k3r_datastore::{Datastore, DatastoreConfig, Endpoint, Listen, StoreConfig};
+
+#[derive(Args, Debug)]
+pub struct DatastoreArgs {
+    /// Where to serve the etcd API: unix://PATH or IP:PORT (repeatable)
+    #[arg(long = "listen-address", default_value = "127.0.0.1:2379")]
+    listen: Vec<String>,
+    /// sqlite://PATH (default ./db/state.db), postgres://… or mysql://…
+    #[arg(long, env = "K3R_DATASTORE_ENDPOINT", default_value = "")]
+    datastore_endpoint: String,
+    /// Serve Prometheus metrics on this address
+    #[arg(long)]
+    metrics_address: Option<SocketAddr>,
+    /// Run automatic compaction this often (0s disables it)
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    compaction_interval: Duration,
+    /// Automatic compaction keeps at least this many recent revisions
+    #[arg(long, default_value_t = 1000)]
+    compaction_retain: i64,
+    /// Interval of watch progress notifications
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    watch_progress_notify_interval: Duration,
+}
+
+pub fn run(args: DatastoreArgs) -> anyhow::Result<()> {
+    let endpoint = Endpoint::parse(&args.datastore_endpoint, PathBuf::from("db/state.db"))?;
+    let listen = args.listen.iter().map(|l| Listen::parse(l)).collect::<Result<Vec<_>, _>>()?;
+    let config = DatastoreConfig {
+        endpoint,
+        listen,
+        metrics_listen: args.metrics_address,
+        store: StoreConfig {
+            compaction_interval: args.compaction_interval,
+            compaction_retain: args.compaction_retain,
+            ..StoreConfig::default()
+        },
+        progress_notify_interval: args.watch_progress_notify_interval,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(async move {
+        let datastore = Datastore::start(config).await?;
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        datastore.stop().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

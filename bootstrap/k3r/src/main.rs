@@ -1,0 +1,24 @@
+//! The k3r binary. Flags live in `cli`; behaviour lives in the library
+//! crates, as in k3s's split of pkg/cli/cmds from pkg/*.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("K3R_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli::run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line naming the problem.
+            eprintln!("k3r: error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
