@@ -63,6 +63,7 @@ pub struct DatastoreConfig {
 /// A running datastore.
 pub struct Datastore {
     pub store: Store,
+    bound: Vec<Listen>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -89,6 +90,7 @@ impl Datastore {
         let store = Store::open(backend, config.store.clone()).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        let mut bound = Vec::new();
         let urls: Vec<String> = config.listen.iter().map(Listen::url).collect();
         for listen in &config.listen {
             let router = tonic::transport::Server::builder()
@@ -105,6 +107,7 @@ impl Datastore {
             let task = match listen {
                 Listen::Unix(path) => {
                     let listener = bind_unix(path)?;
+                    bound.push(listen.clone());
                     tokio::spawn(async move {
                         if let Err(e) = router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal).await {
                             tracing::error!(error = %e, "datastore unix listener failed");
@@ -115,6 +118,7 @@ impl Datastore {
                     let listener = TcpListener::bind(addr).await.map_err(|e| {
                         Error::Io(std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
                     })?;
+                    bound.push(Listen::Tcp(listener.local_addr()?));
                     tokio::spawn(async move {
                         if let Err(e) = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal).await {
                             tracing::error!(error = %e, "datastore tcp listener failed");
@@ -128,13 +132,26 @@ impl Datastore {
         if let Some(addr) = config.metrics_listen {
             tasks.push(serve_metrics(addr, store.clone(), shutdown_rx.clone()).await?);
         }
-        Ok(Self { store, shutdown, tasks })
+        Ok(Self { store, bound, shutdown, tasks })
+    }
+
+    /// The addresses actually listened on (port 0 resolved).
+    pub fn listening(&self) -> &[Listen] {
+        &self.bound
     }
 
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        for mut task in self.tasks {
+            // Open watch streams keep a graceful shutdown waiting forever.
+            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        for listen in &self.bound {
+            if let Listen::Unix(path) = listen {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }

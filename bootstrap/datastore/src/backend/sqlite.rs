@@ -60,11 +60,16 @@ impl Backend for Sqlite {
             std::fs::create_dir_all(dir)?;
         }
         let conn = Connection::open(&self.path)?;
-        // auto_vacuum only takes effect on an empty database, so set it first.
+        // auto_vacuum only takes effect before the first table is created,
+        // and only persists once a page is written: same connection.
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch(SCHEMA)?;
         drop(conn);
         let conn = self.open()?;
-        conn.execute_batch(SCHEMA)?;
+        let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+        if mode != 2 {
+            tracing::warn!(path = %self.path.display(), "database was created without incremental auto-vacuum; compaction cannot shrink the file");
+        }
         Ok(())
     }
 
@@ -250,7 +255,12 @@ impl Writer for SqliteConn {
     }
 
     fn reclaim(&mut self) -> Result<()> {
-        self.conn.execute_batch("PRAGMA incremental_vacuum;")?;
+        // incremental_vacuum frees one page per step: run it to the end.
+        let mut vacuum = self.conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut steps = vacuum.query([])?;
+        while steps.next()?.is_some() {}
+        drop(steps);
+        drop(vacuum);
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }

@@ -32,8 +32,12 @@ use crate::error::{Error, Result};
 pub struct StoreConfig {
     /// How often automatic compaction runs; zero disables it.
     pub compaction_interval: Duration,
-    /// Automatic compaction keeps at least this many recent revisions.
+    /// Automatic compaction compacts everything older than the newest
+    /// `compaction_retain` revisions…
     pub compaction_retain: i64,
+    /// …and everything that was already history this long ago (etcd's
+    /// periodic retention), so an idle database shrinks to its live data.
+    pub compaction_retain_age: Duration,
     /// Revisions removed per compaction step, so writes interleave.
     pub compaction_batch: i64,
     /// Queue length of the watch fan-out, in commits.
@@ -45,6 +49,7 @@ impl Default for StoreConfig {
         Self {
             compaction_interval: Duration::from_secs(60),
             compaction_retain: 1000,
+            compaction_retain_age: Duration::from_secs(300),
             compaction_batch: 1000,
             watch_buffer: 1024,
         }
@@ -312,13 +317,29 @@ impl Store {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
+            let mut samples: std::collections::VecDeque<(std::time::Instant, i64)> = Default::default();
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
                 let store = Store { inner };
                 let revs = store.revisions();
-                let target = revs.current - store.inner.config.compaction_retain;
+                let now = std::time::Instant::now();
+                samples.push_back((now, revs.current));
+                // `aged` is the newest revision that was current before the
+                // retention age; the sample it came from stays as reference.
+                let mut aged = 0;
+                if let Some(horizon) = now.checked_sub(store.inner.config.compaction_retain_age) {
+                    while samples.len() > 1 && samples[1].0 <= horizon {
+                        samples.pop_front();
+                    }
+                    if let Some(&(at, rev)) = samples.front() {
+                        if at <= horizon {
+                            aged = rev;
+                        }
+                    }
+                }
+                let target = (revs.current - store.inner.config.compaction_retain).max(aged);
                 if target > revs.compacted {
                     match store.compact(target).await {
                         Ok(_) | Err(Error::Compacted { .. }) => {}

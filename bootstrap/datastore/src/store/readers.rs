@@ -54,3 +54,14 @@ impl ReaderPool {
         .map_err(|e| Error::Storage(format!("reader task failed: {e}")))?
     }
 }
+
+impl Drop for ReaderPool {
+    fn drop(&mut self) {
+        // Closing a connection may block (the sync PostgreSQL client runs
+        // its own runtime), so never do it on an async worker thread.
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new().name("k3r-datastore-close".into()).spawn(move || drop(idle));
+        }
+    }
+}

@@ -23,6 +23,9 @@ pub struct DatastoreArgs {
     /// Automatic compaction keeps at least this many recent revisions
     #[arg(long, default_value_t = 1000)]
     compaction_retain: i64,
+    /// …and compacts history older than this
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    compaction_retain_age: Duration,
     /// Interval of watch progress notifications
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     watch_progress_notify_interval: Duration,
@@ -38,6 +41,7 @@ pub fn run(args: DatastoreArgs) -> anyhow::Result<()> {
         store: StoreConfig {
             compaction_interval: args.compaction_interval,
             compaction_retain: args.compaction_retain,
+            compaction_retain_age: args.compaction_retain_age,
             ..StoreConfig::default()
         },
         progress_notify_interval: args.watch_progress_notify_interval,
