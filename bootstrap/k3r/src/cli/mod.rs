@@ -1,6 +1,7 @@
 //! Command-line flags. Each subcommand parses its flags here and calls into
 //! the crate that implements it.
 
+mod configfile;
 mod datastore;
 
 use clap::{Parser, Subcommand};

@@ -1,0 +1,38 @@
+//! OCI image tarballs built by k3r itself, readable by
+//! `ctr images import`. Builds are deterministic: the same files give the
+//! same digests, so re-importing at every start is a no-op.
+
+mod oci;
+
+pub use oci::{ImageSpec, Layer, write_image};
+
+/// The static pause binary, compiled from pause/pause.c.
+pub const PAUSE_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pause"));
+
+/// Reference of k3r's pause image; containerd's sandbox_image points here.
+pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("image: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The pause image: just /pause, run as 65535.
+pub fn pause_image() -> ImageSpec {
+    ImageSpec {
+        reference: PAUSE_IMAGE.to_string(),
+        layers: vec![Layer { files: vec![oci::File::new("pause", PAUSE_BINARY.to_vec(), 0o755)] }],
+        entrypoint: vec!["/pause".into()],
+        cmd: Vec::new(),
+        env: Vec::new(),
+        user: "65535:65535".into(),
+        working_dir: String::new(),
+    }
+}
+
+pub use oci::File;
