@@ -13,6 +13,11 @@ fn main() {
         .arg(&out)
         .arg("pause/pause.c")
         .status()
-        .unwrap_or_else(|e| panic!("running {cc} for the pause binary: {e} (install gcc and libc6-dev)"));
-    assert!(status.success(), "building the static pause binary failed (needs libc6-dev for static glibc)");
+        .unwrap_or_else(|e| {
+            panic!("running {cc} for the pause binary: {e} (install gcc and libc6-dev)")
+        });
+    assert!(
+        status.success(),
+        "building the static pause binary failed (needs libc6-dev for static glibc)"
+    );
 }

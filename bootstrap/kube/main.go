@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,9 +28,10 @@ var commands = map[string]func() *cobra.Command{
 	"kube-apiserver":          apiserver.NewAPIServerCommand,
 	"kube-controller-manager": controllermanager.NewControllerManagerCommand,
 	"kube-scheduler":          func() *cobra.Command { return scheduler.NewSchedulerCommand() },
-	"kubelet":                 func() *cobra.Command { return kubelet.NewKubeletCommand(contextForKubelet()) },
-	"kube-proxy":              proxy.NewProxyCommand,
-	"kubectl":                 kubectlcmd.NewDefaultKubectlCommand,
+	// As upstream cmd/kubelet: the command installs its own signal handling.
+	"kubelet":    func() *cobra.Command { return kubelet.NewKubeletCommand(context.Background()) },
+	"kube-proxy": proxy.NewProxyCommand,
+	"kubectl":    kubectlcmd.NewDefaultKubectlCommand,
 }
 
 func main() {

@@ -84,9 +84,7 @@ impl From<Error> for Status {
             | Error::Mysql(_)
             | Error::Io(_)
             | Error::Corrupt(_)
-            | Error::Storage(_) => {
-                Code::Internal
-            }
+            | Error::Storage(_) => Code::Internal,
         };
         Status::new(code, err.to_string())
     }

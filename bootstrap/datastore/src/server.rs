@@ -20,7 +20,9 @@ use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
 use crate::backend::{self, Backend, Endpoint};
 use crate::error::{Error, Result};
-use crate::service::{AuthService, ClusterService, KvService, LeaseService, MaintenanceService, WatchService};
+use crate::service::{
+    AuthService, ClusterService, KvService, LeaseService, MaintenanceService, WatchService,
+};
 use crate::store::{Store, StoreConfig};
 
 /// Where to accept etcd clients.
@@ -37,10 +39,12 @@ impl Listen {
             return Ok(Listen::Unix(PathBuf::from(path)));
         }
         let addr = s.strip_prefix("http://").unwrap_or(s);
-        addr.parse::<SocketAddr>().map(Listen::Tcp).map_err(|e| Error::InvalidEndpoint {
-            endpoint: s.to_string(),
-            reason: format!("listen address must be unix://PATH or IP:PORT ({e})"),
-        })
+        addr.parse::<SocketAddr>()
+            .map(Listen::Tcp)
+            .map_err(|e| Error::InvalidEndpoint {
+                endpoint: s.to_string(),
+                reason: format!("listen address must be unix://PATH or IP:PORT ({e})"),
+            })
     }
 
     pub fn url(&self) -> String {
@@ -76,7 +80,8 @@ pub fn open_backend(endpoint: &Endpoint) -> Result<Arc<dyn Backend>> {
         Endpoint::Etcd(_) => {
             return Err(Error::InvalidEndpoint {
                 endpoint: format!("{endpoint:?}"),
-                reason: "an etcd endpoint is used directly by kube-apiserver, not served by k3r".into(),
+                reason: "an etcd endpoint is used directly by kube-apiserver, not served by k3r"
+                    .into(),
             });
         }
     })
@@ -94,11 +99,22 @@ impl Datastore {
         let urls: Vec<String> = config.listen.iter().map(Listen::url).collect();
         for listen in &config.listen {
             let router = tonic::transport::Server::builder()
-                .add_service(KvServer::new(KvService::new(store.clone())).max_decoding_message_size(usize::MAX))
-                .add_service(WatchServer::new(WatchService::new(store.clone(), config.progress_notify_interval)))
+                .add_service(
+                    KvServer::new(KvService::new(store.clone()))
+                        .max_decoding_message_size(usize::MAX),
+                )
+                .add_service(WatchServer::new(WatchService::new(
+                    store.clone(),
+                    config.progress_notify_interval,
+                )))
                 .add_service(LeaseServer::new(LeaseService::new(store.clone())))
-                .add_service(MaintenanceServer::new(MaintenanceService::new(store.clone())))
-                .add_service(ClusterServer::new(ClusterService::new(store.clone(), urls.clone())))
+                .add_service(MaintenanceServer::new(MaintenanceService::new(
+                    store.clone(),
+                )))
+                .add_service(ClusterServer::new(ClusterService::new(
+                    store.clone(),
+                    urls.clone(),
+                )))
                 .add_service(AuthServer::new(AuthService));
             let mut stop = shutdown_rx.clone();
             let signal = async move {
@@ -109,18 +125,27 @@ impl Datastore {
                     let listener = bind_unix(path)?;
                     bound.push(listen.clone());
                     tokio::spawn(async move {
-                        if let Err(e) = router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal).await {
+                        if let Err(e) = router
+                            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal)
+                            .await
+                        {
                             tracing::error!(error = %e, "datastore unix listener failed");
                         }
                     })
                 }
                 Listen::Tcp(addr) => {
                     let listener = TcpListener::bind(addr).await.map_err(|e| {
-                        Error::Io(std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+                        Error::Io(std::io::Error::new(
+                            e.kind(),
+                            format!("cannot listen on {addr}: {e}"),
+                        ))
                     })?;
                     bound.push(Listen::Tcp(listener.local_addr()?));
                     tokio::spawn(async move {
-                        if let Err(e) = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal).await {
+                        if let Err(e) = router
+                            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+                            .await
+                        {
                             tracing::error!(error = %e, "datastore tcp listener failed");
                         }
                     })
@@ -132,7 +157,12 @@ impl Datastore {
         if let Some(addr) = config.metrics_listen {
             tasks.push(serve_metrics(addr, store.clone(), shutdown_rx.clone()).await?);
         }
-        Ok(Self { store, bound, shutdown, tasks })
+        Ok(Self {
+            store,
+            bound,
+            shutdown,
+            tasks,
+        })
     }
 
     /// The addresses actually listened on (port 0 resolved).
@@ -144,7 +174,10 @@ impl Datastore {
         let _ = self.shutdown.send(true);
         for mut task in self.tasks {
             // Open watch streams keep a graceful shutdown waiting forever.
-            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
                 task.abort();
             }
         }
@@ -171,8 +204,12 @@ fn bind_unix(path: &Path) -> Result<UnixListener> {
         }
         std::fs::remove_file(path)?;
     }
-    let listener = UnixListener::bind(path)
-        .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", path.display()))))?;
+    let listener = UnixListener::bind(path).map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", path.display()),
+        ))
+    })?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
@@ -183,16 +220,21 @@ async fn serve_metrics(
     store: Store,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))))?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr}: {e}"),
+        ))
+    })?;
     Ok(tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
                 _ = shutdown.changed() => break,
             };
-            let Ok((mut socket, _)) = accepted else { continue };
+            let Ok((mut socket, _)) = accepted else {
+                continue;
+            };
             let store = store.clone();
             tokio::spawn(async move {
                 let mut request = [0u8; 1024];

@@ -15,7 +15,10 @@ pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("image: {0}")]
     Invalid(String),
 }
@@ -26,7 +29,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub fn pause_image() -> ImageSpec {
     ImageSpec {
         reference: PAUSE_IMAGE.to_string(),
-        layers: vec![Layer { files: vec![oci::File::new("pause", PAUSE_BINARY.to_vec(), 0o755)] }],
+        layers: vec![Layer {
+            files: vec![oci::File::new("pause", PAUSE_BINARY.to_vec(), 0o755)],
+        }],
         entrypoint: vec!["/pause".into()],
         cmd: Vec::new(),
         env: Vec::new(),

@@ -19,11 +19,21 @@ pub struct File {
 
 impl File {
     pub fn new(path: &str, contents: Vec<u8>, mode: u32) -> Self {
-        Self { path: path.trim_start_matches('/').to_string(), contents, mode, link: None }
+        Self {
+            path: path.trim_start_matches('/').to_string(),
+            contents,
+            mode,
+            link: None,
+        }
     }
 
     pub fn symlink(path: &str, target: &str) -> Self {
-        Self { path: path.trim_start_matches('/').to_string(), contents: Vec::new(), mode: 0o777, link: Some(target.into()) }
+        Self {
+            path: path.trim_start_matches('/').to_string(),
+            contents: Vec::new(),
+            mode: 0o777,
+            link: Some(target.into()),
+        }
     }
 }
 
@@ -45,7 +55,10 @@ pub struct ImageSpec {
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn tar_header(path: &str, size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
@@ -79,7 +92,9 @@ fn layer_tar(layer: &Layer) -> Result<Vec<u8>> {
     }
     for dir in &dirs {
         let mut header = tar_header(dir, 0, 0o755, tar::EntryType::Directory);
-        builder.append_data(&mut header, dir, std::io::empty()).map_err(io)?;
+        builder
+            .append_data(&mut header, dir, std::io::empty())
+            .map_err(io)?;
     }
     for file in &layer.files {
         if file.path.is_empty() {
@@ -88,11 +103,20 @@ fn layer_tar(layer: &Layer) -> Result<Vec<u8>> {
         match &file.link {
             Some(target) => {
                 let mut header = tar_header(&file.path, 0, file.mode, tar::EntryType::Symlink);
-                builder.append_link(&mut header, &file.path, target).map_err(io)?;
+                builder
+                    .append_link(&mut header, &file.path, target)
+                    .map_err(io)?;
             }
             None => {
-                let mut header = tar_header(&file.path, file.contents.len() as u64, file.mode, tar::EntryType::Regular);
-                builder.append_data(&mut header, &file.path, file.contents.as_slice()).map_err(io)?;
+                let mut header = tar_header(
+                    &file.path,
+                    file.contents.len() as u64,
+                    file.mode,
+                    tar::EntryType::Regular,
+                );
+                builder
+                    .append_data(&mut header, &file.path, file.contents.as_slice())
+                    .map_err(io)?;
             }
         }
     }
@@ -103,7 +127,10 @@ fn layer_tar(layer: &Layer) -> Result<Vec<u8>> {
 /// manifest digest.
 pub fn write_image(spec: &ImageSpec, path: &Path) -> Result<String> {
     if spec.reference.is_empty() || !spec.reference.contains(':') {
-        return Err(Error::Invalid(format!("image reference {:?} needs a name and a tag", spec.reference)));
+        return Err(Error::Invalid(format!(
+            "image reference {:?} needs a name and a tag",
+            spec.reference
+        )));
     }
     let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut layer_descriptors = Vec::new();
@@ -153,7 +180,8 @@ pub fn write_image(spec: &ImageSpec, path: &Path) -> Result<String> {
         },
         "layers": layer_descriptors,
     });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+    let manifest_bytes =
+        serde_json::to_vec(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
     let manifest_digest = sha256_hex(&manifest_bytes);
     let tag = spec.reference.rsplit(':').next().unwrap_or_default();
     let index = json!({
@@ -172,14 +200,21 @@ pub fn write_image(spec: &ImageSpec, path: &Path) -> Result<String> {
     });
     blobs.push((config_digest, config_bytes));
     blobs.push((manifest_digest.clone(), manifest_bytes));
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), source: e };
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut out = tar::Builder::new(Vec::new());
     let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
         let mut header = tar_header(name, data.len() as u64, 0o644, tar::EntryType::Regular);
         out.append_data(&mut header, name, data)
     };
     add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
-    add("index.json", &serde_json::to_vec(&index).map_err(|e| Error::Invalid(e.to_string()))?).map_err(io)?;
+    add(
+        "index.json",
+        &serde_json::to_vec(&index).map_err(|e| Error::Invalid(e.to_string()))?,
+    )
+    .map_err(io)?;
     for (digest, data) in &blobs {
         add(&format!("blobs/sha256/{digest}"), data).map_err(io)?;
     }
@@ -211,12 +246,24 @@ mod tests {
         let names: Vec<String> = archive
             .entries()
             .expect("entries")
-            .map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("entry")
+                    .path()
+                    .expect("path")
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
-        assert_eq!(names[..2], ["oci-layout".to_string(), "index.json".to_string()]);
+        assert_eq!(
+            names[..2],
+            ["oci-layout".to_string(), "index.json".to_string()]
+        );
         assert!(names.contains(&format!("blobs/sha256/{}", a.trim_start_matches("sha256:"))));
         assert!(crate::PAUSE_BINARY.len() > 1000 && &crate::PAUSE_BINARY[1..4] == b"ELF");
-        let bad = ImageSpec { reference: "untagged".into(), ..ImageSpec::default() };
+        let bad = ImageSpec {
+            reference: "untagged".into(),
+            ..ImageSpec::default()
+        };
         assert!(write_image(&bad, &dir.path().join("c.tar")).is_err());
     }
 }

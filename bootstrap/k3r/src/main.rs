@@ -3,17 +3,15 @@
 
 mod cli;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("K3R_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("K3R_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match cli::run(args) {
+    match cli::parse().and_then(cli::run) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // One line naming the problem.

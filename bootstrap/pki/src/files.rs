@@ -5,7 +5,10 @@ use std::path::Path;
 use crate::{Error, Result};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub fn create_dir(dir: &Path) -> Result<()> {

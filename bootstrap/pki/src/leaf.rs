@@ -2,7 +2,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
 
-use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType,
+};
 use time::{Duration, OffsetDateTime};
 use x509_parser::extensions::GeneralName;
 
@@ -41,11 +43,20 @@ impl LeafSpec {
     }
 
     pub fn serving(common_name: &str, dns_names: Vec<String>, ips: Vec<IpAddr>) -> Self {
-        Self { common_name: common_name.to_string(), organizations: Vec::new(), dns_names, ips, usage: Usage::Server }
+        Self {
+            common_name: common_name.to_string(),
+            organizations: Vec::new(),
+            dns_names,
+            ips,
+            usage: Usage::Server,
+        }
     }
 
     fn names(&self) -> (BTreeSet<String>, BTreeSet<IpAddr>) {
-        (self.dns_names.iter().cloned().collect(), self.ips.iter().copied().collect())
+        (
+            self.dns_names.iter().cloned().collect(),
+            self.ips.iter().copied().collect(),
+        )
     }
 }
 
@@ -63,8 +74,16 @@ fn inspect(pem: &str) -> Option<Existing> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
     let cert = pem.parse_x509().ok()?;
     let subject = cert.subject();
-    let common_name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
-    let organizations = subject.iter_organization().filter_map(|o| o.as_str().ok().map(String::from)).collect();
+    let common_name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    let organizations = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(String::from))
+        .collect();
     let mut dns_names = BTreeSet::new();
     let mut ips = BTreeSet::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -107,8 +126,10 @@ pub fn ensure(dir: &Path, stem: &str, spec: &LeafSpec, ca: &Ca) -> Result<()> {
     let cert_path = dir.join(format!("{stem}.crt"));
     let key_path = dir.join(format!("{stem}.key"));
     let key = match files::read(&key_path)? {
-        Some(pem) => KeyPair::from_pem(&pem)
-            .map_err(|e| Error::BadCertificate { path: key_path.clone(), reason: format!("key: {e}") })?,
+        Some(pem) => KeyPair::from_pem(&pem).map_err(|e| Error::BadCertificate {
+            path: key_path.clone(),
+            reason: format!("key: {e}"),
+        })?,
         None => {
             let key = KeyPair::generate()?;
             files::write_private(&key_path, key.serialize_pem().as_bytes())?;
@@ -127,23 +148,40 @@ pub fn ensure(dir: &Path, stem: &str, spec: &LeafSpec, ca: &Ca) -> Result<()> {
         if fresh && same {
             return Ok(());
         }
-        tracing::info!(cert = stem, expiring = !fresh, changed = !same, "renewing certificate");
+        tracing::info!(
+            cert = stem,
+            expiring = !fresh,
+            changed = !same,
+            "renewing certificate"
+        );
     }
     let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CommonName, spec.common_name.clone());
+    params
+        .distinguished_name
+        .push(DnType::CommonName, spec.common_name.clone());
     for org in &spec.organizations {
-        params.distinguished_name.push(DnType::OrganizationName, org.clone());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org.clone());
     }
     for name in &spec.dns_names {
-        params.subject_alt_names.push(SanType::DnsName(name.clone().try_into()?));
+        params
+            .subject_alt_names
+            .push(SanType::DnsName(name.clone().try_into()?));
     }
     for ip in &spec.ips {
         params.subject_alt_names.push(SanType::IpAddress(*ip));
     }
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = match spec.usage {
         Usage::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
-        Usage::Server => vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+        Usage::Server => vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
     };
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(LEAF_VALIDITY_DAYS);

@@ -21,7 +21,10 @@ pub use token::{Token, ca_hash, generate_password};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("certificate generation: {0}")]
     Rcgen(#[from] rcgen::Error),
     #[error("{path}: not a usable certificate: {reason}")]
@@ -51,6 +54,8 @@ pub struct Pki {
     pub server_ca: PathBuf,
     pub request_header_ca: PathBuf,
     pub service_key: PathBuf,
+    /// Public half of the service-account key, for verifying tokens.
+    pub service_pub: PathBuf,
 }
 
 /// The leaf certificates a server needs: (file stem, spec).
@@ -71,16 +76,51 @@ fn server_leaves(opts: &PkiOptions) -> Vec<(&'static str, LeafSpec)> {
     kubelet_ips.extend(opts.node_ips.iter().copied());
     vec![
         ("client-admin", client("system:admin", &["system:masters"])),
-        ("client-supervisor", client("system:k3r-supervisor", &["system:masters"])),
-        ("client-controller", client("system:kube-controller-manager", &[])),
+        (
+            "client-supervisor",
+            client("system:k3r-supervisor", &["system:masters"]),
+        ),
+        (
+            "client-controller",
+            client("system:kube-controller-manager", &[]),
+        ),
         ("client-scheduler", client("system:kube-scheduler", &[])),
-        ("client-kube-apiserver", client("system:apiserver", &["system:masters"])),
+        (
+            "client-kube-apiserver",
+            client("system:apiserver", &["system:masters"]),
+        ),
         ("client-kube-proxy", client("system:kube-proxy", &[])),
-        ("client-k3r-controller", client("system:k3r-controller", &[])),
-        ("client-kubelet", client(&format!("system:node:{}", opts.node_name), &["system:nodes"])),
-        ("serving-kube-apiserver", LeafSpec::serving("kube-apiserver", apiserver_names.clone(), apiserver_ips.clone())),
-        ("serving-supervisor", LeafSpec::serving("k3r", apiserver_names, apiserver_ips)),
-        ("serving-kubelet", LeafSpec::serving(&opts.node_name, vec![opts.node_name.clone(), "localhost".into()], kubelet_ips)),
+        (
+            "client-k3r-controller",
+            client("system:k3r-controller", &[]),
+        ),
+        (
+            "client-kubelet",
+            client(
+                &format!("system:node:{}", opts.node_name),
+                &["system:nodes"],
+            ),
+        ),
+        (
+            "serving-kube-apiserver",
+            LeafSpec::serving(
+                "kube-apiserver",
+                apiserver_names.clone(),
+                apiserver_ips.clone(),
+            ),
+        ),
+        (
+            "serving-supervisor",
+            LeafSpec::serving("k3r", apiserver_names, apiserver_ips),
+        ),
+        (
+            "serving-kubelet",
+            LeafSpec::serving(
+                &opts.node_name,
+                vec![opts.node_name.clone(), "localhost".into()],
+                kubelet_ips,
+            ),
+        ),
     ]
 }
 
@@ -92,21 +132,41 @@ impl Pki {
         let server_ca = Ca::ensure(dir, "server-ca", "k3r-server-ca")?;
         let request_header_ca = Ca::ensure(dir, "request-header-ca", "k3r-request-header-ca")?;
         for (stem, spec) in server_leaves(opts) {
-            let ca = if spec.usage == Usage::Server { &server_ca } else { &client_ca };
+            let ca = if spec.usage == Usage::Server {
+                &server_ca
+            } else {
+                &client_ca
+            };
             leaf::ensure(dir, stem, &spec, ca)?;
         }
-        leaf::ensure(dir, "client-auth-proxy", &LeafSpec::client("system:auth-proxy", &[]), &request_header_ca)?;
+        leaf::ensure(
+            dir,
+            "client-auth-proxy",
+            &LeafSpec::client("system:auth-proxy", &[]),
+            &request_header_ca,
+        )?;
         let service_key = dir.join("service.key");
-        if !service_key.exists() {
-            let key = rcgen::KeyPair::generate()?;
-            files::write_private(&service_key, key.serialize_pem().as_bytes())?;
-        }
+        let service_pub = dir.join("service.pub");
+        let key = match files::read(&service_key)? {
+            Some(pem) => rcgen::KeyPair::from_pem(&pem).map_err(|e| Error::BadCertificate {
+                path: service_key.clone(),
+                reason: format!("key: {e}"),
+            })?,
+            None => {
+                let key = rcgen::KeyPair::generate()?;
+                files::write_private(&service_key, key.serialize_pem().as_bytes())?;
+                key
+            }
+        };
+        // kube-apiserver reads verification keys as PUBLIC KEY blocks, not PKCS#8.
+        files::write_public(&service_pub, key.public_key_pem().as_bytes())?;
         Ok(Self {
             dir: dir.to_path_buf(),
             client_ca: client_ca.cert_path.clone(),
             server_ca: server_ca.cert_path.clone(),
             request_header_ca: request_header_ca.cert_path.clone(),
             service_key,
+            service_pub,
         })
     }
 

@@ -15,7 +15,10 @@ pub struct Token {
 /// Hash of a CA bundle as k3s computes it for a single self-signed CA: the
 /// SHA-256 of the PEM file bytes.
 pub fn ca_hash(ca_pem: &[u8]) -> String {
-    Sha256::digest(ca_pem).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(ca_pem)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// 16 random bytes, hex encoded (k3s's util.Random(16) is 32 hex chars).
@@ -35,16 +38,27 @@ impl Token {
             let (hash, creds) = rest
                 .split_once("::")
                 .ok_or_else(|| Error::InvalidToken("K10 token without '::' separator".into()))?;
-            if !(hash.is_empty() || hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())) {
-                return Err(Error::InvalidToken("CA hash must be 64 hex characters".into()));
+            if !(hash.is_empty() || hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(Error::InvalidToken(
+                    "CA hash must be 64 hex characters".into(),
+                ));
             }
             let (username, password) = creds.split_once(':').unwrap_or((default_user, creds));
             if password.is_empty() {
                 return Err(Error::InvalidToken("no password".into()));
             }
-            return Ok(Self { ca_hash: hash.to_lowercase(), username: username.into(), password: password.into() });
+            return Ok(Self {
+                ca_hash: hash.to_lowercase(),
+                username: username.into(),
+                password: password.into(),
+            });
         }
-        Ok(Self { ca_hash: String::new(), username: default_user.into(), password: token.into() })
+        Ok(Self {
+            ca_hash: String::new(),
+            username: default_user.into(),
+            password: token.into(),
+        })
     }
 
     pub fn format(&self) -> String {
@@ -60,13 +74,31 @@ mod tests {
     fn full_and_short_tokens() {
         let hash = "a".repeat(64);
         let full = Token::parse(&format!("K10{hash}::server:secret"), "node").expect("full");
-        assert_eq!((full.ca_hash.as_str(), full.username.as_str(), full.password.as_str()), (hash.as_str(), "server", "secret"));
+        assert_eq!(
+            (
+                full.ca_hash.as_str(),
+                full.username.as_str(),
+                full.password.as_str()
+            ),
+            (hash.as_str(), "server", "secret")
+        );
         assert_eq!(full.format(), format!("K10{hash}::server:secret"));
         let short = Token::parse("secret", "node").expect("short");
-        assert_eq!((short.ca_hash.as_str(), short.username.as_str()), ("", "node"));
-        for bad in ["", "K10abc::server:x", "K10nohash", &format!("K10{hash}::server:")] {
+        assert_eq!(
+            (short.ca_hash.as_str(), short.username.as_str()),
+            ("", "node")
+        );
+        for bad in [
+            "",
+            "K10abc::server:x",
+            "K10nohash",
+            &format!("K10{hash}::server:"),
+        ] {
             assert!(Token::parse(bad, "node").is_err(), "{bad}");
         }
-        assert_eq!(ca_hash(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            ca_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

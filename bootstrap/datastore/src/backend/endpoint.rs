@@ -69,7 +69,12 @@ impl Endpoint {
 fn normalise_go_mysql_dsn(rest: &str) -> String {
     match (rest.find("@tcp("), rest.find(")/")) {
         (Some(at), Some(close)) if close > at => {
-            format!("{}@{}{}", &rest[..at], &rest[at + 5..close], &rest[close + 1..])
+            format!(
+                "{}@{}{}",
+                &rest[..at],
+                &rest[at + 5..close],
+                &rest[close + 1..]
+            )
         }
         _ => rest.to_string(),
     }
@@ -86,18 +91,32 @@ mod tests {
     #[test]
     fn parses_every_backend() {
         assert_eq!(parse("").ok(), Some(Endpoint::Sqlite("/d/state.db".into())));
-        assert_eq!(parse("sqlite:///x/y.db?_journal=WAL").ok(), Some(Endpoint::Sqlite("/x/y.db".into())));
-        assert!(matches!(parse("postgres://u:p@localhost:5432/k3r"), Ok(Endpoint::Postgres(_))));
+        assert_eq!(
+            parse("sqlite:///x/y.db?_journal=WAL").ok(),
+            Some(Endpoint::Sqlite("/x/y.db".into()))
+        );
+        assert!(matches!(
+            parse("postgres://u:p@localhost:5432/k3r"),
+            Ok(Endpoint::Postgres(_))
+        ));
         assert_eq!(
             parse("mysql://root:pw@tcp(127.0.0.1:3306)/k3r").ok(),
             Some(Endpoint::Mysql("mysql://root:pw@127.0.0.1:3306/k3r".into()))
         );
-        assert!(matches!(parse("https://a:2379,https://b:2379"), Ok(Endpoint::Etcd(v)) if v.len() == 2));
+        assert!(
+            matches!(parse("https://a:2379,https://b:2379"), Ok(Endpoint::Etcd(v)) if v.len() == 2)
+        );
     }
 
     #[test]
     fn rejects_malformed_dsns_with_a_reason() {
-        for bad in ["postgres://", "mysql://", "redis://x", "sqlite://", "https://[bad"] {
+        for bad in [
+            "postgres://",
+            "mysql://",
+            "redis://x",
+            "sqlite://",
+            "https://[bad",
+        ] {
             let err = parse(bad).expect_err(bad).to_string();
             assert!(err.contains("invalid datastore endpoint"), "{bad}: {err}");
         }

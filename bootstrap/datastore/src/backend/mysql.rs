@@ -27,8 +27,7 @@ const SCHEMA: [&str; 5] = [
     "INSERT IGNORE INTO meta (name, value) VALUES ('current_revision', 1), ('compacted_revision', 0)",
 ];
 
-const COLUMNS: &str =
-    "kv.revision, kv.sub, kv.`key`, kv.create_revision, kv.prev_revision, kv.version, kv.lease, kv.value";
+const COLUMNS: &str = "kv.revision, kv.sub, kv.`key`, kv.create_revision, kv.prev_revision, kv.version, kv.lease, kv.value";
 
 pub struct Mysql {
     opts: Opts,
@@ -62,11 +61,17 @@ impl Backend for Mysql {
     }
 
     fn reader(&self) -> Result<Box<dyn Reader>> {
-        Ok(Box::new(MyConn { conn: self.connect()?, in_snapshot: false }))
+        Ok(Box::new(MyConn {
+            conn: self.connect()?,
+            in_snapshot: false,
+        }))
     }
 
     fn writer(&self) -> Result<Box<dyn Writer>> {
-        Ok(Box::new(MyConn { conn: self.connect()?, in_snapshot: false }))
+        Ok(Box::new(MyConn {
+            conn: self.connect()?,
+            in_snapshot: false,
+        }))
     }
 }
 
@@ -120,7 +125,11 @@ fn range_params(range: &KeyRange, revision: Option<i64>) -> Vec<Value> {
 }
 
 fn range_sql(range: &KeyRange, at_current: bool, limit: i64, lock: bool) -> String {
-    let limit = if limit > 0 { format!(" LIMIT {limit}") } else { String::new() };
+    let limit = if limit > 0 {
+        format!(" LIMIT {limit}")
+    } else {
+        String::new()
+    };
     let lock = if lock { " FOR UPDATE" } else { "" };
     if at_current {
         let cond = range_condition(range, "live.`key`");
@@ -158,7 +167,8 @@ fn revisions(conn: &mut impl Queryable, lock: bool) -> Result<Revisions> {
 
 impl Reader for MyConn {
     fn begin(&mut self) -> Result<()> {
-        self.conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")?;
+        self.conn
+            .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")?;
         self.in_snapshot = true;
         Ok(())
     }
@@ -178,7 +188,9 @@ impl Reader for MyConn {
     fn range(&mut self, range: &KeyRange, revision: i64, limit: i64) -> Result<Vec<LogRow>> {
         let at_current = revision >= revisions(&mut self.conn, false)?.current;
         let sql = range_sql(range, at_current, limit, false);
-        let rows: Vec<Row> = self.conn.exec(sql, range_params(range, (!at_current).then_some(revision)))?;
+        let rows: Vec<Row> = self
+            .conn
+            .exec(sql, range_params(range, (!at_current).then_some(revision)))?;
         rows.iter().map(|r| row_of(r, 0)).collect()
     }
 
@@ -194,7 +206,9 @@ impl Reader for MyConn {
                  ON kv.`key` = latest.k AND kv.revision = latest.r WHERE kv.version > 0"
             )
         };
-        let count: Option<i64> = self.conn.exec_first(sql, range_params(range, (!at_current).then_some(revision)))?;
+        let count: Option<i64> = self
+            .conn
+            .exec_first(sql, range_params(range, (!at_current).then_some(revision)))?;
         count.ok_or_else(|| Error::Storage("COUNT returned no row".into()))
     }
 
@@ -259,12 +273,18 @@ impl WriteTxn for MyTxn<'_, '_> {
     }
 
     fn set_current_revision(&mut self, revision: i64) -> Result<()> {
-        self.tx.exec_drop("UPDATE meta SET value = ? WHERE name = 'current_revision'", (revision,))?;
+        self.tx.exec_drop(
+            "UPDATE meta SET value = ? WHERE name = 'current_revision'",
+            (revision,),
+        )?;
         Ok(())
     }
 
     fn set_compacted_revision(&mut self, revision: i64) -> Result<()> {
-        self.tx.exec_drop("UPDATE meta SET value = ? WHERE name = 'compacted_revision'", (revision,))?;
+        self.tx.exec_drop(
+            "UPDATE meta SET value = ? WHERE name = 'compacted_revision'",
+            (revision,),
+        )?;
         Ok(())
     }
 
@@ -277,7 +297,9 @@ impl WriteTxn for MyTxn<'_, '_> {
     }
 
     fn range(&mut self, range: &KeyRange) -> Result<Vec<LogRow>> {
-        let rows: Vec<Row> = self.tx.exec(range_sql(range, true, 0, false), range_params(range, None))?;
+        let rows: Vec<Row> = self
+            .tx
+            .exec(range_sql(range, true, 0, false), range_params(range, None))?;
         rows.iter().map(|r| row_of(r, 0)).collect()
     }
 
@@ -288,7 +310,8 @@ impl WriteTxn for MyTxn<'_, '_> {
             (row.revision, row.sub, row.key.clone(), row.create_revision, row.prev_revision, row.version, row.lease, row.value.clone()),
         )?;
         if row.is_delete() {
-            self.tx.exec_drop("DELETE FROM live WHERE `key` = ?", (row.key.clone(),))?;
+            self.tx
+                .exec_drop("DELETE FROM live WHERE `key` = ?", (row.key.clone(),))?;
         } else {
             self.tx.exec_drop(
                 "INSERT INTO live (`key`, revision) VALUES (?, ?) ON DUPLICATE KEY UPDATE revision = VALUES(revision)",
@@ -336,8 +359,10 @@ impl WriteTxn for MyTxn<'_, '_> {
             (after, upto),
         )?;
         let superseded = self.tx.affected_rows();
-        self.tx
-            .exec_drop("DELETE FROM kv WHERE revision > ? AND revision <= ? AND version = 0", (after, upto))?;
+        self.tx.exec_drop(
+            "DELETE FROM kv WHERE revision > ? AND revision <= ? AND version = 0",
+            (after, upto),
+        )?;
         Ok(superseded + self.tx.affected_rows())
     }
 }

@@ -34,7 +34,9 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn new(dsn: &str) -> Result<Self> {
-        Ok(Self { dsn: dsn.to_string() })
+        Ok(Self {
+            dsn: dsn.to_string(),
+        })
     }
 
     fn connect(&self) -> Result<Client> {
@@ -58,11 +60,17 @@ impl Backend for Postgres {
     }
 
     fn reader(&self) -> Result<Box<dyn Reader>> {
-        Ok(Box::new(PgConn { client: self.connect()?, in_snapshot: false }))
+        Ok(Box::new(PgConn {
+            client: self.connect()?,
+            in_snapshot: false,
+        }))
     }
 
     fn writer(&self) -> Result<Box<dyn Writer>> {
-        Ok(Box::new(PgConn { client: self.connect()?, in_snapshot: false }))
+        Ok(Box::new(PgConn {
+            client: self.connect()?,
+            in_snapshot: false,
+        }))
     }
 }
 
@@ -93,11 +101,19 @@ fn range_condition(range: &KeyRange, column: &str) -> String {
 }
 
 fn next_param(range: &KeyRange) -> usize {
-    if matches!(range.end, RangeEnd::Before(_)) { 3 } else { 2 }
+    if matches!(range.end, RangeEnd::Before(_)) {
+        3
+    } else {
+        2
+    }
 }
 
 fn range_sql(range: &KeyRange, at_current: bool, limit: i64) -> String {
-    let limit = if limit > 0 { format!(" LIMIT {limit}") } else { String::new() };
+    let limit = if limit > 0 {
+        format!(" LIMIT {limit}")
+    } else {
+        String::new()
+    };
     if at_current {
         let cond = range_condition(range, "live.key");
         format!(
@@ -115,7 +131,12 @@ fn range_sql(range: &KeyRange, at_current: bool, limit: i64) -> String {
     }
 }
 
-fn query_range(client: &mut impl GenericClient, sql: &str, range: &KeyRange, revision: Option<i64>) -> Result<Vec<Row>> {
+fn query_range(
+    client: &mut impl GenericClient,
+    sql: &str,
+    range: &KeyRange,
+    revision: Option<i64>,
+) -> Result<Vec<Row>> {
     let end = match &range.end {
         RangeEnd::Before(end) => Some(end.clone()),
         _ => None,
@@ -151,7 +172,8 @@ fn revisions(client: &mut impl GenericClient, lock: bool) -> Result<Revisions> {
 
 impl Reader for PgConn {
     fn begin(&mut self) -> Result<()> {
-        self.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        self.client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
         self.in_snapshot = true;
         Ok(())
     }
@@ -171,7 +193,12 @@ impl Reader for PgConn {
     fn range(&mut self, range: &KeyRange, revision: i64, limit: i64) -> Result<Vec<LogRow>> {
         let at_current = revision >= revisions(&mut self.client, false)?.current;
         let sql = range_sql(range, at_current, limit);
-        let rows = query_range(&mut self.client, &sql, range, (!at_current).then_some(revision))?;
+        let rows = query_range(
+            &mut self.client,
+            &sql,
+            range,
+            (!at_current).then_some(revision),
+        )?;
         rows.iter().map(|r| row_of(r, 0)).collect()
     }
 
@@ -188,8 +215,15 @@ impl Reader for PgConn {
                  ON kv.key = latest.k AND kv.revision = latest.r WHERE kv.version > 0"
             )
         };
-        let rows = query_range(&mut self.client, &sql, range, (!at_current).then_some(revision))?;
-        let row = rows.first().ok_or_else(|| Error::Storage("COUNT returned no row".into()))?;
+        let rows = query_range(
+            &mut self.client,
+            &sql,
+            range,
+            (!at_current).then_some(revision),
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Storage("COUNT returned no row".into()))?;
         Ok(row.try_get(0)?)
     }
 
@@ -223,7 +257,9 @@ impl Reader for PgConn {
 
     fn leases(&mut self) -> Result<Vec<(i64, i64)>> {
         let rows = self.client.query("SELECT id, ttl FROM lease", &[])?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     fn leased_keys(&mut self) -> Result<Vec<(i64, Vec<u8>)>> {
@@ -231,7 +267,9 @@ impl Reader for PgConn {
             "SELECT kv.lease, kv.key FROM live JOIN kv ON kv.key = live.key AND kv.revision = live.revision WHERE kv.lease != 0",
             &[],
         )?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 }
 
@@ -259,12 +297,18 @@ impl WriteTxn for PgTxn<'_, '_> {
     }
 
     fn set_current_revision(&mut self, revision: i64) -> Result<()> {
-        self.tx.execute("UPDATE meta SET value = $1 WHERE name = 'current_revision'", &[&revision])?;
+        self.tx.execute(
+            "UPDATE meta SET value = $1 WHERE name = 'current_revision'",
+            &[&revision],
+        )?;
         Ok(())
     }
 
     fn set_compacted_revision(&mut self, revision: i64) -> Result<()> {
-        self.tx.execute("UPDATE meta SET value = $1 WHERE name = 'compacted_revision'", &[&revision])?;
+        self.tx.execute(
+            "UPDATE meta SET value = $1 WHERE name = 'compacted_revision'",
+            &[&revision],
+        )?;
         Ok(())
     }
 
@@ -288,7 +332,8 @@ impl WriteTxn for PgTxn<'_, '_> {
             &[&row.revision, &row.sub, &row.key, &row.create_revision, &row.prev_revision, &row.version, &row.lease, &row.value],
         )?;
         if row.is_delete() {
-            self.tx.execute("DELETE FROM live WHERE key = $1", &[&row.key])?;
+            self.tx
+                .execute("DELETE FROM live WHERE key = $1", &[&row.key])?;
         } else {
             self.tx.execute(
                 "INSERT INTO live (key, revision) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET revision = EXCLUDED.revision",
@@ -304,7 +349,8 @@ impl WriteTxn for PgTxn<'_, '_> {
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
-        self.tx.batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")?;
+        self.tx
+            .batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")?;
         Ok(())
     }
 
@@ -332,9 +378,10 @@ impl WriteTxn for PgTxn<'_, '_> {
              WHERE revision > $1 AND revision <= $2 AND prev_revision > 0)",
             &[&after, &upto],
         )?;
-        let tombstones = self
-            .tx
-            .execute("DELETE FROM kv WHERE revision > $1 AND revision <= $2 AND version = 0", &[&after, &upto])?;
+        let tombstones = self.tx.execute(
+            "DELETE FROM kv WHERE revision > $1 AND revision <= $2 AND version = 0",
+            &[&after, &upto],
+        )?;
         Ok(superseded + tombstones)
     }
 }

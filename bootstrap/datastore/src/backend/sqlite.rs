@@ -36,7 +36,9 @@ pub struct Sqlite {
 
 impl Sqlite {
     pub fn new(path: &Path) -> Self {
-        Self { path: path.to_path_buf() }
+        Self {
+            path: path.to_path_buf(),
+        }
     }
 
     fn open(&self) -> Result<Connection> {
@@ -124,7 +126,12 @@ fn revisions(conn: &Connection) -> Result<Revisions> {
     Ok(revs)
 }
 
-fn query_rows(conn: &Connection, sql: &str, range: &KeyRange, extra: &[i64]) -> Result<Vec<LogRow>> {
+fn query_rows(
+    conn: &Connection,
+    sql: &str,
+    range: &KeyRange,
+    extra: &[i64],
+) -> Result<Vec<LogRow>> {
     let (_, end) = range_condition(range, "key");
     let mut stmt = conn.prepare_cached(sql)?;
     let mut values: Vec<rusqlite::types::Value> = vec![range.key.clone().into()];
@@ -137,8 +144,16 @@ fn query_rows(conn: &Connection, sql: &str, range: &KeyRange, extra: &[i64]) -> 
 }
 
 fn range_sql(range: &KeyRange, at_current: bool, limit: i64) -> String {
-    let extra = if matches!(range.end, RangeEnd::Before(_)) { 3 } else { 2 };
-    let limit = if limit > 0 { format!(" LIMIT {limit}") } else { String::new() };
+    let extra = if matches!(range.end, RangeEnd::Before(_)) {
+        3
+    } else {
+        2
+    };
+    let limit = if limit > 0 {
+        format!(" LIMIT {limit}")
+    } else {
+        String::new()
+    };
     if at_current {
         let (cond, _) = range_condition(range, "live.key");
         format!(
@@ -181,7 +196,11 @@ impl Reader for SqliteConn {
 
     fn count(&mut self, range: &KeyRange, revision: i64) -> Result<i64> {
         let current = revisions(&self.conn)?.current;
-        let extra_idx = if matches!(range.end, RangeEnd::Before(_)) { 3 } else { 2 };
+        let extra_idx = if matches!(range.end, RangeEnd::Before(_)) {
+            3
+        } else {
+            2
+        };
         let (sql, extra) = if revision >= current {
             let (cond, _) = range_condition(range, "key");
             (format!("SELECT COUNT(*) FROM live WHERE {cond}"), vec![])
@@ -226,7 +245,9 @@ impl Reader for SqliteConn {
     fn size(&mut self) -> Result<(i64, i64)> {
         let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let free: i64 = self.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let free: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
         Ok((pages * page_size, (pages - free) * page_size))
     }
 
@@ -248,7 +269,9 @@ impl Reader for SqliteConn {
 
 impl Writer for SqliteConn {
     fn transaction(&mut self, body: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         body(&mut SqliteTxn { conn: &tx })?;
         tx.commit()?;
         Ok(())
@@ -261,7 +284,8 @@ impl Writer for SqliteConn {
         while steps.next()?.is_some() {}
         drop(steps);
         drop(vacuum);
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 }
@@ -293,7 +317,11 @@ impl WriteTxn for SqliteTxn<'_> {
         let sql = format!(
             "SELECT {COLUMNS} FROM live JOIN kv ON kv.key = live.key AND kv.revision = live.revision WHERE live.key = ?1"
         );
-        Ok(self.conn.prepare_cached(&sql)?.query_row([key], |r| row_of(r, 0)).optional()?)
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([key], |r| row_of(r, 0))
+            .optional()?)
     }
 
     fn range(&mut self, range: &KeyRange) -> Result<Vec<LogRow>> {
@@ -317,7 +345,9 @@ impl WriteTxn for SqliteTxn<'_> {
                 row.value
             ])?;
         if row.is_delete() {
-            self.conn.prepare_cached("DELETE FROM live WHERE key = ?1")?.execute([&row.key])?;
+            self.conn
+                .prepare_cached("DELETE FROM live WHERE key = ?1")?
+                .execute([&row.key])?;
         } else {
             self.conn
                 .prepare_cached("INSERT OR REPLACE INTO live (key, revision) VALUES (?1, ?2)")?
@@ -332,7 +362,8 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
-        self.conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
+        self.conn
+            .execute_batch("ROLLBACK TO request; RELEASE request")?;
         Ok(())
     }
 
@@ -349,7 +380,9 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn delete_lease(&mut self, id: i64) -> Result<()> {
-        self.conn.prepare_cached("DELETE FROM lease WHERE id = ?1")?.execute([id])?;
+        self.conn
+            .prepare_cached("DELETE FROM lease WHERE id = ?1")?
+            .execute([id])?;
         Ok(())
     }
 
@@ -363,7 +396,9 @@ impl WriteTxn for SqliteTxn<'_> {
             .execute([after, upto])?;
         let tombstones = self
             .conn
-            .prepare_cached("DELETE FROM kv WHERE revision > ?1 AND revision <= ?2 AND version = 0")?
+            .prepare_cached(
+                "DELETE FROM kv WHERE revision > ?1 AND revision <= ?2 AND version = 0",
+            )?
             .execute([after, upto])?;
         Ok((superseded + tombstones) as u64)
     }

@@ -22,24 +22,38 @@ impl ClusterService {
 }
 
 fn unsupported() -> Status {
-    Status::unimplemented("k3r datastore is a single member; use an etcd cluster for membership changes")
+    Status::unimplemented(
+        "k3r datastore is a single member; use an etcd cluster for membership changes",
+    )
 }
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
-    async fn member_add(&self, _: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+    async fn member_add(
+        &self,
+        _: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
         Err(unsupported())
     }
 
-    async fn member_remove(&self, _: Request<MemberRemoveRequest>) -> Result<Response<MemberRemoveResponse>, Status> {
+    async fn member_remove(
+        &self,
+        _: Request<MemberRemoveRequest>,
+    ) -> Result<Response<MemberRemoveResponse>, Status> {
         Err(unsupported())
     }
 
-    async fn member_update(&self, _: Request<MemberUpdateRequest>) -> Result<Response<MemberUpdateResponse>, Status> {
+    async fn member_update(
+        &self,
+        _: Request<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
         Err(unsupported())
     }
 
-    async fn member_list(&self, _: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(
+        &self,
+        _: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
         let member = Member {
             id: MEMBER_ID,
             name: format!("k3r-{}", self.store.kind()),
@@ -47,7 +61,10 @@ impl Cluster for ClusterService {
             client_ur_ls: self.client_urls.clone(),
             is_learner: false,
         };
-        Ok(Response::new(MemberListResponse { header: header(self.store.revisions().current), members: vec![member] }))
+        Ok(Response::new(MemberListResponse {
+            header: header(self.store.revisions().current),
+            members: vec![member],
+        }))
     }
 
     async fn member_promote(

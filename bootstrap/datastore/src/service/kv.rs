@@ -40,7 +40,10 @@ fn fill_headers(txn: &mut TxnResponse, revision: i64) {
 
 #[tonic::async_trait]
 impl Kv for KvService {
-    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
         let started = Instant::now();
         let (mut response, revision) = self.store.range(request.into_inner()).await?;
         response.header = header(revision);
@@ -75,10 +78,15 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
-    async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+    async fn compact(
+        &self,
+        request: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
         let started = Instant::now();
         let revision = self.store.compact(request.into_inner().revision).await?;
         self.observe("Compact", started);
-        Ok(Response::new(CompactionResponse { header: header(revision) }))
+        Ok(Response::new(CompactionResponse {
+            header: header(revision),
+        }))
     }
 }

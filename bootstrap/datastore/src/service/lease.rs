@@ -26,10 +26,18 @@ type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, 
 
 #[tonic::async_trait]
 impl Lease for LeaseService {
-    async fn lease_grant(&self, request: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+    async fn lease_grant(
+        &self,
+        request: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
         let req = request.into_inner();
         let (id, ttl, revision) = self.store.lease_grant(req.id, req.ttl).await?;
-        Ok(Response::new(LeaseGrantResponse { header: header(revision), id, ttl, error: String::new() }))
+        Ok(Response::new(LeaseGrantResponse {
+            header: header(revision),
+            id,
+            ttl,
+            error: String::new(),
+        }))
     }
 
     async fn lease_revoke(
@@ -37,7 +45,9 @@ impl Lease for LeaseService {
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
         let revision = self.store.lease_revoke(request.into_inner().id).await?;
-        Ok(Response::new(LeaseRevokeResponse { header: header(revision) }))
+        Ok(Response::new(LeaseRevokeResponse {
+            header: header(revision),
+        }))
     }
 
     type LeaseKeepAliveStream = KeepAliveStream;
@@ -72,13 +82,29 @@ impl Lease for LeaseService {
                 granted_ttl: info.granted_ttl,
                 keys: if req.keys { info.keys } else { Vec::new() },
             },
-            None => LeaseTimeToLiveResponse { header: header(revision), id: req.id, ttl: -1, ..Default::default() },
+            None => LeaseTimeToLiveResponse {
+                header: header(revision),
+                id: req.id,
+                ttl: -1,
+                ..Default::default()
+            },
         };
         Ok(Response::new(response))
     }
 
-    async fn lease_leases(&self, _: Request<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
-        let leases = self.store.lease_ids().into_iter().map(|id| LeaseStatus { id }).collect();
-        Ok(Response::new(LeaseLeasesResponse { header: header(self.store.revisions().current), leases }))
+    async fn lease_leases(
+        &self,
+        _: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        let leases = self
+            .store
+            .lease_ids()
+            .into_iter()
+            .map(|id| LeaseStatus { id })
+            .collect();
+        Ok(Response::new(LeaseLeasesResponse {
+            header: header(self.store.revisions().current),
+            leases,
+        }))
     }
 }

@@ -38,12 +38,18 @@ type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+    async fn alarm(
+        &self,
+        request: Request<AlarmRequest>,
+    ) -> Result<Response<AlarmResponse>, Status> {
         // No alarms are ever raised; GET and DEACTIVATE are no-ops.
         if request.get_ref().action == 1 {
             return Err(unimplemented("raising alarms"));
         }
-        Ok(Response::new(AlarmResponse { header: header(self.store.revisions().current), alarms: Vec::new() }))
+        Ok(Response::new(AlarmResponse {
+            header: header(self.store.revisions().current),
+            alarms: Vec::new(),
+        }))
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
@@ -65,9 +71,14 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn defragment(&self, _: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+    async fn defragment(
+        &self,
+        _: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
         // Space is reclaimed after every compaction; nothing else to do.
-        Ok(Response::new(DefragmentResponse { header: header(self.store.revisions().current) }))
+        Ok(Response::new(DefragmentResponse {
+            header: header(self.store.revisions().current),
+        }))
     }
 
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
@@ -80,15 +91,24 @@ impl Maintenance for MaintenanceService {
 
     type SnapshotStream = SnapshotStream;
 
-    async fn snapshot(&self, _: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+    async fn snapshot(
+        &self,
+        _: Request<SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
         Err(unimplemented("Snapshot; back up the database file instead"))
     }
 
-    async fn move_leader(&self, _: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+    async fn move_leader(
+        &self,
+        _: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
         Err(unimplemented("MoveLeader"))
     }
 
-    async fn downgrade(&self, _: Request<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {
+    async fn downgrade(
+        &self,
+        _: Request<DowngradeRequest>,
+    ) -> Result<Response<DowngradeResponse>, Status> {
         Err(unimplemented("Downgrade"))
     }
 }
@@ -97,19 +117,35 @@ pub struct AuthService;
 
 #[tonic::async_trait]
 impl Auth for AuthService {
-    async fn auth_enable(&self, _: Request<AuthEnableRequest>) -> Result<Response<AuthEnableResponse>, Status> {
+    async fn auth_enable(
+        &self,
+        _: Request<AuthEnableRequest>,
+    ) -> Result<Response<AuthEnableResponse>, Status> {
         Err(unimplemented("authentication; use mTLS"))
     }
 
-    async fn auth_disable(&self, _: Request<AuthDisableRequest>) -> Result<Response<AuthDisableResponse>, Status> {
+    async fn auth_disable(
+        &self,
+        _: Request<AuthDisableRequest>,
+    ) -> Result<Response<AuthDisableResponse>, Status> {
         Ok(Response::new(AuthDisableResponse { header: header(0) }))
     }
 
-    async fn auth_status(&self, _: Request<AuthStatusRequest>) -> Result<Response<AuthStatusResponse>, Status> {
-        Ok(Response::new(AuthStatusResponse { header: header(0), enabled: false, auth_revision: 0 }))
+    async fn auth_status(
+        &self,
+        _: Request<AuthStatusRequest>,
+    ) -> Result<Response<AuthStatusResponse>, Status> {
+        Ok(Response::new(AuthStatusResponse {
+            header: header(0),
+            enabled: false,
+            auth_revision: 0,
+        }))
     }
 
-    async fn authenticate(&self, _: Request<AuthenticateRequest>) -> Result<Response<AuthenticateResponse>, Status> {
+    async fn authenticate(
+        &self,
+        _: Request<AuthenticateRequest>,
+    ) -> Result<Response<AuthenticateResponse>, Status> {
         Err(unimplemented("authentication; use mTLS"))
     }
 }

@@ -20,5 +20,10 @@ pub const MEMBER_ID: u64 = 0x6b33_725f_6d65_6d01;
 const RAFT_TERM: u64 = 2;
 
 pub fn header(revision: i64) -> Option<ResponseHeader> {
-    Some(ResponseHeader { cluster_id: CLUSTER_ID, member_id: MEMBER_ID, revision, raft_term: RAFT_TERM })
+    Some(ResponseHeader {
+        cluster_id: CLUSTER_ID,
+        member_id: MEMBER_ID,
+        revision,
+        raft_term: RAFT_TERM,
+    })
 }

@@ -37,7 +37,10 @@ pub struct WatchService {
 
 impl WatchService {
     pub fn new(store: Store, progress_interval: Duration) -> Self {
-        Self { store, progress_interval }
+        Self {
+            store,
+            progress_interval,
+        }
     }
 }
 
@@ -47,7 +50,10 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Se
 impl Watch for WatchService {
     type WatchStream = WatchStream;
 
-    async fn watch(&self, request: Request<Streaming<WatchRequest>>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        request: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let (sender, receiver) = mpsc::channel(256);
         let stream = WatchStreamTask::new(self.store.clone(), sender, self.progress_interval);
         tokio::spawn(stream.run(request.into_inner()));
@@ -88,14 +94,26 @@ struct WatchStreamTask {
 struct Closed;
 
 impl WatchStreamTask {
-    fn new(store: Store, out: mpsc::Sender<Result<WatchResponse, Status>>, progress_interval: Duration) -> Self {
-        Self { store, out, watchers: BTreeMap::new(), next_id: 0, seen: 0, progress_interval }
+    fn new(
+        store: Store,
+        out: mpsc::Sender<Result<WatchResponse, Status>>,
+        progress_interval: Duration,
+    ) -> Self {
+        Self {
+            store,
+            out,
+            watchers: BTreeMap::new(),
+            next_id: 0,
+            seen: 0,
+            progress_interval,
+        }
     }
 
     async fn run(mut self, mut incoming: Streaming<WatchRequest>) {
         let (mut fanout, revisions) = self.store.hub().subscribe();
         self.seen = revisions.current;
-        let mut ticker = tokio::time::interval(self.progress_interval.max(Duration::from_millis(100)) / 2);
+        let mut ticker =
+            tokio::time::interval(self.progress_interval.max(Duration::from_millis(100)) / 2);
         let result: Result<(), Closed> = async {
             loop {
                 tokio::select! {
@@ -114,7 +132,10 @@ impl WatchStreamTask {
         }
         .await;
         let _ = result;
-        self.store.metrics().watchers.dec_by(self.watchers.len() as i64);
+        self.store
+            .metrics()
+            .watchers
+            .dec_by(self.watchers.len() as i64);
     }
 
     async fn send(&self, response: WatchResponse) -> Result<(), Closed> {
@@ -151,8 +172,12 @@ impl WatchStreamTask {
                         Err(_) => break,
                     }
                 }
-                self.send(WatchResponse { header: header(self.seen), watch_id: PROGRESS_ALL_ID, ..Default::default() })
-                    .await
+                self.send(WatchResponse {
+                    header: header(self.seen),
+                    watch_id: PROGRESS_ALL_ID,
+                    ..Default::default()
+                })
+                .await
             }
             None => Ok(()),
         }
@@ -167,7 +192,8 @@ impl WatchStreamTask {
                         watch_id: create.watch_id,
                         created: true,
                         canceled: true,
-                        cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream".into(),
+                        cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream"
+                            .into(),
                         ..Default::default()
                     })
                     .await;
@@ -180,8 +206,13 @@ impl WatchStreamTask {
             self.next_id += 1;
             self.next_id - 1
         };
-        self.send(WatchResponse { header: header(self.seen), watch_id: id, created: true, ..Default::default() })
-            .await?;
+        self.send(WatchResponse {
+            header: header(self.seen),
+            watch_id: id,
+            created: true,
+            ..Default::default()
+        })
+        .await?;
         let compacted = self.store.revisions().compacted;
         if create.start_revision > 0 && create.start_revision < compacted {
             return self.send_compacted(id, compacted).await;
@@ -189,7 +220,11 @@ impl WatchStreamTask {
         let filters = &create.filters;
         let mut watcher = Watcher {
             range: KeyRange::new(&create.key, &create.range_end),
-            next: if create.start_revision > 0 { create.start_revision } else { self.seen + 1 },
+            next: if create.start_revision > 0 {
+                create.start_revision
+            } else {
+                self.seen + 1
+            },
             prev_kv: create.prev_kv,
             no_put: filters.contains(&(watch_create_request::FilterType::Noput as i32)),
             no_delete: filters.contains(&(watch_create_request::FilterType::Nodelete as i32)),
@@ -198,7 +233,11 @@ impl WatchStreamTask {
         };
         // Replay history up to what the stream has already dispatched.
         while watcher.next <= self.seen {
-            let changes = match self.store.changes(watcher.next, self.seen, REPLAY_CHUNK).await {
+            let changes = match self
+                .store
+                .changes(watcher.next, self.seen, REPLAY_CHUNK)
+                .await
+            {
                 Ok(changes) => changes,
                 Err(err) => return self.send_error(id, err).await,
             };
@@ -211,7 +250,11 @@ impl WatchStreamTask {
                 break;
             };
             // A chunk may end inside a revision; finish that revision first.
-            let complete_upto = if changes.len() as i64 == REPLAY_CHUNK && last < self.seen { last - 1 } else { last };
+            let complete_upto = if changes.len() as i64 == REPLAY_CHUNK && last < self.seen {
+                last - 1
+            } else {
+                last
+            };
             let complete_upto = complete_upto.max(watcher.next);
             let events = changes
                 .iter()
@@ -219,7 +262,8 @@ impl WatchStreamTask {
                 .map(|c| c.to_event(watcher.prev_kv))
                 .collect::<Vec<_>>();
             if !events.is_empty() {
-                self.send_events(id, &mut watcher, events, complete_upto).await?;
+                self.send_events(id, &mut watcher, events, complete_upto)
+                    .await?;
             }
             watcher.next = complete_upto + 1;
         }
@@ -260,28 +304,43 @@ impl WatchStreamTask {
     ) -> Result<(), Closed> {
         self.store.metrics().events_sent.inc_by(events.len() as u64);
         watcher.last_sent = Instant::now();
-        self.send(WatchResponse { header: header(revision), watch_id: id, events, ..Default::default() })
-            .await
+        self.send(WatchResponse {
+            header: header(revision),
+            watch_id: id,
+            events,
+            ..Default::default()
+        })
+        .await
     }
 
     async fn dispatch_batch(&mut self, batch: &Batch) -> Result<(), Closed> {
         if batch.last <= self.seen {
             return Ok(());
         }
-        let fresh: Vec<&Change> = batch.changes.iter().filter(|c| c.row.revision > self.seen).collect();
+        let fresh: Vec<&Change> = batch
+            .changes
+            .iter()
+            .filter(|c| c.row.revision > self.seen)
+            .collect();
         self.dispatch(&fresh, batch.last).await
     }
 
     async fn dispatch(&mut self, changes: &[&Change], upto: i64) -> Result<(), Closed> {
         let ids: Vec<i64> = self.watchers.keys().copied().collect();
         for id in ids {
-            let Some(mut watcher) = self.watchers.remove(&id) else { continue };
+            let Some(mut watcher) = self.watchers.remove(&id) else {
+                continue;
+            };
             let events: Vec<_> = changes
                 .iter()
                 .filter(|c| watcher.wants(c))
                 .map(|c| c.to_event(watcher.prev_kv))
                 .collect();
-            let result = if events.is_empty() { Ok(()) } else { self.send_events(id, &mut watcher, events, upto).await };
+            let result = if events.is_empty() {
+                Ok(())
+            } else {
+                self.send_events(id, &mut watcher, events, upto).await
+            };
             watcher.next = watcher.next.max(upto + 1);
             self.watchers.insert(id, watcher);
             result?;
@@ -307,7 +366,11 @@ impl WatchStreamTask {
                 self.seen = target;
                 return Ok(());
             }
-            let changes = match self.store.changes(self.seen + 1, target, REPLAY_CHUNK).await {
+            let changes = match self
+                .store
+                .changes(self.seen + 1, target, REPLAY_CHUNK)
+                .await
+            {
                 Ok(changes) => changes,
                 Err(err) => {
                     tracing::warn!(error = %err, "watch catch-up failed; retrying");
@@ -319,11 +382,12 @@ impl WatchStreamTask {
                 self.seen = target;
                 break;
             };
-            let upto = if changes.len() as i64 == REPLAY_CHUNK && last < target && last > self.seen + 1 {
-                last - 1
-            } else {
-                last
-            };
+            let upto =
+                if changes.len() as i64 == REPLAY_CHUNK && last < target && last > self.seen + 1 {
+                    last - 1
+                } else {
+                    last
+                };
             let refs: Vec<&Change> = changes.iter().filter(|c| c.row.revision <= upto).collect();
             self.dispatch(&refs, upto).await?;
         }
@@ -335,14 +399,21 @@ impl WatchStreamTask {
         let due: Vec<i64> = self
             .watchers
             .iter()
-            .filter(|(_, w)| w.progress_notify && now.duration_since(w.last_sent) >= self.progress_interval)
+            .filter(|(_, w)| {
+                w.progress_notify && now.duration_since(w.last_sent) >= self.progress_interval
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in due {
             if let Some(watcher) = self.watchers.get_mut(&id) {
                 watcher.last_sent = now;
             }
-            self.send(WatchResponse { header: header(self.seen), watch_id: id, ..Default::default() }).await?;
+            self.send(WatchResponse {
+                header: header(self.seen),
+                watch_id: id,
+                ..Default::default()
+            })
+            .await?;
         }
         Ok(())
     }

@@ -25,7 +25,10 @@ pub struct Hub {
 impl Hub {
     pub fn new(revisions: Revisions, capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
-        Self { revisions: Mutex::new(revisions), sender }
+        Self {
+            revisions: Mutex::new(revisions),
+            sender,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Revisions> {

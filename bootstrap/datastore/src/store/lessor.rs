@@ -39,7 +39,14 @@ impl Lessor {
 
     pub fn grant(&self, id: i64, ttl: i64) {
         let expiry = Instant::now() + Duration::from_secs(ttl.max(0) as u64);
-        self.lock().insert(id, Lease { ttl, expiry, keys: HashSet::new() });
+        self.lock().insert(
+            id,
+            Lease {
+                ttl,
+                expiry,
+                keys: HashSet::new(),
+            },
+        );
     }
 
     pub fn remove(&self, id: i64) {
@@ -87,11 +94,18 @@ impl Lessor {
     }
 
     pub fn keys(&self, id: i64) -> Vec<Vec<u8>> {
-        self.lock().get(&id).map(|l| l.keys.iter().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .get(&id)
+            .map(|l| l.keys.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn expired(&self) -> Vec<i64> {
         let now = Instant::now();
-        self.lock().iter().filter(|(_, l)| l.expiry <= now).map(|(id, _)| *id).collect()
+        self.lock()
+            .iter()
+            .filter(|(_, l)| l.expiry <= now)
+            .map(|(id, _)| *id)
+            .collect()
     }
 }

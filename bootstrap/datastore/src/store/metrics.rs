@@ -30,7 +30,9 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         Self {
-            rpc_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 18))),
+            rpc_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+            }),
             commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             commit_requests: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             compacted_rows: Counter::default(),
@@ -44,15 +46,43 @@ impl Metrics {
 
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("k3r_datastore");
-        r.register("rpc_duration_seconds", "Latency of etcd RPCs by method", self.rpc_seconds.clone());
-        r.register("commit_duration_seconds", "Duration of one group commit", self.commit_seconds.clone());
-        r.register("commit_requests", "Requests per group commit", self.commit_requests.clone());
-        r.register("compacted_rows", "Rows removed by compaction", self.compacted_rows.clone());
+        r.register(
+            "rpc_duration_seconds",
+            "Latency of etcd RPCs by method",
+            self.rpc_seconds.clone(),
+        );
+        r.register(
+            "commit_duration_seconds",
+            "Duration of one group commit",
+            self.commit_seconds.clone(),
+        );
+        r.register(
+            "commit_requests",
+            "Requests per group commit",
+            self.commit_requests.clone(),
+        );
+        r.register(
+            "compacted_rows",
+            "Rows removed by compaction",
+            self.compacted_rows.clone(),
+        );
         r.register("compactions", "Compactions run", self.compactions.clone());
-        r.register("db_size_bytes", "Size of the database", self.db_size_bytes.clone());
-        r.register("current_revision", "Current revision", self.current_revision.clone());
+        r.register(
+            "db_size_bytes",
+            "Size of the database",
+            self.db_size_bytes.clone(),
+        );
+        r.register(
+            "current_revision",
+            "Current revision",
+            self.current_revision.clone(),
+        );
         r.register("watchers", "Active watchers", self.watchers.clone());
-        r.register("watch_events_sent", "Watch events sent", self.events_sent.clone());
+        r.register(
+            "watch_events_sent",
+            "Watch events sent",
+            self.events_sent.clone(),
+        );
     }
 
     pub fn observe_commit(&self, requests: usize, elapsed: Duration) {
@@ -62,7 +92,9 @@ impl Metrics {
 
     pub fn observe_rpc(&self, method: &str, elapsed: Duration) {
         self.rpc_seconds
-            .get_or_create(&RpcLabels { method: method.to_string() })
+            .get_or_create(&RpcLabels {
+                method: method.to_string(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 }

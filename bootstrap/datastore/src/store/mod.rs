@@ -99,7 +99,12 @@ impl Store {
         let writer = tokio::task::spawn_blocking(move || writer_backend.writer())
             .await
             .map_err(|e| Error::Storage(e.to_string()))??;
-        let jobs = writer::spawn(writer, Arc::clone(&hub), Arc::clone(&lessor), Arc::clone(&metrics))?;
+        let jobs = writer::spawn(
+            writer,
+            Arc::clone(&hub),
+            Arc::clone(&lessor),
+            Arc::clone(&metrics),
+        )?;
         let store = Store {
             inner: Arc::new(Inner {
                 kind,
@@ -112,7 +117,12 @@ impl Store {
                 compaction: AsyncMutex::new(()),
             }),
         };
-        tracing::info!(backend = kind, revision = revisions.current, compacted = revisions.compacted, "datastore open");
+        tracing::info!(
+            backend = kind,
+            revision = revisions.current,
+            compacted = revisions.compacted,
+            "datastore open"
+        );
         store.spawn_background();
         Ok(store)
     }
@@ -135,7 +145,11 @@ impl Store {
 
     async fn submit(&self, op: WriteOp) -> Result<WriteOutput> {
         let (reply, response) = oneshot::channel();
-        self.inner.jobs.send(Job { op, reply }).await.map_err(|_| Error::ShuttingDown)?;
+        self.inner
+            .jobs
+            .send(Job { op, reply })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
         response.await.map_err(|_| Error::ShuttingDown)?
     }
 
@@ -147,12 +161,18 @@ impl Store {
             .readers
             .read(move |reader| {
                 let revs = reader.revisions()?;
-                let revision = if req.revision <= 0 { revs.current } else { req.revision };
+                let revision = if req.revision <= 0 {
+                    revs.current
+                } else {
+                    req.revision
+                };
                 if revision > revs.current {
                     return Err(Error::FutureRevision);
                 }
                 if revision < revs.compacted {
-                    return Err(Error::Compacted { compact_revision: revs.compacted });
+                    return Err(Error::Compacted {
+                        compact_revision: revs.compacted,
+                    });
                 }
                 let range = KeyRange::new(&req.key, &req.range_end);
                 if range.is_empty() {
@@ -160,10 +180,17 @@ impl Store {
                 }
                 if req.count_only {
                     let count = reader.count(&range, revision)?;
-                    return Ok((range::shape_range_response(&req, Vec::new(), count), revs.current));
+                    return Ok((
+                        range::shape_range_response(&req, Vec::new(), count),
+                        revs.current,
+                    ));
                 }
                 let full = range::needs_full_scan(&req);
-                let fetch = if full || req.limit <= 0 { 0 } else { req.limit + 1 };
+                let fetch = if full || req.limit <= 0 {
+                    0
+                } else {
+                    req.limit + 1
+                };
                 let rows = reader.range(&range, revision, fetch)?;
                 let count = if fetch > 0 && rows.len() as i64 >= fetch {
                     reader.count(&range, revision)?
@@ -178,13 +205,17 @@ impl Store {
     pub async fn txn(&self, req: TxnRequest) -> Result<(TxnResponse, i64)> {
         match self.submit(WriteOp::Txn(req)).await? {
             WriteOutput::Txn(response, revision) => Ok((response, revision)),
-            other => Err(Error::Storage(format!("unexpected writer output {other:?}"))),
+            other => Err(Error::Storage(format!(
+                "unexpected writer output {other:?}"
+            ))),
         }
     }
 
     pub async fn put(&self, req: PutRequest) -> Result<(PutResponse, i64)> {
         let txn = TxnRequest {
-            success: vec![RequestOp { request: Some(request_op::Request::RequestPut(req)) }],
+            success: vec![RequestOp {
+                request: Some(request_op::Request::RequestPut(req)),
+            }],
             ..Default::default()
         };
         let (mut response, revision) = self.txn(txn).await?;
@@ -194,12 +225,17 @@ impl Store {
         }
     }
 
-    pub async fn delete_range(&self, req: DeleteRangeRequest) -> Result<(DeleteRangeResponse, i64)> {
+    pub async fn delete_range(
+        &self,
+        req: DeleteRangeRequest,
+    ) -> Result<(DeleteRangeResponse, i64)> {
         if req.key.is_empty() {
             return Err(Error::EmptyKey);
         }
         let txn = TxnRequest {
-            success: vec![RequestOp { request: Some(request_op::Request::RequestDeleteRange(req)) }],
+            success: vec![RequestOp {
+                request: Some(request_op::Request::RequestDeleteRange(req)),
+            }],
             ..Default::default()
         };
         let (mut response, revision) = self.txn(txn).await?;
@@ -218,7 +254,9 @@ impl Store {
             return Err(Error::FutureRevision);
         }
         if revision <= revs.compacted {
-            return Err(Error::Compacted { compact_revision: revs.compacted });
+            return Err(Error::Compacted {
+                compact_revision: revs.compacted,
+            });
         }
         let step = self.inner.config.compaction_batch.max(1);
         let mut after = revs.compacted;
@@ -231,7 +269,11 @@ impl Store {
                     rows_removed += rows;
                     header_revision = revision;
                 }
-                other => return Err(Error::Storage(format!("unexpected writer output {other:?}"))),
+                other => {
+                    return Err(Error::Storage(format!(
+                        "unexpected writer output {other:?}"
+                    )));
+                }
             }
             after = upto;
         }
@@ -249,22 +291,30 @@ impl Store {
             return Err(Error::LeaseTtlTooLarge);
         }
         let ttl = ttl.max(lessor::MIN_TTL);
-        let id = if id == 0 { loop {
-            let candidate = rand::random::<i64>() & i64::MAX;
-            if candidate != 0 && !self.inner.lessor.exists(candidate) {
-                break candidate;
+        let id = if id == 0 {
+            loop {
+                let candidate = rand::random::<i64>() & i64::MAX;
+                if candidate != 0 && !self.inner.lessor.exists(candidate) {
+                    break candidate;
+                }
             }
-        } } else { id };
+        } else {
+            id
+        };
         match self.submit(WriteOp::LeaseGrant { id, ttl }).await? {
             WriteOutput::Lease { revision } => Ok((id, ttl, revision)),
-            other => Err(Error::Storage(format!("unexpected writer output {other:?}"))),
+            other => Err(Error::Storage(format!(
+                "unexpected writer output {other:?}"
+            ))),
         }
     }
 
     pub async fn lease_revoke(&self, id: i64) -> Result<i64> {
         match self.submit(WriteOp::LeaseRevoke { id }).await? {
             WriteOutput::Lease { revision } => Ok(revision),
-            other => Err(Error::Storage(format!("unexpected writer output {other:?}"))),
+            other => Err(Error::Storage(format!(
+                "unexpected writer output {other:?}"
+            ))),
         }
     }
 
@@ -282,10 +332,17 @@ impl Store {
 
     /// Changes with `from <= revision <= to`, at most `limit`.
     pub async fn changes(&self, from: i64, to: i64, limit: i64) -> Result<Vec<Change>> {
-        let rows = self.inner.readers.read(move |r| r.changes(from, to, limit)).await?;
+        let rows = self
+            .inner
+            .readers
+            .read(move |r| r.changes(from, to, limit))
+            .await?;
         Ok(rows
             .into_iter()
-            .map(|(row, prev)| Change { row, prev: prev.map(|p| p.to_kv()) })
+            .map(|(row, prev)| Change {
+                row,
+                prev: prev.map(|p| p.to_kv()),
+            })
             .collect())
     }
 
@@ -303,11 +360,19 @@ impl Store {
                 let store = Store { inner };
                 for id in store.inner.lessor.expired() {
                     match store.lease_revoke(id).await {
-                        Ok(_) | Err(Error::LeaseNotFound) => tracing::debug!(lease = id, "lease expired"),
-                        Err(err) => tracing::warn!(lease = id, error = %err, "revoking expired lease failed"),
+                        Ok(_) | Err(Error::LeaseNotFound) => {
+                            tracing::debug!(lease = id, "lease expired")
+                        }
+                        Err(err) => {
+                            tracing::warn!(lease = id, error = %err, "revoking expired lease failed")
+                        }
                     }
                 }
-                store.inner.metrics.current_revision.set(store.revisions().current);
+                store
+                    .inner
+                    .metrics
+                    .current_revision
+                    .set(store.revisions().current);
             }
         });
         let interval = self.inner.config.compaction_interval;
@@ -317,7 +382,8 @@ impl Store {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
-            let mut samples: std::collections::VecDeque<(std::time::Instant, i64)> = Default::default();
+            let mut samples: std::collections::VecDeque<(std::time::Instant, i64)> =
+                Default::default();
             tick.tick().await;
             loop {
                 tick.tick().await;

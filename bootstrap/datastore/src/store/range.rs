@@ -23,9 +23,18 @@ pub fn needs_full_scan(req: &RangeRequest) -> bool {
 
 /// Builds the response from rows in key order; `count` is the number of
 /// keys in the range.
-pub fn shape_range_response(req: &RangeRequest, mut rows: Vec<LogRow>, count: i64) -> RangeResponse {
+pub fn shape_range_response(
+    req: &RangeRequest,
+    mut rows: Vec<LogRow>,
+    count: i64,
+) -> RangeResponse {
     if req.count_only {
-        return RangeResponse { header: None, kvs: Vec::new(), more: false, count };
+        return RangeResponse {
+            header: None,
+            kvs: Vec::new(),
+            more: false,
+            count,
+        };
     }
     rows.retain(|r| {
         (req.min_mod_revision == 0 || r.revision >= req.min_mod_revision)
@@ -33,15 +42,19 @@ pub fn shape_range_response(req: &RangeRequest, mut rows: Vec<LogRow>, count: i6
             && (req.min_create_revision == 0 || r.create_revision >= req.min_create_revision)
             && (req.max_create_revision == 0 || r.create_revision <= req.max_create_revision)
     });
-    let order = range_request::SortOrder::try_from(req.sort_order).unwrap_or(range_request::SortOrder::None);
+    let order = range_request::SortOrder::try_from(req.sort_order)
+        .unwrap_or(range_request::SortOrder::None);
     // etcd: a sort target other than KEY with order NONE sorts ascending.
-    let order = if order == range_request::SortOrder::None && req.sort_target != range_request::SortTarget::Key as i32 {
+    let order = if order == range_request::SortOrder::None
+        && req.sort_target != range_request::SortTarget::Key as i32
+    {
         range_request::SortOrder::Ascend
     } else {
         order
     };
     if order != range_request::SortOrder::None {
-        let target = range_request::SortTarget::try_from(req.sort_target).unwrap_or(range_request::SortTarget::Key);
+        let target = range_request::SortTarget::try_from(req.sort_target)
+            .unwrap_or(range_request::SortTarget::Key);
         rows.sort_by(|a, b| {
             let ord = match target {
                 range_request::SortTarget::Key => a.key.cmp(&b.key),
@@ -50,7 +63,11 @@ pub fn shape_range_response(req: &RangeRequest, mut rows: Vec<LogRow>, count: i6
                 range_request::SortTarget::Mod => a.revision.cmp(&b.revision),
                 range_request::SortTarget::Value => a.value.cmp(&b.value),
             };
-            if order == range_request::SortOrder::Descend { ord.reverse() } else { ord }
+            if order == range_request::SortOrder::Descend {
+                ord.reverse()
+            } else {
+                ord
+            }
         });
     }
     let mut more = false;
@@ -68,5 +85,10 @@ pub fn shape_range_response(req: &RangeRequest, mut rows: Vec<LogRow>, count: i6
             kv
         })
         .collect();
-    RangeResponse { header: None, kvs, more, count }
+    RangeResponse {
+        header: None,
+        kvs,
+        more,
+        count,
+    }
 }

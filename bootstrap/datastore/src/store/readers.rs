@@ -14,7 +14,10 @@ pub struct ReaderPool {
 
 impl ReaderPool {
     pub fn new(backend: Arc<dyn Backend>) -> Arc<Self> {
-        Arc::new(Self { backend, idle: Mutex::new(Vec::new()) })
+        Arc::new(Self {
+            backend,
+            idle: Mutex::new(Vec::new()),
+        })
     }
 
     fn take(&self) -> Result<Box<dyn Reader>> {
@@ -44,7 +47,8 @@ impl ReaderPool {
             let result = reader.begin().and_then(|()| read(reader.as_mut()));
             let ended = reader.end();
             // A connection that failed at the storage level is not reused.
-            let healthy = ended.is_ok() && result.as_ref().err().is_none_or(Error::is_request_error);
+            let healthy =
+                ended.is_ok() && result.as_ref().err().is_none_or(Error::is_request_error);
             if healthy {
                 pool.give_back(reader);
             }
@@ -61,7 +65,9 @@ impl Drop for ReaderPool {
         // its own runtime), so never do it on an async worker thread.
         let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
         if !idle.is_empty() {
-            let _ = std::thread::Builder::new().name("k3r-datastore-close".into()).spawn(move || drop(idle));
+            let _ = std::thread::Builder::new()
+                .name("k3r-datastore-close".into())
+                .spawn(move || drop(idle));
         }
     }
 }

@@ -45,12 +45,20 @@ impl TxnEval<'_> {
                 break;
             }
         }
-        let ops = if succeeded { &req.success } else { &req.failure };
+        let ops = if succeeded {
+            &req.success
+        } else {
+            &req.failure
+        };
         let mut responses = Vec::with_capacity(ops.len());
         for op in ops {
             responses.push(self.op(op)?);
         }
-        Ok(TxnResponse { header: None, succeeded, responses })
+        Ok(TxnResponse {
+            header: None,
+            succeeded,
+            responses,
+        })
     }
 
     fn op(&mut self, op: &RequestOp) -> Result<ResponseOp> {
@@ -58,14 +66,20 @@ impl TxnEval<'_> {
             Some(request_op::Request::RequestRange(r)) => {
                 response_op::Response::ResponseRange(self.range(r)?)
             }
-            Some(request_op::Request::RequestPut(p)) => response_op::Response::ResponsePut(self.put(p)?),
+            Some(request_op::Request::RequestPut(p)) => {
+                response_op::Response::ResponsePut(self.put(p)?)
+            }
             Some(request_op::Request::RequestDeleteRange(d)) => {
                 response_op::Response::ResponseDeleteRange(self.delete(d)?)
             }
-            Some(request_op::Request::RequestTxn(t)) => response_op::Response::ResponseTxn(self.txn(t)?),
+            Some(request_op::Request::RequestTxn(t)) => {
+                response_op::Response::ResponseTxn(self.txn(t)?)
+            }
             None => return Err(Error::InvalidRequest("empty request op".into())),
         };
-        Ok(ResponseOp { response: Some(response) })
+        Ok(ResponseOp {
+            response: Some(response),
+        })
     }
 
     fn compare(&mut self, cmp: &Compare) -> Result<bool> {
@@ -146,8 +160,14 @@ impl TxnEval<'_> {
         };
         self.txn.append(&row)?;
         let prev_kv = prev.map(|p| p.to_kv());
-        self.changes.push(Change { row, prev: prev_kv.clone() });
-        Ok(PutResponse { header: None, prev_kv: if req.prev_kv { prev_kv } else { None } })
+        self.changes.push(Change {
+            row,
+            prev: prev_kv.clone(),
+        });
+        Ok(PutResponse {
+            header: None,
+            prev_kv: if req.prev_kv { prev_kv } else { None },
+        })
     }
 
     fn delete(&mut self, req: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
@@ -180,9 +200,16 @@ impl TxnEval<'_> {
             if req.prev_kv {
                 prev_kvs.push(prev_kv.clone());
             }
-            self.changes.push(Change { row, prev: Some(prev_kv) });
+            self.changes.push(Change {
+                row,
+                prev: Some(prev_kv),
+            });
         }
-        Ok(DeleteRangeResponse { header: None, deleted: rows.len() as i64, prev_kvs })
+        Ok(DeleteRangeResponse {
+            header: None,
+            deleted: rows.len() as i64,
+            prev_kvs,
+        })
     }
 }
 
@@ -226,7 +253,10 @@ fn int_target(cmp: &Compare) -> i64 {
 /// etcd's request checks that run before anything is applied: op counts
 /// and keys written twice in one branch.
 pub fn validate_txn(req: &TxnRequest) -> Result<()> {
-    if req.compare.len() > MAX_TXN_OPS || req.success.len() > MAX_TXN_OPS || req.failure.len() > MAX_TXN_OPS {
+    if req.compare.len() > MAX_TXN_OPS
+        || req.success.len() > MAX_TXN_OPS
+        || req.failure.len() > MAX_TXN_OPS
+    {
         return Err(Error::TooManyOps);
     }
     for branch in [&req.success, &req.failure] {
@@ -242,7 +272,11 @@ pub fn validate_txn(req: &TxnRequest) -> Result<()> {
     Ok(())
 }
 
-fn collect_writes(ops: &[RequestOp], puts: &mut HashSet<Vec<u8>>, deletes: &mut Vec<KeyRange>) -> Result<()> {
+fn collect_writes(
+    ops: &[RequestOp],
+    puts: &mut HashSet<Vec<u8>>,
+    deletes: &mut Vec<KeyRange>,
+) -> Result<()> {
     for op in ops {
         match &op.request {
             Some(request_op::Request::RequestPut(p)) => {
@@ -250,7 +284,9 @@ fn collect_writes(ops: &[RequestOp], puts: &mut HashSet<Vec<u8>>, deletes: &mut 
                     return Err(Error::DuplicateKey);
                 }
             }
-            Some(request_op::Request::RequestDeleteRange(d)) => deletes.push(KeyRange::new(&d.key, &d.range_end)),
+            Some(request_op::Request::RequestDeleteRange(d)) => {
+                deletes.push(KeyRange::new(&d.key, &d.range_end))
+            }
             Some(request_op::Request::RequestTxn(t)) => {
                 validate_txn(t)?;
                 // A nested branch's writes join the enclosing branch's.

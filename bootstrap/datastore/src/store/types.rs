@@ -95,7 +95,10 @@ impl KeyRange {
             end => RangeEnd::Before(end.to_vec()),
         };
         // etcd treats key "\0" with range_end "\0" as "all keys".
-        Self { key: key.to_vec(), end }
+        Self {
+            key: key.to_vec(),
+            end,
+        }
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {

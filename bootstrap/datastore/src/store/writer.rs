@@ -7,7 +7,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use k3r_etcd_proto::etcdserverpb::{DeleteRangeRequest, RequestOp, TxnRequest, TxnResponse, request_op};
+use k3r_etcd_proto::etcdserverpb::{
+    DeleteRangeRequest, RequestOp, TxnRequest, TxnResponse, request_op,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::hub::{Batch, Hub};
@@ -23,11 +25,19 @@ const MAX_BATCH: usize = 512;
 
 pub enum WriteOp {
     Txn(TxnRequest),
-    LeaseGrant { id: i64, ttl: i64 },
-    LeaseRevoke { id: i64 },
+    LeaseGrant {
+        id: i64,
+        ttl: i64,
+    },
+    LeaseRevoke {
+        id: i64,
+    },
     /// Removes superseded rows in `(after, upto]` and records `upto` as the
     /// compacted revision.
-    CompactChunk { after: i64, upto: i64 },
+    CompactChunk {
+        after: i64,
+        upto: i64,
+    },
     /// Gives free pages back and truncates the WAL (outside a transaction).
     Reclaim,
 }
@@ -89,9 +99,17 @@ pub fn spawn(
     Ok(sender)
 }
 
-fn run_batch(writer: &mut dyn Writer, jobs: Vec<Job>, hub: &Hub, lessor: &Lessor, metrics: &Metrics) {
+fn run_batch(
+    writer: &mut dyn Writer,
+    jobs: Vec<Job>,
+    hub: &Hub,
+    lessor: &Lessor,
+    metrics: &Metrics,
+) {
     let started = std::time::Instant::now();
-    let (reclaims, jobs): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| matches!(j.op, WriteOp::Reclaim));
+    let (reclaims, jobs): (Vec<Job>, Vec<Job>) = jobs
+        .into_iter()
+        .partition(|j| matches!(j.op, WriteOp::Reclaim));
     let mut outputs: Vec<Result<WriteOutput>> = Vec::new();
     let mut effects: Vec<Effect> = Vec::new();
     let mut revisions = Revisions::default();
@@ -104,7 +122,11 @@ fn run_batch(writer: &mut dyn Writer, jobs: Vec<Job>, hub: &Hub, lessor: &Lessor
             let mut revoked = HashSet::new();
             for job in &jobs {
                 txn.savepoint()?;
-                let leases = BatchLeases { lessor, granted: &granted, revoked: &revoked };
+                let leases = BatchLeases {
+                    lessor,
+                    granted: &granted,
+                    revoked: &revoked,
+                };
                 match apply(txn, &job.op, &mut revisions, &leases, lessor) {
                     Ok((output, job_effects)) => {
                         txn.release_savepoint()?;
@@ -179,7 +201,11 @@ fn publish(effects: impl Iterator<Item = Effect>, hub: &Hub, lessor: &Lessor) {
     }
     if let (Some(first), Some(last)) = (changes.first(), changes.last()) {
         let (first, last) = (first.row.revision, last.row.revision);
-        hub.publish(Batch { first, last, changes });
+        hub.publish(Batch {
+            first,
+            last,
+            changes,
+        });
     }
 }
 
@@ -202,7 +228,12 @@ fn apply(
                 return Err(Error::LeaseExists);
             }
             txn.put_lease(*id, *ttl)?;
-            Ok((WriteOutput::Lease { revision: revisions.current }, vec![Effect::Grant(*id, *ttl)]))
+            Ok((
+                WriteOutput::Lease {
+                    revision: revisions.current,
+                },
+                vec![Effect::Grant(*id, *ttl)],
+            ))
         }
         WriteOp::LeaseRevoke { id } => {
             if !leases.exists(*id) {
@@ -216,10 +247,12 @@ fn apply(
                 // have moved them to another lease in this batch).
                 if txn.get(&key)?.is_some_and(|row| row.lease == *id) {
                     request.success.push(RequestOp {
-                        request: Some(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
-                            key,
-                            ..Default::default()
-                        })),
+                        request: Some(request_op::Request::RequestDeleteRange(
+                            DeleteRangeRequest {
+                                key,
+                                ..Default::default()
+                            },
+                        )),
                     });
                 }
             }
@@ -227,19 +260,32 @@ fn apply(
             txn.delete_lease(*id)?;
             let mut effects: Vec<Effect> = changes.into_iter().map(Effect::Change).collect();
             effects.push(Effect::Revoke(*id));
-            Ok((WriteOutput::Lease { revision: revisions.current }, effects))
+            Ok((
+                WriteOutput::Lease {
+                    revision: revisions.current,
+                },
+                effects,
+            ))
         }
         WriteOp::CompactChunk { after, upto } => {
             if *upto > revisions.current {
                 return Err(Error::FutureRevision);
             }
             if *upto <= revisions.compacted {
-                return Err(Error::Compacted { compact_revision: revisions.compacted });
+                return Err(Error::Compacted {
+                    compact_revision: revisions.compacted,
+                });
             }
             let rows = txn.compact((*after).max(revisions.compacted), *upto)?;
             txn.set_compacted_revision(*upto)?;
             revisions.compacted = *upto;
-            Ok((WriteOutput::Compacted { rows, revision: revisions.current }, vec![Effect::Compacted(*upto)]))
+            Ok((
+                WriteOutput::Compacted {
+                    rows,
+                    revision: revisions.current,
+                },
+                vec![Effect::Compacted(*upto)],
+            ))
         }
         WriteOp::Reclaim => Ok((WriteOutput::Reclaimed, Vec::new())),
     }
@@ -251,7 +297,12 @@ fn evaluate(
     revisions: &mut Revisions,
     leases: &BatchLeases<'_>,
 ) -> Result<(TxnResponse, Vec<Change>)> {
-    let mut eval = TxnEval { txn, current: revisions.current, leases, changes: Vec::new() };
+    let mut eval = TxnEval {
+        txn,
+        current: revisions.current,
+        leases,
+        changes: Vec::new(),
+    };
     let response = eval.txn(request)?;
     let changes = eval.changes;
     if !changes.is_empty() {

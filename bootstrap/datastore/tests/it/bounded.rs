@@ -25,7 +25,9 @@ async fn database_stays_bounded_under_churn() {
     };
     let datastore = start_datastore(Endpoint::Sqlite(db.clone()), config).await;
     let endpoint = tcp_endpoint(&datastore);
-    let client = etcd_client::Client::connect([endpoint.as_str()], None).await.expect("connect");
+    let client = etcd_client::Client::connect([endpoint.as_str()], None)
+        .await
+        .expect("connect");
     let value = "v".repeat(VALUE_SIZE);
     let per_writer = REVISIONS / WRITERS;
     let mut tasks = Vec::new();
@@ -51,26 +53,46 @@ async fn database_stays_bounded_under_churn() {
     }
     let mut client = client.clone();
     for key in 0..KEYS {
-        client.put(format!("/churn/{key:04}"), value.as_str(), None).await.expect("final pass");
+        client
+            .put(format!("/churn/{key:04}"), value.as_str(), None)
+            .await
+            .expect("final pass");
     }
     let mut max_size = 0u64;
-    let current = client.get("/churn/", Some(GetOptions::new().with_prefix().with_count_only())).await.expect("count");
+    let current = client
+        .get(
+            "/churn/",
+            Some(GetOptions::new().with_prefix().with_count_only()),
+        )
+        .await
+        .expect("count");
     assert_eq!(current.count() as usize, KEYS);
     let revision = current.header().expect("header").revision();
-    assert!(revision as usize > REVISIONS / 2, "fewer revisions than expected: {revision}");
+    assert!(
+        revision as usize > REVISIONS / 2,
+        "fewer revisions than expected: {revision}"
+    );
     let live_bytes = KEYS * (VALUE_SIZE + "/churn/0000".len());
     // Wait for automatic compaction to catch up and give space back.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let file_size = || {
-        let wal = std::fs::metadata(dir.path().join("state.db-wal")).map(|m| m.len()).unwrap_or(0);
+        let wal = std::fs::metadata(dir.path().join("state.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
         std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) + wal
     };
-    while datastore.store.revisions().compacted < revision || file_size() as usize > 2 * live_bytes {
+    while datastore.store.revisions().compacted < revision || file_size() as usize > 2 * live_bytes
+    {
         max_size = max_size.max(file_size());
         if std::time::Instant::now() >= deadline {
             let conn = rusqlite::Connection::open(&db).expect("open db");
-            let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0)).unwrap_or(-1);
-            let rows: i64 = conn.query_row("SELECT COUNT(*) FROM kv", [], |r| r.get(0)).unwrap_or(-1);
+            let pragma = |name: &str| {
+                conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
+                    .unwrap_or(-1)
+            };
+            let rows: i64 = conn
+                .query_row("SELECT COUNT(*) FROM kv", [], |r| r.get(0))
+                .unwrap_or(-1);
             panic!(
                 "database is {} bytes for {live_bytes} live bytes (compacted {} of {revision}): \
                  {} pages, {} free, auto_vacuum {}, {rows} rows; wal {} bytes",
@@ -79,7 +101,9 @@ async fn database_stays_bounded_under_churn() {
                 pragma("page_count"),
                 pragma("freelist_count"),
                 pragma("auto_vacuum"),
-                std::fs::metadata(dir.path().join("state.db-wal")).map(|m| m.len()).unwrap_or(0),
+                std::fs::metadata(dir.path().join("state.db-wal"))
+                    .map(|m| m.len())
+                    .unwrap_or(0),
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

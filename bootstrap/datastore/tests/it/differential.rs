@@ -20,7 +20,12 @@ impl Log {
         self.0.push(line.into());
     }
 
-    fn result<T>(&mut self, what: &str, result: Result<T, etcd_client::Error>, show: impl FnOnce(&T) -> String) -> Option<T> {
+    fn result<T>(
+        &mut self,
+        what: &str,
+        result: Result<T, etcd_client::Error>,
+        show: impl FnOnce(&T) -> String,
+    ) -> Option<T> {
         match result {
             Ok(value) => {
                 let line = format!("{what}: {}", show(&value));
@@ -37,7 +42,9 @@ impl Log {
 
 fn error_text(err: &etcd_client::Error) -> String {
     match err {
-        etcd_client::Error::GRpcStatus(status) => format!("{:?} {}", status.code(), status.message()),
+        etcd_client::Error::GRpcStatus(status) => {
+            format!("{:?} {}", status.code(), status.message())
+        }
         other => other.to_string(),
     }
 }
@@ -66,21 +73,36 @@ fn rev(header: Option<&etcd_client::ResponseHeader>) -> i64 {
 async fn get(c: &mut Client, log: &mut Log, key: &str, opts: Option<GetOptions>) {
     let what = format!("get {key} {opts:?}");
     log.result(&what, c.get(key, opts).await, |r| {
-        format!("rev{} count{} more{} [{}]", rev(r.header()), r.count(), r.more(), kvs(r.kvs()))
+        format!(
+            "rev{} count{} more{} [{}]",
+            rev(r.header()),
+            r.count(),
+            r.more(),
+            kvs(r.kvs())
+        )
     });
 }
 
 async fn put(c: &mut Client, log: &mut Log, key: &str, value: &str, opts: Option<PutOptions>) {
     let what = format!("put {key}={value}");
     log.result(&what, c.put(key, value, opts).await, |r| {
-        format!("rev{} prev[{}]", rev(r.header()), r.prev_key().map(kv).unwrap_or_default())
+        format!(
+            "rev{} prev[{}]",
+            rev(r.header()),
+            r.prev_key().map(kv).unwrap_or_default()
+        )
     });
 }
 
 async fn delete(c: &mut Client, log: &mut Log, key: &str, opts: Option<DeleteOptions>) {
     let what = format!("delete {key}");
     log.result(&what, c.delete(key, opts).await, |r| {
-        format!("rev{} deleted{} prev[{}]", rev(r.header()), r.deleted(), kvs(r.prev_kvs()))
+        format!(
+            "rev{} deleted{} prev[{}]",
+            rev(r.header()),
+            r.deleted(),
+            kvs(r.prev_kvs())
+        )
     });
 }
 
@@ -88,10 +110,16 @@ fn txn_responses(responses: Vec<TxnOpResponse>) -> String {
     responses
         .into_iter()
         .map(|r| match r {
-            TxnOpResponse::Put(p) => format!("put prev[{}]", p.prev_key().map(kv).unwrap_or_default()),
+            TxnOpResponse::Put(p) => {
+                format!("put prev[{}]", p.prev_key().map(kv).unwrap_or_default())
+            }
             TxnOpResponse::Get(g) => format!("get count{} [{}]", g.count(), kvs(g.kvs())),
             TxnOpResponse::Delete(d) => format!("delete {} [{}]", d.deleted(), kvs(d.prev_kvs())),
-            TxnOpResponse::Txn(t) => format!("txn {} ({})", t.succeeded(), txn_responses(t.op_responses())),
+            TxnOpResponse::Txn(t) => format!(
+                "txn {} ({})",
+                t.succeeded(),
+                txn_responses(t.op_responses())
+            ),
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -99,7 +127,12 @@ fn txn_responses(responses: Vec<TxnOpResponse>) -> String {
 
 async fn txn(c: &mut Client, log: &mut Log, what: &str, txn: Txn) {
     log.result(what, c.txn(txn).await, |r| {
-        format!("rev{} succeeded={} {}", rev(r.header()), r.succeeded(), txn_responses(r.op_responses()))
+        format!(
+            "rev{} succeeded={} {}",
+            rev(r.header()),
+            r.succeeded(),
+            txn_responses(r.op_responses())
+        )
     });
 }
 
@@ -116,7 +149,10 @@ async fn watch_events(stream: &mut WatchStream, log: &mut Log, events: usize) {
             Err(_) => return log.push(format!("watch: timed out after {seen} of {events} events")),
         };
         if response.canceled() {
-            return log.push(format!("watch: canceled compact_revision={}", response.compact_revision()));
+            return log.push(format!(
+                "watch: canceled compact_revision={}",
+                response.compact_revision()
+            ));
         }
         for event in response.events() {
             seen += 1;
@@ -156,7 +192,11 @@ macro_rules! differential {
                 for (i, (want, got)) in etcd.iter().zip(ours.iter()).enumerate() {
                     assert_eq!(got, want, "{target:?} differs from etcd at observation {i}");
                 }
-                assert_eq!(ours.len(), etcd.len(), "{target:?} made a different number of observations");
+                assert_eq!(
+                    ours.len(),
+                    etcd.len(),
+                    "{target:?} made a different number of observations"
+                );
             }
         }
     };
@@ -174,33 +214,168 @@ mod scenarios {
     use super::*;
 
     pub async fn put_get_and_range_options(c: &mut Client, log: &mut Log) {
-        for (k, v) in [("/r/b", "2"), ("/r/a", "1"), ("/r/c", "3"), ("/r/a", "1b"), ("/s/x", "x"), ("/r/d", "4")] {
+        for (k, v) in [
+            ("/r/b", "2"),
+            ("/r/a", "1"),
+            ("/r/c", "3"),
+            ("/r/a", "1b"),
+            ("/s/x", "x"),
+            ("/r/d", "4"),
+        ] {
             put(c, log, k, v, None).await;
         }
         get(c, log, "/r/a", None).await;
         get(c, log, "/missing", None).await;
         get(c, log, "/r/", Some(GetOptions::new().with_prefix())).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_limit(2))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_limit(4))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_count_only())).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_keys_only())).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_revision(3))).await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(GetOptions::new().with_prefix().with_limit(2)),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(GetOptions::new().with_prefix().with_limit(4)),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(GetOptions::new().with_prefix().with_count_only()),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(GetOptions::new().with_prefix().with_keys_only()),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(GetOptions::new().with_prefix().with_revision(3)),
+        )
+        .await;
         get(c, log, "/r/a", Some(GetOptions::new().with_revision(2))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_revision(3).with_limit(1))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_revision(99))).await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_revision(3)
+                    .with_limit(1),
+            ),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(GetOptions::new().with_prefix().with_revision(99)),
+        )
+        .await;
         get(c, log, "/r/b", Some(GetOptions::new().with_range("/r/d"))).await;
         get(c, log, "/r/c", Some(GetOptions::new().with_from_key())).await;
         get(c, log, "", Some(GetOptions::new().with_all_keys())).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_sort(SortTarget::Key, SortOrder::Descend))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_sort(SortTarget::Mod, SortOrder::Descend).with_limit(2))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_sort(SortTarget::Value, SortOrder::Ascend))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_sort(SortTarget::Version, SortOrder::None))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_min_mod_revision(4))).await;
-        get(c, log, "/r/", Some(GetOptions::new().with_prefix().with_max_create_revision(3))).await;
-        put(c, log, "/r/a", "1c", Some(PutOptions::new().with_prev_key())).await;
-        put(c, log, "/r/b", "", Some(PutOptions::new().with_ignore_value())).await;
-        put(c, log, "/nope", "", Some(PutOptions::new().with_ignore_value())).await;
-        put(c, log, "/nope", "", Some(PutOptions::new().with_ignore_lease())).await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Key, SortOrder::Descend),
+            ),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Mod, SortOrder::Descend)
+                    .with_limit(2),
+            ),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Value, SortOrder::Ascend),
+            ),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Version, SortOrder::None),
+            ),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(GetOptions::new().with_prefix().with_min_mod_revision(4)),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/r/",
+            Some(GetOptions::new().with_prefix().with_max_create_revision(3)),
+        )
+        .await;
+        put(
+            c,
+            log,
+            "/r/a",
+            "1c",
+            Some(PutOptions::new().with_prev_key()),
+        )
+        .await;
+        put(
+            c,
+            log,
+            "/r/b",
+            "",
+            Some(PutOptions::new().with_ignore_value()),
+        )
+        .await;
+        put(
+            c,
+            log,
+            "/nope",
+            "",
+            Some(PutOptions::new().with_ignore_value()),
+        )
+        .await;
+        put(
+            c,
+            log,
+            "/nope",
+            "",
+            Some(PutOptions::new().with_ignore_lease()),
+        )
+        .await;
         put(c, log, "", "empty-key", None).await;
         get(c, log, "/r/b", None).await;
     }
@@ -211,14 +386,44 @@ mod scenarios {
         }
         delete(c, log, "/d/1", Some(DeleteOptions::new().with_prev_key())).await;
         delete(c, log, "/d/1", None).await;
-        delete(c, log, "/nothing/", Some(DeleteOptions::new().with_prefix())).await;
-        delete(c, log, "/d/", Some(DeleteOptions::new().with_prefix().with_prev_key())).await;
+        delete(
+            c,
+            log,
+            "/nothing/",
+            Some(DeleteOptions::new().with_prefix()),
+        )
+        .await;
+        delete(
+            c,
+            log,
+            "/d/",
+            Some(DeleteOptions::new().with_prefix().with_prev_key()),
+        )
+        .await;
         put(c, log, "/d/2", "again", None).await;
         get(c, log, "/d/2", None).await;
-        get(c, log, "/d/", Some(GetOptions::new().with_prefix().with_revision(5))).await;
-        get(c, log, "/d/", Some(GetOptions::new().with_prefix().with_revision(6))).await;
+        get(
+            c,
+            log,
+            "/d/",
+            Some(GetOptions::new().with_prefix().with_revision(5)),
+        )
+        .await;
+        get(
+            c,
+            log,
+            "/d/",
+            Some(GetOptions::new().with_prefix().with_revision(6)),
+        )
+        .await;
         delete(c, log, "", Some(DeleteOptions::new().with_all_keys())).await;
-        get(c, log, "", Some(GetOptions::new().with_all_keys().with_count_only())).await;
+        get(
+            c,
+            log,
+            "",
+            Some(GetOptions::new().with_all_keys().with_count_only()),
+        )
+        .await;
     }
 
     pub async fn kube_apiserver_txn_shapes(c: &mut Client, log: &mut Log) {
@@ -241,7 +446,10 @@ mod scenarios {
         let delete = |rev: i64| {
             Txn::new()
                 .when([Compare::mod_revision(key, CompareOp::Equal, rev)])
-                .and_then([TxnOp::delete(key, Some(DeleteOptions::new().with_prev_key()))])
+                .and_then([TxnOp::delete(
+                    key,
+                    Some(DeleteOptions::new().with_prev_key()),
+                )])
                 .or_else([TxnOp::get(key, None)])
         };
         txn(c, log, "stale delete", delete(2)).await;
@@ -249,7 +457,11 @@ mod scenarios {
         // kube-apiserver's compaction bookkeeping key.
         let compact = |version: i64, rev: &str| {
             Txn::new()
-                .when([Compare::version("compact_rev_key", CompareOp::Equal, version)])
+                .when([Compare::version(
+                    "compact_rev_key",
+                    CompareOp::Equal,
+                    version,
+                )])
                 .and_then([TxnOp::put("compact_rev_key", rev, None)])
                 .or_else([TxnOp::get("compact_rev_key", None)])
         };
@@ -257,10 +469,20 @@ mod scenarios {
         txn(c, log, "compact key stale", compact(0, "5")).await;
         txn(c, log, "compact key v1", compact(1, "5")).await;
         // A lease-carrying create, as for Events.
-        if let Some(lease) = log.result("grant", c.lease_grant(3600, None).await, |r| format!("ttl{}", r.ttl())) {
+        if let Some(lease) = log.result("grant", c.lease_grant(3600, None).await, |r| {
+            format!("ttl{}", r.ttl())
+        }) {
             let event = Txn::new()
-                .when([Compare::mod_revision("/registry/events/e", CompareOp::Equal, 0)])
-                .and_then([TxnOp::put("/registry/events/e", "ev", Some(PutOptions::new().with_lease(lease.id())))]);
+                .when([Compare::mod_revision(
+                    "/registry/events/e",
+                    CompareOp::Equal,
+                    0,
+                )])
+                .and_then([TxnOp::put(
+                    "/registry/events/e",
+                    "ev",
+                    Some(PutOptions::new().with_lease(lease.id())),
+                )]);
             txn(c, log, "leased create", event).await;
         }
         get(c, log, "/registry/", Some(GetOptions::new().with_prefix())).await;
@@ -305,7 +527,8 @@ mod scenarios {
                 .and_then([TxnOp::put("/t/n", "nested", None)]),
         )]);
         txn(c, log, "nested", nested).await;
-        let duplicate = Txn::new().and_then([TxnOp::put("/t/d", "1", None), TxnOp::put("/t/d", "2", None)]);
+        let duplicate =
+            Txn::new().and_then([TxnOp::put("/t/d", "1", None), TxnOp::put("/t/d", "2", None)]);
         txn(c, log, "duplicate put", duplicate).await;
         let overlap = Txn::new().and_then([
             TxnOp::put("/t/a", "1", None),
@@ -314,7 +537,11 @@ mod scenarios {
         txn(c, log, "put inside deleted range", overlap).await;
         let read_only = Txn::new().and_then([TxnOp::get("/t/a", None)]);
         txn(c, log, "read-only", read_only).await;
-        let lease_missing = Txn::new().and_then([TxnOp::put("/t/l", "v", Some(PutOptions::new().with_lease(12345)))]);
+        let lease_missing = Txn::new().and_then([TxnOp::put(
+            "/t/l",
+            "v",
+            Some(PutOptions::new().with_lease(12345)),
+        )]);
         txn(c, log, "missing lease", lease_missing).await;
         get(c, log, "/t/", Some(GetOptions::new().with_prefix())).await;
     }
@@ -325,17 +552,39 @@ mod scenarios {
         }
         put(c, log, "/c/gone", "x", None).await;
         delete(c, log, "/c/gone", None).await;
-        log.result("compact 6", c.compact(6, None).await, |r| format!("rev{}", rev(r.header())));
+        log.result("compact 6", c.compact(6, None).await, |r| {
+            format!("rev{}", rev(r.header()))
+        });
         get(c, log, "/c/k", Some(GetOptions::new().with_revision(5))).await;
         get(c, log, "/c/k", Some(GetOptions::new().with_revision(6))).await;
         get(c, log, "/c/k", Some(GetOptions::new().with_revision(8))).await;
-        log.result("compact 6 again", c.compact(6, None).await, |r| format!("rev{}", rev(r.header())));
-        log.result("compact 4", c.compact(4, None).await, |r| format!("rev{}", rev(r.header())));
-        log.result("compact future", c.compact(100, None).await, |r| format!("rev{}", rev(r.header())));
-        log.result("compact 13", c.compact(13, None).await, |r| format!("rev{}", rev(r.header())));
+        log.result("compact 6 again", c.compact(6, None).await, |r| {
+            format!("rev{}", rev(r.header()))
+        });
+        log.result("compact 4", c.compact(4, None).await, |r| {
+            format!("rev{}", rev(r.header()))
+        });
+        log.result("compact future", c.compact(100, None).await, |r| {
+            format!("rev{}", rev(r.header()))
+        });
+        log.result("compact 13", c.compact(13, None).await, |r| {
+            format!("rev{}", rev(r.header()))
+        });
         get(c, log, "/c/", Some(GetOptions::new().with_prefix())).await;
-        get(c, log, "/c/", Some(GetOptions::new().with_prefix().with_revision(13))).await;
-        if let Ok(mut stream) = c.watch("/c/", Some(WatchOptions::new().with_prefix().with_start_revision(2))).await {
+        get(
+            c,
+            log,
+            "/c/",
+            Some(GetOptions::new().with_prefix().with_revision(13)),
+        )
+        .await;
+        if let Ok(mut stream) = c
+            .watch(
+                "/c/",
+                Some(WatchOptions::new().with_prefix().with_start_revision(2)),
+            )
+            .await
+        {
             let created = stream.message().await.ok().flatten().map(|r| r.created());
             log.push(format!("watch created={created:?}"));
             watch_events(&mut stream, log, 1).await;
@@ -350,25 +599,50 @@ mod scenarios {
         delete(c, log, "/w/b", None).await;
         // History replay with prev_kv.
         if let Ok(mut stream) = c
-            .watch("/w/", Some(WatchOptions::new().with_prefix().with_start_revision(1).with_prev_key()))
+            .watch(
+                "/w/",
+                Some(
+                    WatchOptions::new()
+                        .with_prefix()
+                        .with_start_revision(1)
+                        .with_prev_key(),
+                ),
+            )
             .await
         {
             watch_events(&mut stream, log, 4).await;
         }
         // Live events, filtered, from now on.
-        let mut live = c.watch("/w/", Some(WatchOptions::new().with_prefix())).await.ok();
-        let mut no_delete = c
-            .watch("/w/", Some(WatchOptions::new().with_prefix().with_filters([WatchFilterType::NoDelete])))
+        let mut live = c
+            .watch("/w/", Some(WatchOptions::new().with_prefix()))
             .await
             .ok();
-        let mut single = c.watch("/w/c", Some(WatchOptions::new().with_prev_key())).await.ok();
-        for stream in [&mut live, &mut no_delete, &mut single].into_iter().flatten() {
+        let mut no_delete = c
+            .watch(
+                "/w/",
+                Some(
+                    WatchOptions::new()
+                        .with_prefix()
+                        .with_filters([WatchFilterType::NoDelete]),
+                ),
+            )
+            .await
+            .ok();
+        let mut single = c
+            .watch("/w/c", Some(WatchOptions::new().with_prev_key()))
+            .await
+            .ok();
+        for stream in [&mut live, &mut no_delete, &mut single]
+            .into_iter()
+            .flatten()
+        {
             let created = stream.message().await.ok().flatten().map(|r| r.created());
             log.push(format!("watch created={created:?}"));
         }
         put(c, log, "/w/c", "1", None).await;
         put(c, log, "/w/c", "2", None).await;
-        let txn_both = Txn::new().and_then([TxnOp::put("/w/d", "1", None), TxnOp::put("/w/e", "1", None)]);
+        let txn_both =
+            Txn::new().and_then([TxnOp::put("/w/d", "1", None), TxnOp::put("/w/e", "1", None)]);
         txn(c, log, "two keys", txn_both).await;
         delete(c, log, "/w/", Some(DeleteOptions::new().with_prefix())).await;
         put(c, log, "/w/f", "1", None).await;
@@ -382,7 +656,13 @@ mod scenarios {
             watch_events(stream, log, 3).await;
         }
         // A watch starting in the future (now: 11) waits for its revision.
-        if let Ok(mut future) = c.watch("/w/", Some(WatchOptions::new().with_prefix().with_start_revision(14))).await {
+        if let Ok(mut future) = c
+            .watch(
+                "/w/",
+                Some(WatchOptions::new().with_prefix().with_start_revision(14)),
+            )
+            .await
+        {
             let _ = future.message().await;
             for i in 0..5 {
                 put(c, log, "/w/g", &format!("{i}"), None).await;
@@ -392,39 +672,86 @@ mod scenarios {
     }
 
     pub async fn leases(c: &mut Client, log: &mut Log) {
-        let Some(lease) = log.result("grant", c.lease_grant(60, None).await, |r| format!("ttl{}", r.ttl())) else {
+        let Some(lease) = log.result("grant", c.lease_grant(60, None).await, |r| {
+            format!("ttl{}", r.ttl())
+        }) else {
             return;
         };
         let id = lease.id();
         put(c, log, "/l/a", "1", Some(PutOptions::new().with_lease(id))).await;
         put(c, log, "/l/b", "1", Some(PutOptions::new().with_lease(id))).await;
         put(c, log, "/l/c", "1", None).await;
-        put(c, log, "/l/b", "2", Some(PutOptions::new().with_ignore_lease())).await;
+        put(
+            c,
+            log,
+            "/l/b",
+            "2",
+            Some(PutOptions::new().with_ignore_lease()),
+        )
+        .await;
         get(c, log, "/l/", Some(GetOptions::new().with_prefix())).await;
-        let ttl = c.lease_time_to_live(id, Some(etcd_client::LeaseTimeToLiveOptions::new().with_keys())).await;
+        let ttl = c
+            .lease_time_to_live(
+                id,
+                Some(etcd_client::LeaseTimeToLiveOptions::new().with_keys()),
+            )
+            .await;
         log.result("ttl", ttl, |r| {
-            let keys: Vec<String> = r.keys().iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
-            format!("granted{} keys{keys:?} remaining>50:{}", r.granted_ttl(), r.ttl() > 50)
+            let keys: Vec<String> = r
+                .keys()
+                .iter()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .collect();
+            format!(
+                "granted{} keys{keys:?} remaining>50:{}",
+                r.granted_ttl(),
+                r.ttl() > 50
+            )
         });
-        let mut watch = c.watch("/l/", Some(WatchOptions::new().with_prefix().with_prev_key())).await.ok();
+        let mut watch = c
+            .watch(
+                "/l/",
+                Some(WatchOptions::new().with_prefix().with_prev_key()),
+            )
+            .await
+            .ok();
         if let Some(stream) = watch.as_mut() {
             let _ = stream.message().await;
         }
-        log.result("revoke", c.lease_revoke(id).await, |r| format!("rev{}", rev(r.header())));
+        log.result("revoke", c.lease_revoke(id).await, |r| {
+            format!("rev{}", rev(r.header()))
+        });
         if let Some(stream) = watch.as_mut() {
             watch_events(stream, log, 2).await;
         }
         get(c, log, "/l/", Some(GetOptions::new().with_prefix())).await;
-        log.result("revoke again", c.lease_revoke(id).await, |r| format!("rev{}", rev(r.header())));
-        log.result("ttl of revoked", c.lease_time_to_live(id, None).await, |r| format!("ttl{}", r.ttl()));
+        log.result("revoke again", c.lease_revoke(id).await, |r| {
+            format!("rev{}", rev(r.header()))
+        });
+        log.result(
+            "ttl of revoked",
+            c.lease_time_to_live(id, None).await,
+            |r| format!("ttl{}", r.ttl()),
+        );
         put(c, log, "/l/d", "1", Some(PutOptions::new().with_lease(id))).await;
         if let Ok((_, mut responses)) = c.lease_keep_alive(id).await {
             let first = responses.message().await;
-            log.result("keepalive revoked", first, |r| format!("ttl{:?}", r.as_ref().map(|r| r.ttl())));
+            log.result("keepalive revoked", first, |r| {
+                format!("ttl{:?}", r.as_ref().map(|r| r.ttl()))
+            });
         }
         // A short lease expires by itself and deletes its keys.
-        if let Some(short) = log.result("grant short", c.lease_grant(2, None).await, |r| format!("ttl{}", r.ttl())) {
-            put(c, log, "/l/short", "1", Some(PutOptions::new().with_lease(short.id()))).await;
+        if let Some(short) = log.result("grant short", c.lease_grant(2, None).await, |r| {
+            format!("ttl{}", r.ttl())
+        }) {
+            put(
+                c,
+                log,
+                "/l/short",
+                "1",
+                Some(PutOptions::new().with_lease(short.id())),
+            )
+            .await;
             tokio::time::sleep(Duration::from_secs(5)).await;
             get(c, log, "/l/short", None).await;
         }

@@ -17,11 +17,20 @@ fn etcdctl(endpoint: &str, args: &[&str], stdin: Option<&str>) -> (bool, String)
         .spawn()
         .expect("etcdctl from the etcd-client package is installed");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().expect("etcdctl runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -33,21 +42,46 @@ async fn etcdctl_get_put_del_watch_txn() {
     let ep2 = ep.clone();
     let watcher = std::thread::spawn(move || {
         Command::new("timeout")
-            .args(["5", "etcdctl", &format!("--endpoints={ep2}"), "watch", "--prefix", "/ctl/"])
+            .args([
+                "5",
+                "etcdctl",
+                &format!("--endpoints={ep2}"),
+                "watch",
+                "--prefix",
+                "/ctl/",
+            ])
             .env("ETCDCTL_API", "3")
             .output()
             .expect("etcdctl watch")
     });
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(etcdctl(&ep, &["put", "/ctl/a", "alpha"], None), (true, "OK\n".into()));
-    assert_eq!(etcdctl(&ep, &["put", "/ctl/b", "beta"], None), (true, "OK\n".into()));
-    assert_eq!(etcdctl(&ep, &["get", "/ctl/a", "--print-value-only"], None), (true, "alpha\n".into()));
-    assert_eq!(etcdctl(&ep, &["get", "--prefix", "/ctl/", "--keys-only"], None), (true, "/ctl/a\n\n/ctl/b\n\n".into()));
+    assert_eq!(
+        etcdctl(&ep, &["put", "/ctl/a", "alpha"], None),
+        (true, "OK\n".into())
+    );
+    assert_eq!(
+        etcdctl(&ep, &["put", "/ctl/b", "beta"], None),
+        (true, "OK\n".into())
+    );
+    assert_eq!(
+        etcdctl(&ep, &["get", "/ctl/a", "--print-value-only"], None),
+        (true, "alpha\n".into())
+    );
+    assert_eq!(
+        etcdctl(&ep, &["get", "--prefix", "/ctl/", "--keys-only"], None),
+        (true, "/ctl/a\n\n/ctl/b\n\n".into())
+    );
     let txn = "value(\"/ctl/a\") = \"alpha\"\n\nput /ctl/c gamma\n\nput /ctl/d never\n\n";
     let (ok, out) = etcdctl(&ep, &["txn"], Some(txn));
     assert!(ok && out.starts_with("SUCCESS"), "txn: {out}");
-    assert_eq!(etcdctl(&ep, &["get", "/ctl/c", "--print-value-only"], None), (true, "gamma\n".into()));
-    assert_eq!(etcdctl(&ep, &["del", "--prefix", "/ctl/"], None), (true, "3\n".into()));
+    assert_eq!(
+        etcdctl(&ep, &["get", "/ctl/c", "--print-value-only"], None),
+        (true, "gamma\n".into())
+    );
+    assert_eq!(
+        etcdctl(&ep, &["del", "--prefix", "/ctl/"], None),
+        (true, "3\n".into())
+    );
     let (ok, out) = etcdctl(&ep, &["endpoint", "status"], None);
     assert!(ok && out.contains("3.6.5"), "status: {out}");
     let (ok, out) = etcdctl(&ep, &["member", "list"], None);
@@ -56,7 +90,10 @@ async fn etcdctl_get_put_del_watch_txn() {
     assert!(ok && out.contains("is healthy"), "health: {out}");
     let watched = watcher.join().expect("watch thread");
     let watched = String::from_utf8_lossy(&watched.stdout);
-    assert!(watched.contains("PUT\n/ctl/a\nalpha\nPUT\n/ctl/b\nbeta\nPUT\n/ctl/c\ngamma"), "watch saw: {watched}");
+    assert!(
+        watched.contains("PUT\n/ctl/a\nalpha\nPUT\n/ctl/b\nbeta\nPUT\n/ctl/c\ngamma"),
+        "watch saw: {watched}"
+    );
     assert!(watched.contains("DELETE\n/ctl/a\n"), "watch saw: {watched}");
     running.stop().await;
 }

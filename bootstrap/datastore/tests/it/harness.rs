@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use k3r_datastore::{Datastore, DatastoreConfig, Endpoint, Listen, StoreConfig};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Which system a scenario runs against.
@@ -22,7 +25,12 @@ pub enum Target {
     Mysql,
 }
 
-pub const ALL_TARGETS: [Target; 4] = [Target::Etcd, Target::Sqlite, Target::Postgres, Target::Mysql];
+pub const ALL_TARGETS: [Target; 4] = [
+    Target::Etcd,
+    Target::Sqlite,
+    Target::Postgres,
+    Target::Mysql,
+];
 pub const OUR_BACKENDS: [Target; 3] = [Target::Sqlite, Target::Postgres, Target::Mysql];
 
 /// A running system with a client endpoint; stops on drop.
@@ -44,8 +52,13 @@ impl Running {
             };
             match attempt {
                 Ok(client) => return client,
-                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-                Err(e) => panic!("{:?} at {} never became ready: {e}", self.target, self.endpoint),
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!(
+                    "{:?} at {} never became ready: {e}",
+                    self.target, self.endpoint
+                ),
             }
         }
     }
@@ -76,11 +89,18 @@ static DATABASE_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh, empty database on the shared server, so revisions start at 1.
 fn fresh_database(base_dsn: &str, target: Target) -> String {
-    let name = format!("k3r_t{}_{}", std::process::id(), DATABASE_SEQ.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "k3r_t{}_{}",
+        std::process::id(),
+        DATABASE_SEQ.fetch_add(1, Ordering::SeqCst)
+    );
     match target {
         Target::Postgres => {
-            let mut client = postgres::Client::connect(base_dsn, postgres::NoTls).expect("connect postgres");
-            client.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+            let mut client =
+                postgres::Client::connect(base_dsn, postgres::NoTls).expect("connect postgres");
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create database");
             let mut url = url::Url::parse(base_dsn).expect("postgres dsn");
             url.set_path(&name);
             url.to_string()
@@ -89,7 +109,8 @@ fn fresh_database(base_dsn: &str, target: Target) -> String {
             use mysql::prelude::Queryable;
             let opts = mysql::Opts::from_url(base_dsn).expect("mysql dsn");
             let mut conn = mysql::Conn::new(opts).expect("connect mysql");
-            conn.query_drop(format!("CREATE DATABASE {name}")).expect("create database");
+            conn.query_drop(format!("CREATE DATABASE {name}"))
+                .expect("create database");
             let mut url = url::Url::parse(base_dsn).expect("mysql dsn");
             url.set_path(&name);
             url.to_string()
@@ -101,7 +122,9 @@ fn fresh_database(base_dsn: &str, target: Target) -> String {
 pub async fn endpoint_for(target: Target, dir: &Path) -> Endpoint {
     let database = |var: &'static str| async move {
         let base = env_dsn(var);
-        tokio::task::spawn_blocking(move || fresh_database(&base, target)).await.expect("create database")
+        tokio::task::spawn_blocking(move || fresh_database(&base, target))
+            .await
+            .expect("create database")
     };
     match target {
         Target::Sqlite => Endpoint::Sqlite(dir.join("state.db")),
@@ -114,7 +137,10 @@ pub async fn endpoint_for(target: Target, dir: &Path) -> Endpoint {
 pub fn test_store_config() -> StoreConfig {
     // Scenarios compact explicitly; automatic compaction would make
     // revisions differ from etcd's.
-    StoreConfig { compaction_interval: Duration::ZERO, ..StoreConfig::default() }
+    StoreConfig {
+        compaction_interval: Duration::ZERO,
+        ..StoreConfig::default()
+    }
 }
 
 pub async fn start_datastore(endpoint: Endpoint, store: StoreConfig) -> Datastore {
@@ -140,11 +166,24 @@ pub async fn start(target: Target) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     if target == Target::Etcd {
         let (endpoint, child) = start_etcd(dir.path());
-        return Running { endpoint, target, datastore: None, etcd: Some(child), _dir: dir };
+        return Running {
+            endpoint,
+            target,
+            datastore: None,
+            etcd: Some(child),
+            _dir: dir,
+        };
     }
-    let datastore = start_datastore(endpoint_for(target, dir.path()).await, test_store_config()).await;
+    let datastore =
+        start_datastore(endpoint_for(target, dir.path()).await, test_store_config()).await;
     let endpoint = tcp_endpoint(&datastore);
-    Running { endpoint, target, datastore: Some(datastore), etcd: None, _dir: dir }
+    Running {
+        endpoint,
+        target,
+        datastore: Some(datastore),
+        etcd: None,
+        _dir: dir,
+    }
 }
 
 /// Real etcd from Debian's etcd-server package, on private ports.
@@ -154,8 +193,18 @@ pub fn start_etcd(dir: &Path) -> (String, Child) {
     let child = Command::new("etcd")
         .args(["--name", "oracle", "--data-dir"])
         .arg(dir.join("etcd"))
-        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args([
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
         .args(["--initial-cluster", &format!("oracle={peer}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -23,11 +23,16 @@ fn to_strings(key: &str, file: &Path, value: &serde_json::Value) -> anyhow::Resu
             serde_json::Value::Bool(b) => b.to_string(),
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Null => String::new(),
-            _ => bail!("{}: value of {key:?} must be a string, number, boolean or list of them", file.display()),
+            _ => bail!(
+                "{}: value of {key:?} must be a string, number, boolean or list of them",
+                file.display()
+            ),
         })
     };
     match value {
-        serde_json::Value::Array(items) => Ok(Value::List(items.iter().map(scalar).collect::<anyhow::Result<_>>()?)),
+        serde_json::Value::Array(items) => Ok(Value::List(
+            items.iter().map(scalar).collect::<anyhow::Result<_>>()?,
+        )),
         other => Ok(Value::Scalar(scalar(other)?)),
     }
 }
@@ -54,16 +59,21 @@ pub fn config_files(config: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Turns config files into arguments for a command whose long flags are
 /// `known`, leaving out keys that `cli_args` sets itself.
-pub fn config_args(files: &[PathBuf], known: &[String], cli_args: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn config_args(
+    files: &[PathBuf],
+    known: &[String],
+    cli_args: &[String],
+) -> anyhow::Result<Vec<String>> {
     let mut merged: BTreeMap<String, Value> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         if text.trim().is_empty() {
             continue;
         }
-        let map: BTreeMap<String, serde_json::Value> =
-            serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", file.display()))?;
+        let map: BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", file.display()))?;
         for (raw_key, raw_value) in map {
             let (key, append) = match raw_key.strip_suffix('+') {
                 Some(k) => (k.to_string(), true),
@@ -82,8 +92,12 @@ pub fn config_args(files: &[PathBuf], known: &[String], cli_args: &[String]) -> 
                     old.push(new);
                     Value::List(old)
                 }
-                (true, Some(Value::Scalar(old)), Value::List(new)) => Value::List([vec![old], new].concat()),
-                (true, Some(Value::Scalar(old)), Value::Scalar(new)) => Value::Scalar(format!("{old},{new}")),
+                (true, Some(Value::Scalar(old)), Value::List(new)) => {
+                    Value::List([vec![old], new].concat())
+                }
+                (true, Some(Value::Scalar(old)), Value::Scalar(new)) => {
+                    Value::Scalar(format!("{old},{new}"))
+                }
                 (_, _, value) => value,
             };
             if !order.contains(&key) {
@@ -93,7 +107,9 @@ pub fn config_args(files: &[PathBuf], known: &[String], cli_args: &[String]) -> 
         }
     }
     let on_cli = |key: &str| {
-        cli_args.iter().any(|a| a == &format!("--{key}") || a.starts_with(&format!("--{key}=")))
+        cli_args
+            .iter()
+            .any(|a| a == &format!("--{key}") || a.starts_with(&format!("--{key}=")))
     };
     let mut args = Vec::new();
     for key in order {
@@ -114,7 +130,17 @@ mod tests {
     use super::*;
 
     fn known() -> Vec<String> {
-        ["token", "node-label", "tls-san", "write-kubeconfig-mode", "disable", "debug"].iter().map(|s| s.to_string()).collect()
+        [
+            "token",
+            "node-label",
+            "tls-san",
+            "write-kubeconfig-mode",
+            "disable",
+            "debug",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -127,16 +153,35 @@ mod tests {
     #[test]
     fn dropins_override_append_and_cli_wins() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let main = write(dir.path(), "config.yaml", "token: one\nnode-label: [a=1, b=2]\ntls-san: x\nwrite-kubeconfig-mode: \"0644\"\ndebug: true\n");
-        write(dir.path(), "config.yaml.d/10-more.yaml", "token: two\nnode-label+: [c=3]\n");
-        write(dir.path(), "config.yaml.d/20-last.yaml", "tls-san: [y, z]\n");
+        let main = write(
+            dir.path(),
+            "config.yaml",
+            "token: one\nnode-label: [a=1, b=2]\ntls-san: x\nwrite-kubeconfig-mode: \"0644\"\ndebug: true\n",
+        );
+        write(
+            dir.path(),
+            "config.yaml.d/10-more.yaml",
+            "token: two\nnode-label+: [c=3]\n",
+        );
+        write(
+            dir.path(),
+            "config.yaml.d/20-last.yaml",
+            "tls-san: [y, z]\n",
+        );
         write(dir.path(), "config.yaml.d/ignored.txt", "not: yaml: at all");
         let files = config_files(&main).expect("files");
         assert_eq!(files.len(), 3);
         let args = config_args(&files, &known(), &["--tls-san=cli".to_string()]).expect("args");
         assert_eq!(
             args,
-            ["--debug=true", "--node-label=a=1", "--node-label=b=2", "--node-label=c=3", "--token=two", "--write-kubeconfig-mode=0644"]
+            [
+                "--debug=true",
+                "--node-label=a=1",
+                "--node-label=b=2",
+                "--node-label=c=3",
+                "--token=two",
+                "--write-kubeconfig-mode=0644"
+            ]
         );
     }
 
@@ -144,11 +189,21 @@ mod tests {
     fn unknown_keys_and_bad_yaml_name_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let bad_key = write(dir.path(), "a.yaml", "tokn: x\n");
-        let err = config_args(&[bad_key], &known(), &[]).expect_err("unknown key").to_string();
-        assert!(err.contains("a.yaml") && err.contains("unknown config key \"tokn\""), "{err}");
+        let err = config_args(&[bad_key], &known(), &[])
+            .expect_err("unknown key")
+            .to_string();
+        assert!(
+            err.contains("a.yaml") && err.contains("unknown config key \"tokn\""),
+            "{err}"
+        );
         let bad_yaml = write(dir.path(), "b.yaml", "token: [unclosed\n");
-        let err = config_args(&[bad_yaml], &known(), &[]).expect_err("bad yaml").to_string();
-        assert!(err.contains("b.yaml") && err.contains("invalid YAML"), "{err}");
+        let err = config_args(&[bad_yaml], &known(), &[])
+            .expect_err("bad yaml")
+            .to_string();
+        assert!(
+            err.contains("b.yaml") && err.contains("invalid YAML"),
+            "{err}"
+        );
         let nested = write(dir.path(), "c.yaml", "token:\n  nested: map\n");
         assert!(config_args(&[nested], &known(), &[]).is_err());
     }

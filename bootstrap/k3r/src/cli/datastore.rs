@@ -33,7 +33,11 @@ pub struct DatastoreArgs {
 
 pub fn run(args: DatastoreArgs) -> anyhow::Result<()> {
     let endpoint = Endpoint::parse(&args.datastore_endpoint, PathBuf::from("db/state.db"))?;
-    let listen = args.listen.iter().map(|l| Listen::parse(l)).collect::<Result<Vec<_>, _>>()?;
+    let listen = args
+        .listen
+        .iter()
+        .map(|l| Listen::parse(l))
+        .collect::<Result<Vec<_>, _>>()?;
     let config = DatastoreConfig {
         endpoint,
         listen,
@@ -49,20 +53,9 @@ pub fn run(args: DatastoreArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
     runtime.block_on(async move {
         let datastore = Datastore::start(config).await?;
-        wait_for_signal().await?;
+        super::wait_for_signal().await;
         tracing::info!("shutting down");
         datastore.stop().await;
         anyhow::Ok(())
     })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }

@@ -3,11 +3,21 @@
 
 mod configfile;
 mod datastore;
+mod host;
+mod image;
+mod killall;
+mod kubectl;
+mod server;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "k3r", version, about = "Lightweight Kubernetes, in the spirit of k3s")]
+#[command(
+    name = "k3r",
+    version,
+    about = "Lightweight Kubernetes, in the spirit of k3s",
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,12 +25,89 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a server: control plane, datastore and a node
+    Server(server::ServerArgs),
+    /// Run kubectl against this server's cluster
+    Kubectl(kubectl::KubectlArgs),
     /// Run the etcd-API datastore on its own (for tests and benchmarks)
     Datastore(datastore::DatastoreArgs),
+    /// Build OCI image tarballs with k3r's own image tooling
+    Image(image::ImageArgs),
+    /// Stop k3r and everything it started; remove its mounts, interfaces and iptables chains
+    Killall(killall::KillallArgs),
+}
+
+/// Parses the command line, splicing config-file values in before the
+/// command-line flags of `server` (k3s semantics: the command line wins).
+pub fn parse() -> anyhow::Result<Cli> {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(sub_index) = args
+        .iter()
+        .skip(1)
+        .position(|a| !a.starts_with('-'))
+        .map(|i| i + 1)
+    else {
+        return Ok(Cli::parse_from(args));
+    };
+    if args[sub_index] != "server" {
+        return Ok(Cli::parse_from(args));
+    }
+    let cli_args = &args[sub_index + 1..];
+    let config = config_path(cli_args);
+    let command = Cli::command();
+    let known: Vec<String> = command
+        .find_subcommand("server")
+        .map(|c| {
+            c.get_arguments()
+                .filter_map(|a| a.get_long().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let files = configfile::config_files(&config)?;
+    let from_files = configfile::config_args(&files, &known, cli_args)?;
+    let mut spliced: Vec<String> = args[..=sub_index].to_vec();
+    spliced.extend(from_files);
+    spliced.extend(cli_args.iter().cloned());
+    Ok(Cli::parse_from(spliced))
+}
+
+fn config_path(cli_args: &[String]) -> std::path::PathBuf {
+    let mut iter = cli_args.iter();
+    while let Some(arg) = iter.next() {
+        if let Some(v) = arg.strip_prefix("--config=") {
+            return v.into();
+        }
+        if arg == "--config" || arg == "-c" {
+            if let Some(v) = iter.next() {
+                return v.into();
+            }
+        }
+    }
+    std::env::var_os("K3R_CONFIG_FILE")
+        .map(Into::into)
+        .unwrap_or_else(|| "/etc/k3r/config.yaml".into())
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Server(args) => server::run(args),
+        Command::Kubectl(args) => kubectl::run(args),
         Command::Datastore(args) => datastore::run(args),
+        Command::Image(args) => image::run(args),
+        Command::Killall(args) => killall::run(args),
+    }
+}
+
+pub async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }

@@ -11,12 +11,19 @@ const ROUNDS: usize = 5;
 const WRITERS: usize = 16;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
 }
 
 fn start(db: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_k3r"))
-        .args(["datastore", "--listen-address", &format!("127.0.0.1:{port}")])
+        .args([
+            "datastore",
+            "--listen-address",
+            &format!("127.0.0.1:{port}"),
+        ])
         .arg(format!("--datastore-endpoint=sqlite://{}", db.display()))
         .args(["--compaction-interval", "0s"])
         .stdout(Stdio::null())
@@ -28,7 +35,9 @@ fn start(db: &std::path::Path, port: u16) -> Child {
 async fn connect(port: u16) -> etcd_client::Client {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(mut client) = etcd_client::Client::connect([format!("127.0.0.1:{port}")], None).await {
+        if let Ok(mut client) =
+            etcd_client::Client::connect([format!("127.0.0.1:{port}")], None).await
+        {
             if client.status().await.is_ok() {
                 return client;
             }
@@ -74,7 +83,11 @@ async fn acknowledged_writes_survive_kill_9() {
     let mut child = start(&db, port);
     let mut client = connect(port).await;
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() > ROUNDS * WRITERS, "too few writes acknowledged: {}", acked.len());
+    assert!(
+        acked.len() > ROUNDS * WRITERS,
+        "too few writes acknowledged: {}",
+        acked.len()
+    );
     let mut missing = Vec::new();
     for (key, value) in &acked {
         let got = client.get(key.as_str(), None).await.expect("get");
@@ -84,6 +97,15 @@ async fn acknowledged_writes_survive_kill_9() {
     }
     child.kill().expect("stop");
     child.wait().expect("reaped");
-    assert!(missing.is_empty(), "{} of {} acknowledged writes lost, e.g. {:?}", missing.len(), acked.len(), &missing[..missing.len().min(5)]);
-    eprintln!("{} acknowledged writes over {ROUNDS} kill -9 rounds all present", acked.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged writes lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+    eprintln!(
+        "{} acknowledged writes over {ROUNDS} kill -9 rounds all present",
+        acked.len()
+    );
 }

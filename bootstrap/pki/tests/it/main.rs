@@ -16,8 +16,18 @@ fn options(sans: &[&str]) -> PkiOptions {
 }
 
 fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).output().expect("openssl is installed");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[test]
@@ -36,27 +46,65 @@ fn certificates_verify_with_openssl_and_survive_restart() {
         let (ok, out) = openssl(&["verify", "-purpose", purpose, "-CAfile", ca, &cert]);
         assert!(ok, "{stem}: {out}");
     }
-    let (ok, out) = openssl(&["verify", "-CAfile", &client_ca, &pki.cert("client-auth-proxy").to_string_lossy()]);
+    let (ok, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        &client_ca,
+        &pki.cert("client-auth-proxy").to_string_lossy(),
+    ]);
     assert!(!ok, "auth-proxy must not chain to the client CA: {out}");
-    let apiserver = pki.cert("serving-kube-apiserver").to_string_lossy().into_owned();
+    let apiserver = pki
+        .cert("serving-kube-apiserver")
+        .to_string_lossy()
+        .into_owned();
     let (_, text) = openssl(&["x509", "-noout", "-text", "-in", &apiserver]);
-    for san in ["DNS:kubernetes.default.svc.cluster.local", "DNS:k3r.example", "IP Address:10.43.0.1", "IP Address:10.0.0.5"] {
+    for san in [
+        "DNS:kubernetes.default.svc.cluster.local",
+        "DNS:k3r.example",
+        "IP Address:10.43.0.1",
+        "IP Address:10.0.0.5",
+    ] {
         assert!(text.contains(san), "missing {san}");
     }
-    let (_, admin) = openssl(&["x509", "-noout", "-subject", "-in", &pki.cert("client-admin").to_string_lossy()]);
-    assert!(admin.contains("O = system:masters") && admin.contains("CN = system:admin"), "{admin}");
+    let (_, admin) = openssl(&[
+        "x509",
+        "-noout",
+        "-subject",
+        "-in",
+        &pki.cert("client-admin").to_string_lossy(),
+    ]);
+    assert!(
+        admin.contains("O = system:masters") && admin.contains("CN = system:admin"),
+        "{admin}"
+    );
     // A restart with the same names changes nothing; a new SAN renews
     // that certificate only, with its key kept.
     let before = std::fs::read(pki.cert("serving-kube-apiserver")).expect("read");
     let key_before = std::fs::read(pki.key("serving-kube-apiserver")).expect("read");
     let admin_before = std::fs::read(pki.cert("client-admin")).expect("read");
     Pki::ensure(dir.path(), &options(&["k3r.example"])).expect("reload");
-    assert_eq!(before, std::fs::read(pki.cert("serving-kube-apiserver")).expect("read"));
+    assert_eq!(
+        before,
+        std::fs::read(pki.cert("serving-kube-apiserver")).expect("read")
+    );
     Pki::ensure(dir.path(), &options(&["k3r.example", "other.example"])).expect("new san");
-    assert_ne!(before, std::fs::read(pki.cert("serving-kube-apiserver")).expect("read"));
-    assert_eq!(key_before, std::fs::read(pki.key("serving-kube-apiserver")).expect("read"));
-    assert_eq!(admin_before, std::fs::read(pki.cert("client-admin")).expect("read"));
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(pki.key("client-admin")).expect("stat").permissions());
+    assert_ne!(
+        before,
+        std::fs::read(pki.cert("serving-kube-apiserver")).expect("read")
+    );
+    assert_eq!(
+        key_before,
+        std::fs::read(pki.key("serving-kube-apiserver")).expect("read")
+    );
+    assert_eq!(
+        admin_before,
+        std::fs::read(pki.cert("client-admin")).expect("read")
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(pki.key("client-admin"))
+            .expect("stat")
+            .permissions(),
+    );
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -65,7 +113,12 @@ fn a_corrupt_ca_is_reported_not_replaced() {
     let dir = tempfile::tempdir().expect("tempdir");
     Pki::ensure(dir.path(), &options(&[])).expect("pki");
     std::fs::write(dir.path().join("server-ca.crt"), "garbage").expect("corrupt");
-    let err = Pki::ensure(dir.path(), &options(&[])).expect_err("corrupt CA").to_string();
+    let err = Pki::ensure(dir.path(), &options(&[]))
+        .expect_err("corrupt CA")
+        .to_string();
     assert!(err.contains("server-ca.crt"), "{err}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("server-ca.crt")).expect("read"), "garbage");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("server-ca.crt")).expect("read"),
+        "garbage"
+    );
 }

@@ -1,0 +1,212 @@
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use k3r_server::ServerConfig;
+use k3r_server::config::parse_cidr;
+
+use super::host;
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Config file (its drop-ins are read from FILE.d/)
+    #[arg(
+        long,
+        short = 'c',
+        env = "K3R_CONFIG_FILE",
+        default_value = "/etc/k3r/config.yaml"
+    )]
+    pub config: PathBuf,
+    /// Folder to hold state
+    #[arg(
+        long,
+        short = 'd',
+        env = "K3R_DATA_DIR",
+        default_value = "/var/lib/k3r"
+    )]
+    data_dir: PathBuf,
+    /// Shared secret used to join agents (generated if not given)
+    #[arg(long, short = 't', env = "K3R_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the token
+    #[arg(long, env = "K3R_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Network CIDR for pod IPs
+    #[arg(long, env = "K3R_CLUSTER_CIDR", default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
+    /// Network CIDR for service IPs
+    #[arg(long, env = "K3R_SERVICE_CIDR", default_value = "10.43.0.0/16")]
+    service_cidr: String,
+    /// Port range reserved for NodePort services
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
+    /// Cluster IP of the DNS service
+    #[arg(long, env = "K3R_CLUSTER_DNS", default_value = "10.43.0.10")]
+    cluster_dns: IpAddr,
+    /// Cluster domain
+    #[arg(long, env = "K3R_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    cluster_domain: String,
+    /// Node name (default: the hostname)
+    #[arg(long, env = "K3R_NODE_NAME")]
+    node_name: Option<String>,
+    /// IP address to advertise for the node (default: the default route's)
+    #[arg(long, short = 'i', env = "K3R_NODE_IP")]
+    node_ip: Option<IpAddr>,
+    /// External IP address to advertise for the node
+    #[arg(long, env = "K3R_NODE_EXTERNAL_IP")]
+    node_external_ip: Option<IpAddr>,
+    /// Extra hostnames or IPs for the server certificate (repeatable)
+    #[arg(long)]
+    tls_san: Vec<String>,
+    /// Where to write the admin kubeconfig
+    #[arg(
+        long,
+        short = 'o',
+        env = "K3R_KUBECONFIG_OUTPUT",
+        default_value = "/etc/k3r/k3r.yaml"
+    )]
+    write_kubeconfig: PathBuf,
+    /// Mode of the admin kubeconfig (octal)
+    #[arg(long, env = "K3R_KUBECONFIG_MODE", default_value = "0600")]
+    write_kubeconfig_mode: String,
+    /// Packaged components to leave out (repeatable or comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    disable: Vec<String>,
+    /// sqlite://, postgres://, mysql:// or https:// (etcd); default: SQLite in the data dir
+    #[arg(long, env = "K3R_DATASTORE_ENDPOINT", default_value = "")]
+    datastore_endpoint: String,
+    /// Address of the supervisor listener
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+    /// Port of the supervisor listener (the API port for clients)
+    #[arg(long, default_value_t = 6443)]
+    https_listen_port: u16,
+    /// Extra kube-apiserver flag as key=value (repeatable)
+    #[arg(long)]
+    kube_apiserver_arg: Vec<String>,
+    /// Extra kube-controller-manager flag as key=value (repeatable)
+    #[arg(long)]
+    kube_controller_manager_arg: Vec<String>,
+    /// Extra kube-scheduler flag as key=value (repeatable)
+    #[arg(long)]
+    kube_scheduler_arg: Vec<String>,
+    /// Extra kubelet flag as key=value (repeatable)
+    #[arg(long)]
+    kubelet_arg: Vec<String>,
+    /// Extra kube-proxy flag as key=value (repeatable)
+    #[arg(long)]
+    kube_proxy_arg: Vec<String>,
+    /// Label to register the node with (repeatable)
+    #[arg(long)]
+    node_label: Vec<String>,
+    /// Taint to register the node with (repeatable)
+    #[arg(long)]
+    node_taint: Vec<String>,
+    /// Flannel backend (vxlan, host-gw or none); multi-node networking
+    #[arg(long, default_value = "vxlan")]
+    flannel_backend: String,
+}
+
+const KNOWN_COMPONENTS: [&str; 6] = [
+    "coredns",
+    "servicelb",
+    "traefik",
+    "local-storage",
+    "metrics-server",
+    "runtimes",
+];
+
+impl ServerArgs {
+    fn resolve(self) -> anyhow::Result<ServerConfig> {
+        let cluster_cidr = parse_cidr("cluster-cidr", &self.cluster_cidr)?;
+        let service_cidr = parse_cidr("service-cidr", &self.service_cidr)?;
+        let write_kubeconfig_mode =
+            u32::from_str_radix(self.write_kubeconfig_mode.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .with_context(|| {
+                    format!(
+                        "--write-kubeconfig-mode: {:?} is not an octal file mode",
+                        self.write_kubeconfig_mode
+                    )
+                })?;
+        for item in &self.disable {
+            if !KNOWN_COMPONENTS.contains(&item.as_str()) {
+                bail!(
+                    "--disable: unknown component {item:?} (known: {})",
+                    KNOWN_COMPONENTS.join(", ")
+                );
+            }
+        }
+        if !["vxlan", "host-gw", "none"].contains(&self.flannel_backend.as_str()) {
+            bail!(
+                "--flannel-backend: {:?} is not one of vxlan, host-gw, none",
+                self.flannel_backend
+            );
+        }
+        let token = match (self.token, self.token_file) {
+            (Some(t), _) => Some(t),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("--token-file {}", file.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let node_name = match self.node_name {
+            Some(name) => name,
+            None => host::hostname()?,
+        };
+        if node_name.is_empty()
+            || !node_name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            bail!(
+                "--node-name: {node_name:?} is not a valid Kubernetes node name (lowercase letters, digits, '-' and '.')"
+            );
+        }
+        let node_ip = match self.node_ip {
+            Some(ip) => ip,
+            None => host::default_ip()?,
+        };
+        Ok(ServerConfig {
+            data_dir: self.data_dir,
+            token,
+            cluster_cidr,
+            service_cidr,
+            service_node_port_range: self.service_node_port_range,
+            cluster_dns: self.cluster_dns,
+            cluster_domain: self.cluster_domain,
+            node_name,
+            node_ip,
+            node_external_ip: self.node_external_ip,
+            tls_san: self.tls_san,
+            write_kubeconfig: self.write_kubeconfig,
+            write_kubeconfig_mode,
+            disable: self.disable,
+            datastore_endpoint: self.datastore_endpoint,
+            bind_address: self.bind_address,
+            https_listen_port: self.https_listen_port,
+            kube_apiserver_args: self.kube_apiserver_arg,
+            kube_controller_manager_args: self.kube_controller_manager_arg,
+            kube_scheduler_args: self.kube_scheduler_arg,
+            kubelet_args: self.kubelet_arg,
+            kube_proxy_args: self.kube_proxy_arg,
+            node_labels: self.node_label,
+            node_taints: self.node_taint,
+            kube_binary: host::kube_binary()?,
+        })
+    }
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
+    runtime.block_on(async move {
+        k3r_server::run(config, super::wait_for_signal()).await?;
+        anyhow::Ok(())
+    })
+}

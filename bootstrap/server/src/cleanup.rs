@@ -1,0 +1,174 @@
+//! Leaving the host as it was: pod processes, containerd shims, k3r's
+//! mounts, and (for `k3r killall`) network interfaces and iptables chains.
+
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::layout::RUN_DIR;
+
+fn pids_in_cgroup_tree(root: &Path, pids: &mut Vec<i32>) {
+    if let Ok(procs) = std::fs::read_to_string(root.join("cgroup.procs")) {
+        pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pids_in_cgroup_tree(&entry.path(), pids);
+            }
+        }
+    }
+}
+
+/// Kills every process in the kubelet's pod cgroups.
+pub fn kill_pods() -> usize {
+    let mut pids = Vec::new();
+    for root in [
+        "/sys/fs/cgroup/pids/kubepods",
+        "/sys/fs/cgroup/unified/kubepods",
+        "/sys/fs/cgroup/kubepods",
+    ] {
+        pids_in_cgroup_tree(Path::new(root), &mut pids);
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in &pids {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    pids.len()
+}
+
+/// Processes whose command line contains `needle`.
+fn processes_matching(needle: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| *pid != std::process::id() as i32)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Kills containerd shims of k3r's containerd.
+pub fn kill_shims() -> usize {
+    let shims: Vec<i32> = processes_matching(&format!("{RUN_DIR}/containerd"))
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("containerd-shim"))
+        })
+        .collect();
+    for pid in &shims {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    shims.len()
+}
+
+/// Unmounts everything mounted below the given directories, deepest first.
+pub fn unmount_under(dirs: &[PathBuf]) -> usize {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return 0;
+    };
+    let mut points: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| p.replace("\\040", " "))
+        .filter(|p| dirs.iter().any(|d| Path::new(p).starts_with(d)))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    points.dedup();
+    let mut count = 0;
+    for point in points {
+        if nix::mount::umount2(point.as_str(), nix::mount::MntFlags::MNT_DETACH).is_ok() {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// What a stopping server removes: pods, shims and mounts under the data
+/// dir and the run dir.
+pub fn stop_workloads(data_dir: &Path) {
+    let pods = kill_pods();
+    let shims = kill_shims();
+    // Give the kernel a moment to tear down killed processes' mounts.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mounts = unmount_under(&[data_dir.to_path_buf(), PathBuf::from(RUN_DIR)]);
+    tracing::info!(pods, shims, mounts, "workloads stopped");
+}
+
+/// `k3r killall`: everything above plus any k3r process, the network
+/// devices and iptables chains k3r and its components created.
+pub fn killall(data_dir: &Path) {
+    for pattern in [
+        "k3r server",
+        "k3r agent",
+        "k3r-kube ",
+        "containerd --config",
+    ] {
+        for pid in processes_matching(pattern) {
+            if std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(&data_dir.display().to_string())
+                        || pattern != "containerd --config"
+                })
+                .unwrap_or(false)
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    stop_workloads(data_dir);
+    for device in ["cni0", "flannel.1"] {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "delete", device])
+            .output();
+    }
+    remove_iptables_chains();
+    let _ = std::fs::remove_dir_all(RUN_DIR);
+}
+
+/// Removes the iptables rules and chains of kube-proxy, the CNI plugins
+/// and flannel, keeping everything else (iptables-save | grep -v | restore).
+pub fn remove_iptables_chains() {
+    for tool in ["iptables", "ip6tables"] {
+        let Ok(saved) = std::process::Command::new(format!("{tool}-save")).output() else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&saved.stdout);
+        let ours = |l: &str| {
+            l.contains("KUBE-") || l.contains("CNI-") || l.contains("FLANNEL") || l.contains("K3R-")
+        };
+        let kept: String = text
+            .lines()
+            .filter(|l| !ours(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if kept.len() == text.len() {
+            continue;
+        }
+        if let Ok(mut child) = std::process::Command::new(format!("{tool}-restore"))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+        {
+            if let Some(mut stdin) = child.stdin.take() {
+                use std::io::Write;
+                let _ = stdin.write_all(kept.as_bytes());
+            }
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The data-dir layout, mirroring k3s's (see k3s-interfaces.md §2).
+
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub data_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+    pub fn server(&self) -> PathBuf {
+        self.data_dir.join("server")
+    }
+    pub fn tls(&self) -> PathBuf {
+        self.server().join("tls")
+    }
+    pub fn cred(&self) -> PathBuf {
+        self.server().join("cred")
+    }
+    pub fn db(&self) -> PathBuf {
+        self.server().join("db")
+    }
+    pub fn manifests(&self) -> PathBuf {
+        self.server().join("manifests")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+    pub fn agent(&self) -> PathBuf {
+        self.data_dir.join("agent")
+    }
+    pub fn agent_etc(&self) -> PathBuf {
+        self.agent().join("etc")
+    }
+    pub fn cni_conf_dir(&self) -> PathBuf {
+        self.agent_etc().join("cni").join("net.d")
+    }
+    pub fn images(&self) -> PathBuf {
+        self.agent().join("images")
+    }
+    pub fn containerd_root(&self) -> PathBuf {
+        self.agent().join("containerd")
+    }
+    pub fn kubelet_root(&self) -> PathBuf {
+        self.agent().join("kubelet")
+    }
+    pub fn kubeconfig(&self, name: &str) -> PathBuf {
+        self.cred().join(format!("{name}.kubeconfig"))
+    }
+    pub fn log(&self, component: &str) -> PathBuf {
+        self.logs().join(format!("{component}.log"))
+    }
+}
+
+/// Runtime state that must not outlive a boot (sockets, pids).
+pub const RUN_DIR: &str = "/run/k3r";
+
+pub fn containerd_socket() -> PathBuf {
+    Path::new(RUN_DIR)
+        .join("containerd")
+        .join("containerd.sock")
+}

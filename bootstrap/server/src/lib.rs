@@ -1,0 +1,350 @@
+//! The k3r server role: brings up a complete single-node cluster and keeps
+//! it running until told to stop.
+
+mod api;
+mod args;
+mod checks;
+pub mod cleanup;
+pub mod config;
+pub mod layout;
+mod node;
+mod process;
+mod proxy;
+mod tls;
+mod token;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k3r_datastore::{Datastore, DatastoreConfig, Endpoint, Listen, StoreConfig};
+use k3r_pki::{Pki, PkiOptions, write_kubeconfig};
+use tokio::sync::watch;
+
+use crate::config::APISERVER_PORT;
+pub use crate::config::ServerConfig;
+use crate::layout::Layout;
+use crate::process::{ChildExecutor, Executor, ProcessSpec, Supervised};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(String),
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Pki(#[from] k3r_pki::Error),
+    #[error("datastore: {0}")]
+    Datastore(#[from] k3r_datastore::Error),
+    #[error("tls: {0}")]
+    Tls(String),
+    #[error("kubernetes API: {0}")]
+    Api(String),
+    #[error("host setup: {0}")]
+    Host(String),
+    #[error("{0}")]
+    Timeout(String),
+}
+
+/// What ran, so it can be stopped in reverse order.
+struct Running {
+    data_dir: PathBuf,
+    children: Vec<Supervised>,
+    datastore: Option<Datastore>,
+    stop_listener: watch::Sender<bool>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop_listener.send(true);
+        while let Some(child) = self.children.pop() {
+            tracing::info!(component = %child.name, "stopping");
+            child.stop().await;
+        }
+        // Containers outlive containerd; stop them and their mounts too.
+        let data_dir = self.data_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || cleanup::stop_workloads(&data_dir)).await;
+        if let Some(datastore) = self.datastore.take() {
+            datastore.stop().await;
+        }
+    }
+}
+
+fn spec(layout: &Layout, config: &ServerConfig, name: &str, args: Vec<String>) -> ProcessSpec {
+    ProcessSpec {
+        name: name.into(),
+        program: config.kube_binary.clone(),
+        args,
+        env: Vec::new(),
+        cwd: Some(layout.server()),
+        log: layout.log(name),
+    }
+}
+
+/// Runs the server until `shutdown` completes, then stops every component.
+pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    checks::preflight(&config)?;
+    let started = Instant::now();
+    let layout = Layout::new(&config.data_dir);
+    let (stop_listener, stop_rx) = watch::channel(false);
+    let mut running = Running {
+        data_dir: config.data_dir.clone(),
+        children: Vec::new(),
+        datastore: None,
+        stop_listener,
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
+    let result = tokio::select! {
+        result = boot(&config, &layout, &mut running, stop_rx, started) => result,
+        _ = &mut shutdown => {
+            tracing::info!("stop requested during startup");
+            running.stop().await;
+            return Ok(());
+        }
+    };
+    match result {
+        Ok(()) => {
+            shutdown.await;
+            tracing::info!("shutting down");
+        }
+        Err(ref err) => tracing::error!(error = %err, "startup failed; stopping what was started"),
+    }
+    running.stop().await;
+    result
+}
+
+async fn boot(
+    config: &ServerConfig,
+    layout: &Layout,
+    running: &mut Running,
+    stop_rx: watch::Receiver<bool>,
+    started: Instant,
+) -> Result<(), Error> {
+    for dir in [
+        layout.server(),
+        layout.cred(),
+        layout.db(),
+        layout.manifests(),
+        layout.logs(),
+        layout.agent_etc(),
+    ] {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
+    }
+    let pki = Pki::ensure(
+        &layout.tls(),
+        &PkiOptions {
+            node_name: config.node_name.clone(),
+            node_ips: [Some(config.node_ip), config.node_external_ip]
+                .into_iter()
+                .flatten()
+                .collect(),
+            tls_sans: config.tls_san.clone(),
+            cluster_domain: config.cluster_domain.clone(),
+            api_service_ip: config.api_service_ip()?,
+        },
+    )?;
+    token::ensure(layout, &pki, config.token.as_deref())?;
+    tracing::info!("certificates and token ready");
+
+    let endpoint = Endpoint::parse(&config.datastore_endpoint, layout.db().join("state.db"))?;
+    let etcd_servers = match &endpoint {
+        Endpoint::Etcd(urls) => urls.join(","),
+        _ => {
+            let datastore = Datastore::start(DatastoreConfig {
+                endpoint,
+                listen: vec![Listen::Unix(layout.server().join("kine.sock"))],
+                metrics_listen: None,
+                store: StoreConfig::default(),
+                progress_notify_interval: Duration::from_secs(5),
+            })
+            .await?;
+            tracing::info!(backend = datastore.store.kind(), "datastore ready");
+            running.datastore = Some(datastore);
+            // Relative, like k3s: kube-apiserver runs in the server dir, and
+            // a relative socket path is a valid gRPC authority.
+            "unix://kine.sock".to_string()
+        }
+    };
+
+    let local_api = format!("https://127.0.0.1:{APISERVER_PORT}");
+    for (name, cert) in [
+        ("controller", "client-controller"),
+        ("scheduler", "client-scheduler"),
+        ("admin", "client-admin"),
+        ("supervisor", "client-supervisor"),
+        ("kubelet", "client-kubelet"),
+        ("kube-proxy", "client-kube-proxy"),
+        ("k3r-controller", "client-k3r-controller"),
+    ] {
+        write_kubeconfig(
+            &layout.kubeconfig(name),
+            &local_api,
+            &pki.server_ca,
+            &pki.cert(cert),
+            &pki.key(cert),
+            0o600,
+        )?;
+    }
+
+    let executor = ChildExecutor;
+    running.children.push(executor.start(spec(
+        layout,
+        config,
+        "kube-apiserver",
+        args::apiserver(config, layout, &pki, &etcd_servers),
+    )));
+    let api = api::ApiClient::new(
+        &local_api,
+        &pki.server_ca,
+        &pki.cert("client-supervisor"),
+        &pki.key("client-supervisor"),
+    )?;
+    wait_until("kube-apiserver ready", Duration::from_secs(180), || async {
+        matches!(api.get("/readyz").await, Ok((hyper::StatusCode::OK, _)))
+    })
+    .await?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f32(),
+        "kube-apiserver ready"
+    );
+
+    let proxy = proxy::serve(
+        proxy::ProxyConfig {
+            listen: SocketAddr::new(config.bind_address, config.https_listen_port),
+            backend: local_api.clone(),
+            serving_cert: pki.cert("serving-supervisor"),
+            serving_key: pki.key("serving-supervisor"),
+            client_ca: pki.client_ca.clone(),
+            server_ca: pki.server_ca.clone(),
+            proxy_cert: pki.cert("client-auth-proxy"),
+            proxy_key: pki.key("client-auth-proxy"),
+        },
+        stop_rx,
+    )
+    .await?;
+    drop(proxy);
+    let public_api = format!("https://127.0.0.1:{}", config.https_listen_port);
+    write_kubeconfig(
+        &config.write_kubeconfig,
+        &public_api,
+        &pki.server_ca,
+        &pki.cert("client-admin"),
+        &pki.key("client-admin"),
+        config.write_kubeconfig_mode,
+    )?;
+    tracing::info!(kubeconfig = %config.write_kubeconfig.display(), "admin kubeconfig written");
+
+    running.children.push(executor.start(spec(
+        layout,
+        config,
+        "kube-controller-manager",
+        args::controller_manager(config, layout, &pki),
+    )));
+    running.children.push(executor.start(spec(
+        layout,
+        config,
+        "kube-scheduler",
+        args::scheduler(config, layout),
+    )));
+
+    // The node.
+    node::prepare_host()?;
+    let containerd_conf = layout.agent_etc().join("containerd").join("config.toml");
+    std::fs::create_dir_all(
+        containerd_conf
+            .parent()
+            .unwrap_or(layout.agent_etc().as_path()),
+    )
+    .map_err(|e| Error::Io(containerd_conf.clone(), e))?;
+    std::fs::write(&containerd_conf, node::containerd_config(layout))
+        .map_err(|e| Error::Io(containerd_conf.clone(), e))?;
+    running.children.push(executor.start(ProcessSpec {
+        name: "containerd".into(),
+        program: checks::which("containerd").unwrap_or_else(|| PathBuf::from("containerd")),
+        args: vec!["--config".into(), containerd_conf.display().to_string()],
+        env: Vec::new(),
+        cwd: None,
+        log: layout.log("containerd"),
+    }));
+    node::wait_for_containerd(Duration::from_secs(60)).await?;
+    node::import_images(layout).await?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f32(),
+        "containerd ready, images imported"
+    );
+
+    let resolv = node::resolv_conf(layout)?;
+    let kubelet_conf = layout.agent_etc().join("kubelet.conf");
+    std::fs::write(
+        &kubelet_conf,
+        args::kubelet_config(config, layout, &pki, &resolv),
+    )
+    .map_err(|e| Error::Io(kubelet_conf.clone(), e))?;
+    running.children.push(executor.start(spec(
+        layout,
+        config,
+        "kubelet",
+        args::kubelet(config, layout),
+    )));
+    running.children.push(executor.start(spec(
+        layout,
+        config,
+        "kube-proxy",
+        args::kube_proxy(config, layout),
+    )));
+
+    let node_path = format!("/api/v1/nodes/{}", config.node_name);
+    let pod_cidr = std::sync::Mutex::new(String::new());
+    wait_until("node pod CIDR", Duration::from_secs(180), || async {
+        if let Ok(Some(node)) = api.get_json(&node_path).await {
+            if let Some(cidr) = node["spec"]["podCIDR"].as_str() {
+                *pod_cidr.lock().unwrap_or_else(|p| p.into_inner()) = cidr.to_string();
+                return true;
+            }
+        }
+        false
+    })
+    .await?;
+    let pod_cidr = pod_cidr.into_inner().unwrap_or_else(|p| p.into_inner());
+    node::write_cni_config(layout, &pod_cidr, &config.cluster_cidr.to_string())?;
+    // A Ready condition left over from before a restart does not count:
+    // the kubelet of this boot must have reported it.
+    let booted =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() - started.elapsed())
+            .to_string();
+    wait_until("node Ready", Duration::from_secs(180), || async {
+        let Ok(Some(node)) = api.get_json(&node_path).await else {
+            return false;
+        };
+        node["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter().any(|c| {
+                c["type"] == "Ready"
+                    && c["status"] == "True"
+                    && c["lastHeartbeatTime"]
+                        .as_str()
+                        .is_some_and(|t| t >= booted.as_str())
+            })
+        })
+    })
+    .await?;
+    tracing::info!(node = %config.node_name, pod_cidr = %pod_cidr, seconds = started.elapsed().as_secs_f32(), "node Ready");
+    Ok(())
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        if Instant::now() > deadline {
+            return Err(Error::Timeout(format!(
+                "timed out after {timeout:?} waiting for {what} (see the logs dir)"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Supervision of child processes: each runs with its output appended to
+//! its own log file, is restarted with exponential backoff when it exits,
+//! and is stopped with SIGTERM (then SIGKILL after a grace period).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Everything needed to start one component.
+#[derive(Clone, Debug)]
+pub struct ProcessSpec {
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub log: PathBuf,
+}
+
+/// The seam around running a component, as k3s's executor: the server
+/// asks for a component; how it runs is the executor's business.
+pub trait Executor: Send + Sync {
+    fn start(&self, spec: ProcessSpec) -> Supervised;
+}
+
+/// Runs components as supervised child processes.
+#[derive(Default)]
+pub struct ChildExecutor;
+
+impl Executor for ChildExecutor {
+    fn start(&self, spec: ProcessSpec) -> Supervised {
+        Supervised::spawn(spec)
+    }
+}
+
+pub struct Supervised {
+    pub name: String,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+const GRACE: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A child that ran this long is considered healthy: backoff resets.
+const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+
+impl Supervised {
+    pub fn spawn(spec: ProcessSpec) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let name = spec.name.clone();
+        let task = tokio::spawn(async move {
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                let started = Instant::now();
+                let mut child = match start_child(&spec) {
+                    Ok(child) => child,
+                    Err(err) => {
+                        tracing::error!(component = %spec.name, error = %err, "cannot start");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = until_stopped(&mut stopped) => return,
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                };
+                let pid = child.id();
+                tokio::select! {
+                    status = child.wait() => {
+                        let stopping = *stopped.borrow();
+                        if stopping {
+                            return;
+                        }
+                        if started.elapsed() > HEALTHY_AFTER {
+                            backoff = Duration::from_secs(1);
+                        }
+                        tracing::warn!(
+                            component = %spec.name,
+                            status = ?status.ok(),
+                            restart_in = ?backoff,
+                            log = %spec.log.display(),
+                            "component exited; restarting"
+                        );
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = until_stopped(&mut stopped) => return,
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    _ = until_stopped(&mut stopped) => {
+                        terminate(&spec.name, pid, &mut child).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Self { name, stop, task }
+    }
+
+    /// Stops the component and waits until the process is gone.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn start_child(spec: &ProcessSpec) -> std::io::Result<tokio::process::Child> {
+    if let Some(dir) = spec.log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)?;
+    let mut command = tokio::process::Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .envs(spec.env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Own process group: a terminal's Ctrl-C reaches k3r, which then
+        // stops the children in order.
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    let child = command.spawn()?;
+    tracing::debug!(component = %spec.name, pid = ?child.id(), "started");
+    Ok(child)
+}
+
+async fn terminate(name: &str, pid: Option<u32>, child: &mut tokio::process::Child) {
+    if let Some(pid) = pid {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    }
+    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+        tracing::warn!(component = name, "did not stop after SIGTERM; killing");
+        let _ = child.kill().await;
+    }
+    tracing::debug!(component = name, "stopped");
+}
+
+/// Resolves once `stop` is set (or its sender is gone).
+async fn until_stopped(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}

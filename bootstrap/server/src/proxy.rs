@@ -1,0 +1,241 @@
+//! The supervisor listener on :6443. It answers /cacerts and /ping itself
+//! and forwards everything else to kube-apiserver on 127.0.0.1:6444.
+//! Clients that present a certificate from the client CA are vouched for
+//! with the front-proxy headers (X-Remote-User/Group) over a connection
+//! authenticated as system:auth-proxy; other requests pass through with
+//! their own credentials (bearer tokens). Upgrades (exec, attach,
+//! port-forward) are spliced through.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::api::connector;
+use crate::{Error, tls};
+
+type Body = BoxBody<Bytes, hyper::Error>;
+type Backend = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Incoming,
+>;
+
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub backend: String,
+    pub serving_cert: PathBuf,
+    pub serving_key: PathBuf,
+    pub client_ca: PathBuf,
+    pub server_ca: PathBuf,
+    pub proxy_cert: PathBuf,
+    pub proxy_key: PathBuf,
+}
+
+/// Who a client certificate says the client is.
+#[derive(Clone, Debug, Default)]
+struct Identity {
+    user: String,
+    groups: Vec<String>,
+}
+
+fn identity_of(cert: &[u8]) -> Option<Identity> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let subject = cert.subject();
+    let user = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    let groups = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(String::from))
+        .collect();
+    Some(Identity { user, groups })
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response
+}
+
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub async fn serve(
+    config: ProxyConfig,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, Error> {
+    let server_config =
+        tls::server_config(&config.serving_cert, &config.serving_key, &config.client_ca)?;
+    let acceptor = TlsAcceptor::from(Arc::new(server_config));
+    let backend_tls = tls::client_config(&config.server_ca, &config.proxy_cert, &config.proxy_key)?;
+    let backend: Backend = Client::builder(TokioExecutor::new()).build(connector(backend_tls));
+    let ca_pem = Bytes::from(
+        std::fs::read(&config.server_ca).map_err(|e| Error::Io(config.server_ca.clone(), e))?,
+    );
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let base = Arc::new(config.backend.trim_end_matches('/').to_string());
+    Ok(tokio::spawn(async move {
+        loop {
+            let (socket, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                },
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            let acceptor = acceptor.clone();
+            let backend = backend.clone();
+            let ca_pem = ca_pem.clone();
+            let base = Arc::clone(&base);
+            tokio::spawn(async move {
+                let stream = match acceptor.accept(socket).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                };
+                let identity = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .and_then(|c| identity_of(c.as_ref()));
+                let service = hyper::service::service_fn(move |req| {
+                    handle(
+                        req,
+                        identity.clone(),
+                        backend.clone(),
+                        ca_pem.clone(),
+                        Arc::clone(&base),
+                    )
+                });
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                if let Err(e) = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(%peer, error = %e, "connection ended");
+                }
+            });
+        }
+    }))
+}
+
+async fn handle(
+    mut req: Request<Incoming>,
+    identity: Option<Identity>,
+    backend: Backend,
+    ca_pem: Bytes,
+    base: Arc<String>,
+) -> Result<Response<Body>, Infallible> {
+    match req.uri().path() {
+        "/cacerts" => return Ok(text(StatusCode::OK, ca_pem)),
+        "/ping" => return Ok(text(StatusCode::OK, "pong")),
+        _ => {}
+    }
+    let upgrade = req.headers().get(hyper::header::UPGRADE).cloned();
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let (parts, body) = req.into_parts();
+    let mut out = Request::builder()
+        .method(parts.method)
+        .uri(format!("{base}{path}"));
+    let headers = out.headers_mut().expect("fresh builder has headers");
+    for (name, value) in &parts.headers {
+        let lower = name.as_str();
+        if HOP_BY_HOP.contains(&lower) || lower == "host" || lower.starts_with("x-remote-") {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    if let Some(upgrade) = &upgrade {
+        headers.insert(
+            hyper::header::CONNECTION,
+            HeaderValue::from_static("Upgrade"),
+        );
+        headers.insert(hyper::header::UPGRADE, upgrade.clone());
+    }
+    if let Some(identity) = &identity {
+        if let Ok(user) = HeaderValue::from_str(&identity.user) {
+            headers.insert(HeaderName::from_static("x-remote-user"), user);
+        }
+        for group in &identity.groups {
+            if let Ok(group) = HeaderValue::from_str(group) {
+                headers.append(HeaderName::from_static("x-remote-group"), group);
+            }
+        }
+    }
+    let out = match out.body(body) {
+        Ok(out) => out,
+        Err(e) => return Ok(text(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    let mut response = match backend.request(out).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = %e, "kube-apiserver unreachable");
+            return Ok(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("kube-apiserver is not available: {e}\n"),
+            ));
+        }
+    };
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let backend_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(async move {
+                match (client_upgrade.await, backend_upgrade.await) {
+                    (Ok(client), Ok(backend)) => {
+                        let mut client = TokioIo::new(client);
+                        let mut backend = TokioIo::new(backend);
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
+                    }
+                    (c, b) => {
+                        tracing::debug!(client = ?c.err(), backend = ?b.err(), "upgrade failed")
+                    }
+                }
+            });
+        }
+    }
+    let (mut parts, body) = response.into_parts();
+    if parts.status != StatusCode::SWITCHING_PROTOCOLS {
+        for name in HOP_BY_HOP {
+            parts.headers.remove(name);
+        }
+    }
+    Ok(Response::from_parts(parts, body.boxed()))
+}
