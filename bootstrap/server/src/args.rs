@@ -5,7 +5,7 @@ use std::path::Path;
 
 use k3r_pki::Pki;
 
-use crate::config::{APISERVER_PORT, ServerConfig};
+use crate::config::ServerConfig;
 use crate::layout::{Layout, containerd_socket};
 
 fn flag(name: &str, value: impl std::fmt::Display) -> String {
@@ -35,7 +35,7 @@ pub fn apiserver(
         flag("etcd-servers", etcd_servers),
         flag("storage-backend", "etcd3"),
         flag("bind-address", "0.0.0.0"),
-        flag("secure-port", APISERVER_PORT),
+        flag("secure-port", config.apiserver_port()),
         flag("advertise-address", config.node_ip),
         flag("allow-privileged", true),
         flag("anonymous-auth", false),

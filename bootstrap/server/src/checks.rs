@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::Path;
 
 use crate::Error;
-use crate::config::{APISERVER_PORT, ServerConfig, check_networks};
+use crate::config::{ServerConfig, check_networks};
 
 pub fn preflight(config: &ServerConfig) -> Result<(), Error> {
     if !nix::unistd::Uid::effective().is_root() {
@@ -37,7 +37,7 @@ pub fn preflight(config: &ServerConfig) -> Result<(), Error> {
         ));
     }
     port_free(config.bind_address, config.https_listen_port)?;
-    port_free(IpAddr::from([0, 0, 0, 0]), APISERVER_PORT)?;
+    port_free(IpAddr::from([0, 0, 0, 0]), config.apiserver_port())?;
     Ok(())
 }
 

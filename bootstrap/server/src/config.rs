@@ -38,10 +38,13 @@ pub struct ServerConfig {
     pub kube_binary: PathBuf,
 }
 
-/// Port kube-apiserver listens on; the supervisor listener proxies to it.
-pub const APISERVER_PORT: u16 = 6444;
-
 impl ServerConfig {
+    /// Port kube-apiserver listens on (the supervisor port + 1, 6444 by
+    /// default, as in k3s); the supervisor listener proxies to it.
+    pub fn apiserver_port(&self) -> u16 {
+        self.https_listen_port.wrapping_add(1)
+    }
+
     /// The first address of the service CIDR: the `kubernetes` Service.
     pub fn api_service_ip(&self) -> Result<IpAddr, Error> {
         nth_address(&self.service_cidr, 1)

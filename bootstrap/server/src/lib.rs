@@ -22,7 +22,6 @@ use k3r_datastore::{Datastore, DatastoreConfig, Endpoint, Listen, StoreConfig};
 use k3r_pki::{Pki, PkiOptions, write_kubeconfig};
 use tokio::sync::watch;
 
-use crate::config::APISERVER_PORT;
 pub use crate::config::ServerConfig;
 use crate::layout::Layout;
 use crate::process::{ChildExecutor, Executor, ProcessSpec, Supervised};
@@ -167,7 +166,7 @@ async fn boot(
         }
     };
 
-    let local_api = format!("https://127.0.0.1:{APISERVER_PORT}");
+    let local_api = format!("https://127.0.0.1:{}", config.apiserver_port());
     for (name, cert) in [
         ("controller", "client-controller"),
         ("scheduler", "client-scheduler"),

@@ -1,0 +1,263 @@
+//! A k3r server process with its own data dir and ports.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn k3r_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("K3R_BIN") {
+        return bin.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("debug").join("k3r")
+}
+
+pub fn free_port() -> u16 {
+    // The apiserver takes the next port too, so ask for a pair.
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
+        if port < 65000 && std::net::TcpListener::bind(("0.0.0.0", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub struct Cluster {
+    pub data_dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    child: Option<Child>,
+    log: Arc<Mutex<Vec<String>>>,
+    pub started: Instant,
+}
+
+impl Cluster {
+    pub fn start(data_dir: &Path, port: u16, extra: &[&str]) -> Self {
+        let kubeconfig = data_dir.join("k3r.yaml");
+        let mut child = Command::new(k3r_binary())
+            .arg("server")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--write-kubeconfig")
+            .arg(&kubeconfig)
+            .arg(format!("--https-listen-port={port}"))
+            .arg("--config=/nonexistent/k3r-e2e.yaml")
+            .args(extra)
+            .env("K3R_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("k3r server starts");
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[k3r] {line}");
+                sink.lock().expect("log").push(line);
+            }
+        });
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            kubeconfig,
+            child: Some(child),
+            log,
+            started: Instant::now(),
+        }
+    }
+
+    /// Waits for the server's "node Ready" progress line; returns seconds.
+    pub fn wait_ready(&mut self, timeout: Duration) -> f64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .log
+                .lock()
+                .expect("log")
+                .iter()
+                .any(|l| l.contains("node Ready"))
+            {
+                return self.started.elapsed().as_secs_f64();
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("k3r server exited with {status} before the node was Ready");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node not Ready within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None)
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(k3r_binary())
+            .arg("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Retries `check` until it returns Some or the timeout passes.
+    pub fn eventually<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// SIGTERM and wait; returns seconds the stop took.
+    pub fn stop(&mut self) -> f64 {
+        let started = Instant::now();
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(
+                        status.success(),
+                        "k3r server exited with {status} after SIGTERM"
+                    );
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "k3r server did not stop within 60s of SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        started.elapsed().as_secs_f64()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new(k3r_binary())
+            .arg("killall")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .status();
+    }
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(format!("{pid}: {cmd}"));
+            }
+        }
+    }
+    found
+}
+
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(dir) || p.starts_with("/run/k3r"))
+        .map(String::from)
+        .collect()
+}
+
+/// Packs Debian's busybox-static with k3r's image tooling.
+pub fn pack_busybox(output: &Path) {
+    let mut args: Vec<String> = vec![
+        "image".into(),
+        "pack".into(),
+        "--name".into(),
+        "docker.io/library/busybox:k3r-e2e".into(),
+        "--add".into(),
+        "/bin/busybox:/bin/busybox".into(),
+        "-o".into(),
+        output.display().to_string(),
+    ];
+    for applet in [
+        "sh", "httpd", "wget", "hostname", "cat", "echo", "sleep", "mkdir", "nc", "ls",
+    ] {
+        args.push("--symlink".into());
+        args.push(format!("bin/{applet}=busybox"));
+    }
+    let status = Command::new(k3r_binary())
+        .args(&args)
+        .status()
+        .expect("k3r image pack");
+    assert!(
+        status.success(),
+        "packing busybox (needs Debian's busybox-static)"
+    );
+}

@@ -1,0 +1,96 @@
+//! Bad configuration gives one line naming the problem and a non-zero
+//! exit, and leaves an existing data dir untouched.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::cluster::k3r_binary;
+
+fn server(data_dir: &Path, extra: &[&str], config: Option<&Path>) -> Output {
+    let mut command = Command::new(k3r_binary());
+    command
+        .arg("server")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra);
+    match config {
+        Some(c) => command.arg("--config").arg(c),
+        None => command.arg("--config=/nonexistent/k3r.yaml"),
+    };
+    command.env("K3R_LOG", "error").output().expect("k3r runs")
+}
+
+fn error_line(out: &Output) -> String {
+    assert!(!out.status.success(), "expected failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected, got: {stderr}");
+    lines[0].to_string()
+}
+
+#[test]
+fn bad_configuration_is_refused_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(data.join("keep-me"), "precious").expect("marker");
+    let cases: [(&[&str], &str); 6] = [
+        (&["--cluster-cidr=10.42.0.0"], "--cluster-cidr"),
+        (&["--service-cidr=banana"], "--service-cidr"),
+        (
+            &["--cluster-cidr=10.0.0.0/8", "--service-cidr=10.43.0.0/16"],
+            "overlaps",
+        ),
+        (&["--cluster-dns=192.168.0.10"], "outside --service-cidr"),
+        (&["--disable=tryefik"], "unknown component"),
+        (&["--write-kubeconfig-mode=999"], "octal"),
+    ];
+    for (args, expected) in cases {
+        let line = error_line(&server(&data, args, None));
+        assert!(line.contains(expected), "{args:?}: {line}");
+    }
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "cluster-cidr: 10.42.0.0/16\nnot-a-flag: true\n").expect("config");
+    let line = error_line(&server(&data, &[], Some(&config)));
+    assert!(
+        line.contains("unknown config key \"not-a-flag\"") && line.contains("config.yaml"),
+        "{line}"
+    );
+    std::fs::write(&config, "cluster-cidr: [10.42.0.0/16\n").expect("config");
+    let line = error_line(&server(&data, &[], Some(&config)));
+    assert!(line.contains("invalid YAML"), "{line}");
+    // Port in use.
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let line = error_line(&server(&data, &["--https-listen-port", &port], None));
+    assert!(line.contains(&format!("port {port}")), "{line}");
+    // containerd missing from PATH.
+    let out = Command::new(k3r_binary())
+        .args(["server", "--config=/nonexistent/k3r.yaml", "--data-dir"])
+        .arg(&data)
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("k3r");
+    let line = error_line(&out);
+    assert!(line.contains("containerd is not installed"), "{line}");
+    // Not root.
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(k3r_binary())
+        .args([
+            "server",
+            "--config=/nonexistent/k3r.yaml",
+            "--data-dir=/tmp/k3r-not-root",
+        ])
+        .output()
+        .expect("runuser");
+    let line = error_line(&out);
+    assert!(line.contains("must run as root"), "{line}");
+    // Nothing in the data dir was touched by any of it.
+    let entries: Vec<_> = std::fs::read_dir(&data)
+        .expect("read")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("keep-me")]);
+}

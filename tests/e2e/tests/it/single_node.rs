@@ -1,0 +1,351 @@
+//! One real single-node cluster, many scenarios: workloads, networking,
+//! the datastore under kube-apiserver, restart on the same data dir, and a
+//! clean host after stop.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cluster::{
+    Cluster, free_port, k3r_binary, mounts_under, pack_busybox, processes_mentioning,
+};
+
+const WEB: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: docker.io/library/busybox:k3r-e2e
+        imagePullPolicy: Never
+        command: ["/bin/sh", "-c", "mkdir -p /www && hostname > /www/index.html && echo started && exec httpd -f -p 8080 -h /www"]
+        ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-np}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"#;
+
+fn http_get(addr: &str) -> Option<String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split("\r\n\r\n")
+        .nth(1)
+        .map(|b| b.trim().to_string())
+}
+
+fn running_web_pods(cluster: &Cluster) -> Vec<String> {
+    let out = cluster.kubectl(&[
+        "get", "pods", "-l", "app=web", "--field-selector=status.phase=Running",
+        "-o", "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.ends_with(" true"))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn single_node_cluster() {
+    let dir = tempfile::Builder::new()
+        .prefix("k3r-e2e-")
+        .tempdir()
+        .expect("tempdir");
+    let data_dir = dir.path().join("data");
+    // The airgap path: tarballs in agent/images are imported at start.
+    std::fs::create_dir_all(data_dir.join("agent/images")).expect("images dir");
+    pack_busybox(&data_dir.join("agent/images/busybox.tar"));
+    let port = free_port();
+    let mut cluster = Cluster::start(&data_dir, port, &[]);
+    let fresh_ready = cluster.wait_ready(Duration::from_secs(240));
+    eprintln!("E2E: fresh data dir: node Ready after {fresh_ready:.1} s");
+
+    // The API, through the supervisor listener.
+    assert_eq!(cluster.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
+    let version = cluster.ok(&["version"]);
+    assert!(version.contains("Server Version: v1.35."), "{version}");
+    let ping = Command::new("curl")
+        .args(["-sk", &format!("https://127.0.0.1:{port}/ping")])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&ping.stdout), "pong");
+    let nodes = cluster.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[*].status.nodeInfo.kubeletVersion}",
+    ]);
+    assert!(nodes.starts_with("v1.35."), "{nodes}");
+
+    // A Deployment of the locally built busybox image.
+    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(WEB));
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let pods = cluster.eventually("3 Running web pods", Duration::from_secs(120), || {
+        let pods = running_web_pods(&cluster);
+        (pods.len() == 3).then_some(pods)
+    });
+    let logs = cluster.ok(&["logs", &pods[0]]);
+    assert!(logs.contains("started"), "logs: {logs}");
+    let exec = cluster.ok(&["exec", &pods[0], "--", "cat", "/www/index.html"]);
+    assert_eq!(exec.trim(), pods[0]);
+
+    // ClusterIP from a pod reaches every replica; NodePort answers on the node IP.
+    let cluster_ip = cluster.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let mut answered = std::collections::BTreeSet::new();
+    cluster.eventually(
+        "ClusterIP reaching all replicas",
+        Duration::from_secs(60),
+        || {
+            if let Some(body) = http_get(&format!("{cluster_ip}:80")) {
+                if pods.contains(&body) {
+                    answered.insert(body);
+                }
+            }
+            (answered.len() == 3).then_some(())
+        },
+    );
+    // And from inside a pod (busybox-static's wget crashes in static
+    // glibc, so speak HTTP with nc).
+    let mut from_pod = std::collections::BTreeSet::new();
+    let request = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {cluster_ip} 80");
+    cluster.eventually(
+        "ClusterIP from a pod reaching all replicas",
+        Duration::from_secs(60),
+        || {
+            let out = cluster.kubectl(&["exec", &pods[1], "--", "sh", "-c", &request]);
+            let body = String::from_utf8_lossy(&out.stdout);
+            if let Some(name) = body.split("\r\n\r\n").nth(1).map(str::trim) {
+                if pods.iter().any(|p| p == name) {
+                    from_pod.insert(name.to_string());
+                }
+            }
+            (from_pod.len() == 3).then_some(())
+        },
+    );
+    let node_ip = cluster.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.addresses[?(@.type==\"InternalIP\")].address}",
+    ]);
+    let node_port = cluster.ok(&[
+        "get",
+        "svc",
+        "web-np",
+        "-o",
+        "jsonpath={.spec.ports[0].nodePort}",
+    ]);
+    let body = cluster.eventually("NodePort answer", Duration::from_secs(60), || {
+        http_get(&format!("{node_ip}:{node_port}"))
+    });
+    assert!(pods.contains(&body), "NodePort answered {body:?}");
+
+    bulk_configmaps(&cluster);
+
+    // Stop: nothing of ours may be left running or mounted.
+    let pid = cluster.pid().expect("pid");
+    let stop_seconds = cluster.stop();
+    eprintln!("E2E: SIGTERM stop took {stop_seconds:.1} s");
+    let data_dir_str = data_dir.display().to_string();
+    let leftovers: Vec<String> = processes_mentioning(&data_dir_str)
+        .into_iter()
+        .chain(processes_mentioning("/run/k3r/containerd"))
+        .chain(children_of(pid))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "processes left after SIGTERM: {leftovers:#?}"
+    );
+    let mounts = mounts_under(&data_dir);
+    assert!(mounts.is_empty(), "mounts left after SIGTERM: {mounts:#?}");
+
+    // Start again on the same data dir: same state, workloads back.
+    let mut cluster = Cluster::start(&data_dir, port, &[]);
+    let again_ready = cluster.wait_ready(Duration::from_secs(240));
+    eprintln!("E2E: existing data dir: node Ready after {again_ready:.1} s");
+    let names = cluster.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.name}"]);
+    assert_eq!(names, "web");
+    cluster.eventually("web Running again", Duration::from_secs(120), || {
+        (running_web_pods(&cluster).len() == 3).then_some(())
+    });
+    let count = cluster
+        .ok(&["get", "configmaps", "-n", "bulk", "-o", "name"])
+        .lines()
+        .count();
+    assert_eq!(
+        count, 1001,
+        "ConfigMaps after restart (1000 + kube-root-ca.crt)"
+    );
+    rss_report(&cluster);
+    cluster.stop();
+    drop(cluster);
+    // After killall (run by Drop) the host is clean.
+    let link = Command::new("ip")
+        .args(["link", "show", "cni0"])
+        .output()
+        .expect("ip");
+    assert!(!link.status.success(), "cni0 left behind");
+    let rules = Command::new("iptables-save")
+        .output()
+        .expect("iptables-save");
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(
+        !rules.contains("KUBE-") && !rules.contains("CNI-"),
+        "iptables chains left behind"
+    );
+}
+
+fn children_of(pid: u32) -> Vec<String> {
+    processes_mentioning("k3r-kube")
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!(
+                "/proc/{}/stat",
+                p.split(':').next().unwrap_or_default()
+            ))
+            .is_ok_and(|stat| stat.split(' ').nth(3) == Some(&pid.to_string()))
+        })
+        .collect()
+}
+
+/// kube-apiserver on our datastore: 1,000 ConfigMaps created, listed with
+/// pagination, and watched.
+fn bulk_configmaps(cluster: &Cluster) {
+    cluster.ok(&["create", "namespace", "bulk"]);
+    let rv = cluster.ok(&[
+        "get",
+        "configmaps",
+        "-n",
+        "bulk",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    let mut watch = Command::new(k3r_binary())
+        .args(["kubectl", "get", "--raw"])
+        .arg(format!("/api/v1/namespaces/bulk/configmaps?watch=1&resourceVersion={rv}&labelSelector=e2e%3Dbulk"))
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let watcher = std::thread::spawn(move || {
+        let mut added = 0;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("\"type\":\"ADDED\"") {
+                added += 1;
+                if added == 1000 {
+                    break;
+                }
+            }
+        }
+        added
+    });
+    let started = Instant::now();
+    let mut items = Vec::new();
+    for i in 0..1000 {
+        items.push(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i:04}"), "namespace": "bulk", "labels": {"e2e": "bulk"}},
+            "data": {"index": i.to_string(), "payload": "x".repeat(256)},
+        }));
+    }
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+    let created = cluster.kubectl_stdin(&["create", "-f", "-"], Some(&list));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    eprintln!(
+        "E2E: 1000 ConfigMaps created in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Pagination: 11 pages of up to 100 (1000 + kube-root-ca.crt), with
+    // remainingItemCount on the first (kube-apiserver omits it when a
+    // label selector filters).
+    let mut continue_token = String::new();
+    let mut listed = 0;
+    let mut pages = 0;
+    loop {
+        let mut path = "/api/v1/namespaces/bulk/configmaps?limit=100".to_string();
+        if !continue_token.is_empty() {
+            path.push_str(&format!("&continue={continue_token}"));
+        }
+        let page: serde_json::Value =
+            serde_json::from_str(&cluster.ok(&["get", "--raw", &path])).expect("json");
+        if pages == 0 {
+            assert_eq!(
+                page["metadata"]["remainingItemCount"], 901,
+                "remainingItemCount on the first page"
+            );
+        }
+        listed += page["items"].as_array().map_or(0, Vec::len);
+        pages += 1;
+        continue_token = page["metadata"]["continue"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if continue_token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!((listed, pages), (1001, 11));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !watcher.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let added = watcher.join().expect("watcher");
+    assert_eq!(added, 1000, "watch saw every ConfigMap once");
+}
+
+/// Prints the resident memory of k3r and each component (for the docs).
+fn rss_report(cluster: &Cluster) {
+    let Some(pid) = cluster.pid() else { return };
+    let rss = |pid: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .map(|v| v.trim().trim_end_matches(" kB").parse().unwrap_or(0))
+            })
+            .unwrap_or(0)
+    };
+    eprintln!("E2E: RSS k3r server: {} MiB", rss(&pid.to_string()) / 1024);
+    for line in processes_mentioning(&cluster.data_dir.display().to_string()) {
+        let (p, cmd) = line.split_once(": ").unwrap_or_default();
+        let name = cmd.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        eprintln!("E2E: RSS {name}: {} MiB", rss(p) / 1024);
+    }
+}
