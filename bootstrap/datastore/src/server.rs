@@ -50,15 +50,26 @@ impl Listen {
     pub fn url(&self) -> String {
         match self {
             Listen::Unix(path) => format!("unix://{}", path.display()),
-            Listen::Tcp(addr) => format!("http://{addr}"),
+            Listen::Tcp(addr) => format!("{addr}"),
         }
     }
+}
+
+/// Server certificate and the CA that client certificates must chain to;
+/// applies to TCP listeners (unix sockets rely on file permissions).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
 }
 
 #[derive(Clone, Debug)]
 pub struct DatastoreConfig {
     pub endpoint: Endpoint,
     pub listen: Vec<Listen>,
+    /// mTLS for TCP listeners.
+    pub tls: Option<TlsFiles>,
     pub metrics_listen: Option<SocketAddr>,
     pub store: StoreConfig,
     pub progress_notify_interval: Duration,
@@ -97,8 +108,37 @@ impl Datastore {
         let mut tasks = Vec::new();
         let mut bound = Vec::new();
         let urls: Vec<String> = config.listen.iter().map(Listen::url).collect();
+        let tls = match &config.tls {
+            Some(files) => {
+                let read = |p: &Path| {
+                    std::fs::read(p).map_err(|e| {
+                        Error::Io(std::io::Error::new(
+                            e.kind(),
+                            format!("{}: {e}", p.display()),
+                        ))
+                    })
+                };
+                Some(
+                    tonic::transport::ServerTlsConfig::new()
+                        .identity(tonic::transport::Identity::from_pem(
+                            read(&files.cert)?,
+                            read(&files.key)?,
+                        ))
+                        .client_ca_root(tonic::transport::Certificate::from_pem(read(
+                            &files.client_ca,
+                        )?)),
+                )
+            }
+            None => None,
+        };
         for listen in &config.listen {
-            let router = tonic::transport::Server::builder()
+            let mut builder = tonic::transport::Server::builder();
+            if let (Some(tls), Listen::Tcp(_)) = (&tls, listen) {
+                builder = builder.tls_config(tls.clone()).map_err(|e| {
+                    Error::InvalidRequest(format!("datastore TLS configuration: {e}"))
+                })?;
+            }
+            let router = builder
                 .add_service(
                     KvServer::new(KvService::new(store.clone()))
                         .max_decoding_message_size(usize::MAX),

@@ -153,6 +153,7 @@ async fn boot(
             let datastore = Datastore::start(DatastoreConfig {
                 endpoint,
                 listen: vec![Listen::Unix(layout.server().join("kine.sock"))],
+                tls: None,
                 metrics_listen: None,
                 store: StoreConfig::default(),
                 progress_notify_interval: Duration::from_secs(5),
@@ -296,11 +297,11 @@ async fn boot(
     let node_path = format!("/api/v1/nodes/{}", config.node_name);
     let pod_cidr = std::sync::Mutex::new(String::new());
     wait_until("node pod CIDR", Duration::from_secs(180), || async {
-        if let Ok(Some(node)) = api.get_json(&node_path).await {
-            if let Some(cidr) = node["spec"]["podCIDR"].as_str() {
-                *pod_cidr.lock().unwrap_or_else(|p| p.into_inner()) = cidr.to_string();
-                return true;
-            }
+        if let Ok(Some(node)) = api.get_json(&node_path).await
+            && let Some(cidr) = node["spec"]["podCIDR"].as_str()
+        {
+            *pod_cidr.lock().unwrap_or_else(|p| p.into_inner()) = cidr.to_string();
+            return true;
         }
         false
     })

@@ -214,8 +214,10 @@ async fn handle(
             ));
         }
     };
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        {
             let backend_upgrade = hyper::upgrade::on(&mut response);
             tokio::spawn(async move {
                 match (client_upgrade.await, backend_upgrade.await) {

@@ -14,22 +14,23 @@ pub fn ensure(layout: &Layout, pki: &Pki, given: Option<&str>) -> Result<Token, 
     let given = given.map(|t| Token::parse(t, "server")).transpose()?;
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = Token::parse(&existing, "server")?;
-        if let Some(given) = &given {
-            if given.password != existing.password {
-                return Err(Error::Config(format!(
-                    "--token does not match the token of this data dir ({}); use the existing token",
-                    path.display()
-                )));
-            }
+        if let Some(given) = &given
+            && given.password != existing.password
+        {
+            return Err(Error::Config(format!(
+                "--token does not match the token of this data dir ({}); use the existing token",
+                path.display()
+            )));
         }
         return Ok(existing);
     }
-    if let Some(given) = &given {
-        if !given.ca_hash.is_empty() && given.ca_hash != hash {
-            return Err(Error::Config(
-                "--token carries a CA hash that does not match this server's CA".into(),
-            ));
-        }
+    if let Some(given) = &given
+        && !given.ca_hash.is_empty()
+        && given.ca_hash != hash
+    {
+        return Err(Error::Config(
+            "--token carries a CA hash that does not match this server's CA".into(),
+        ));
     }
     let password = given.map(|t| t.password).unwrap_or_else(generate_password);
     let token = Token {

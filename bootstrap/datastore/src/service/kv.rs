@@ -40,6 +40,7 @@ fn fill_headers(txn: &mut TxnResponse, revision: i64) {
 
 #[tonic::async_trait]
 impl Kv for KvService {
+    #[tracing::instrument(name = "etcd.Range", skip_all)]
     async fn range(
         &self,
         request: Request<RangeRequest>,
@@ -51,6 +52,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
+    #[tracing::instrument(name = "etcd.Put", skip_all)]
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let started = Instant::now();
         let (mut response, revision) = self.store.put(request.into_inner()).await?;
@@ -59,6 +61,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
+    #[tracing::instrument(name = "etcd.DeleteRange", skip_all)]
     async fn delete_range(
         &self,
         request: Request<DeleteRangeRequest>,
@@ -70,6 +73,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
+    #[tracing::instrument(name = "etcd.Txn", skip_all)]
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let started = Instant::now();
         let (mut response, revision) = self.store.txn(request.into_inner()).await?;
@@ -78,6 +82,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
+    #[tracing::instrument(name = "etcd.Compact", skip_all)]
     async fn compact(
         &self,
         request: Request<CompactionRequest>,

@@ -74,10 +74,12 @@ struct Watcher {
 
 impl Watcher {
     fn wants(&self, change: &Change) -> bool {
-        change.row.revision >= self.next
-            && self.range.contains(&change.row.key)
-            && !(self.no_put && !change.row.is_delete())
-            && !(self.no_delete && change.row.is_delete())
+        let filtered = if change.row.is_delete() {
+            self.no_delete
+        } else {
+            self.no_put
+        };
+        change.row.revision >= self.next && self.range.contains(&change.row.key) && !filtered
     }
 }
 

@@ -399,10 +399,8 @@ impl Store {
                     while samples.len() > 1 && samples[1].0 <= horizon {
                         samples.pop_front();
                     }
-                    if let Some(&(at, rev)) = samples.front() {
-                        if at <= horizon {
-                            aged = rev;
-                        }
+                    if let Some(&(_, rev)) = samples.front().filter(|(at, _)| *at <= horizon) {
+                        aged = rev;
                     }
                 }
                 let target = (revs.current - store.inner.config.compaction_retain).max(aged);

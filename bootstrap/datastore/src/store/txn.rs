@@ -279,10 +279,8 @@ fn collect_writes(
 ) -> Result<()> {
     for op in ops {
         match &op.request {
-            Some(request_op::Request::RequestPut(p)) => {
-                if !puts.insert(p.key.clone()) {
-                    return Err(Error::DuplicateKey);
-                }
+            Some(request_op::Request::RequestPut(p)) if !puts.insert(p.key.clone()) => {
+                return Err(Error::DuplicateKey);
             }
             Some(request_op::Request::RequestDeleteRange(d)) => {
                 deletes.push(KeyRange::new(&d.key, &d.range_end))

@@ -187,10 +187,8 @@ fn publish(effects: impl Iterator<Item = Effect>, hub: &Hub, lessor: &Lessor) {
             Effect::Revoke(id) => lessor.remove(id),
             Effect::Compacted(revision) => hub.set_compacted(revision),
             Effect::Change(change) => {
-                if let Some(prev) = &change.prev {
-                    if prev.lease != 0 {
-                        lessor.detach(prev.lease, &prev.key);
-                    }
+                if let Some(prev) = change.prev.as_ref().filter(|p| p.lease != 0) {
+                    lessor.detach(prev.lease, &prev.key);
                 }
                 if !change.row.is_delete() && change.row.lease != 0 {
                     lessor.attach(change.row.lease, &change.row.key);

@@ -104,6 +104,7 @@ async fn unusable_endpoints_fail_fast_with_a_reason() {
         Datastore::start(DatastoreConfig {
             endpoint,
             listen,
+            tls: None,
             metrics_listen: None,
             store: test_store_config(),
             progress_notify_interval: std::time::Duration::from_secs(5),

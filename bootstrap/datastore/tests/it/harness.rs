@@ -147,6 +147,7 @@ pub async fn start_datastore(endpoint: Endpoint, store: StoreConfig) -> Datastor
     Datastore::start(DatastoreConfig {
         endpoint,
         listen: vec![Listen::Tcp("127.0.0.1:0".parse().expect("addr"))],
+        tls: None,
         metrics_listen: None,
         store,
         progress_notify_interval: Duration::from_secs(1),

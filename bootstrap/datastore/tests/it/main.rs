@@ -9,3 +9,4 @@ mod concurrency;
 mod differential;
 mod etcdctl;
 mod harness;
+mod tls_and_metrics;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use k3r_datastore::{Datastore, DatastoreConfig, Endpoint, Listen, StoreConfig};
+use k3r_datastore::{Datastore, DatastoreConfig, Endpoint, Listen, StoreConfig, TlsFiles};
 
 #[derive(Args, Debug)]
 pub struct DatastoreArgs {
@@ -26,6 +26,15 @@ pub struct DatastoreArgs {
     /// …and compacts history older than this
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     compaction_retain_age: Duration,
+    /// Serving certificate for TCP listeners (enables mTLS with the next two)
+    #[arg(long, requires_all = ["tls_key_file", "client_ca_file"])]
+    tls_cert_file: Option<PathBuf>,
+    /// Key of the serving certificate
+    #[arg(long)]
+    tls_key_file: Option<PathBuf>,
+    /// CA that client certificates must chain to
+    #[arg(long)]
+    client_ca_file: Option<PathBuf>,
     /// Interval of watch progress notifications
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     watch_progress_notify_interval: Duration,
@@ -41,6 +50,14 @@ pub fn run(args: DatastoreArgs) -> anyhow::Result<()> {
     let config = DatastoreConfig {
         endpoint,
         listen,
+        tls: match (args.tls_cert_file, args.tls_key_file, args.client_ca_file) {
+            (Some(cert), Some(key), Some(client_ca)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca,
+            }),
+            _ => None,
+        },
         metrics_listen: args.metrics_address,
         store: StoreConfig {
             compaction_interval: args.compaction_interval,

@@ -28,10 +28,10 @@ pub fn default_ip() -> anyhow::Result<IpAddr> {
         })
         .filter(|(_, ip)| !ip.is_loopback())
         .collect();
-    if let Some(iface) = default_iface {
-        if let Some((_, ip)) = addrs.iter().find(|(name, _)| *name == iface) {
-            return Ok(*ip);
-        }
+    if let Some(iface) = default_iface
+        && let Some((_, ip)) = addrs.iter().find(|(name, _)| *name == iface)
+    {
+        return Ok(*ip);
     }
     match addrs.first() {
         Some((_, ip)) => Ok(*ip),

@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a server: control plane, datastore and a node
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Run kubectl against this server's cluster
     Kubectl(kubectl::KubectlArgs),
     /// Run the etcd-API datastore on its own (for tests and benchmarks)
@@ -77,10 +77,10 @@ fn config_path(cli_args: &[String]) -> std::path::PathBuf {
         if let Some(v) = arg.strip_prefix("--config=") {
             return v.into();
         }
-        if arg == "--config" || arg == "-c" {
-            if let Some(v) = iter.next() {
-                return v.into();
-            }
+        if (arg == "--config" || arg == "-c")
+            && let Some(v) = iter.next()
+        {
+            return v.into();
         }
     }
     std::env::var_os("K3R_CONFIG_FILE")
@@ -90,7 +90,7 @@ fn config_path(cli_args: &[String]) -> std::path::PathBuf {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Kubectl(args) => kubectl::run(args),
         Command::Datastore(args) => datastore::run(args),
         Command::Image(args) => image::run(args),

@@ -37,10 +37,9 @@ async fn connect(port: u16) -> etcd_client::Client {
     loop {
         if let Ok(mut client) =
             etcd_client::Client::connect([format!("127.0.0.1:{port}")], None).await
+            && client.status().await.is_ok()
         {
-            if client.status().await.is_ok() {
-                return client;
-            }
+            return client;
         }
         assert!(Instant::now() < deadline, "datastore did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;

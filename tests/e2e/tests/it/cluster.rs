@@ -85,10 +85,10 @@ impl Cluster {
             {
                 return self.started.elapsed().as_secs_f64();
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("k3r server exited with {status} before the node was Ready");
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("k3r server exited with {status} before the node was Ready");
             }
             assert!(
                 Instant::now() < deadline,

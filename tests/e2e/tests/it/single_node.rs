@@ -124,10 +124,10 @@ fn single_node_cluster() {
         "ClusterIP reaching all replicas",
         Duration::from_secs(60),
         || {
-            if let Some(body) = http_get(&format!("{cluster_ip}:80")) {
-                if pods.contains(&body) {
-                    answered.insert(body);
-                }
+            if let Some(body) = http_get(&format!("{cluster_ip}:80"))
+                && pods.contains(&body)
+            {
+                answered.insert(body);
             }
             (answered.len() == 3).then_some(())
         },
@@ -142,10 +142,10 @@ fn single_node_cluster() {
         || {
             let out = cluster.kubectl(&["exec", &pods[1], "--", "sh", "-c", &request]);
             let body = String::from_utf8_lossy(&out.stdout);
-            if let Some(name) = body.split("\r\n\r\n").nth(1).map(str::trim) {
-                if pods.iter().any(|p| p == name) {
-                    from_pod.insert(name.to_string());
-                }
+            if let Some(name) = body.split("\r\n\r\n").nth(1).map(str::trim)
+                && pods.iter().any(|p| p == name)
+            {
+                from_pod.insert(name.to_string());
             }
             (from_pod.len() == 3).then_some(())
         },
