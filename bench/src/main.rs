@@ -175,26 +175,20 @@ async fn run_watch(args: &Args, endpoint: &str) -> anyhow::Result<Stats> {
                     Ok(Ok(Some(response))) => {
                         for event in response.events() {
                             let Some(kv) = event.kv() else { continue };
+                            if kv.value() == b"done" {
+                                return (latencies, errors);
+                            }
+                            // Events must arrive exactly once, in order.
                             let n: usize = String::from_utf8_lossy(kv.value())
                                 .parse()
                                 .unwrap_or(usize::MAX);
                             if n != next {
                                 errors += 1;
                             }
-                            next = n + 1;
+                            next = n.saturating_add(1);
                             if let Some(at) = sent.lock().ok().and_then(|s| s.get(n).copied()) {
                                 latencies.push(at.elapsed());
                             }
-                            if n == usize::MAX - 1 {
-                                return (latencies, errors);
-                            }
-                        }
-                        if response
-                            .events()
-                            .iter()
-                            .any(|e| e.kv().is_some_and(|kv| kv.value() == b"done"))
-                        {
-                            return (latencies, errors);
                         }
                     }
                     _ => return (latencies, errors + 1),

@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
 use crate::backend::{self, Backend, Endpoint};
@@ -181,10 +182,15 @@ impl Datastore {
                         ))
                     })?;
                     bound.push(Listen::Tcp(listener.local_addr()?));
+                    // Small responses must not wait for delayed ACKs (Nagle):
+                    // tonic only sets TCP_NODELAY on sockets it binds itself.
+                    let incoming = TcpListenerStream::new(listener).map(|stream| {
+                        stream.inspect(|s| {
+                            let _ = s.set_nodelay(true);
+                        })
+                    });
                     tokio::spawn(async move {
-                        if let Err(e) = router
-                            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
-                            .await
+                        if let Err(e) = router.serve_with_incoming_shutdown(incoming, signal).await
                         {
                             tracing::error!(error = %e, "datastore tcp listener failed");
                         }

@@ -79,6 +79,11 @@ pub fn apiserver(
         flag("profiling", false),
         flag("cert-dir", path(&layout.tls().join("temporary-certs"))),
     ];
+    if let Some(tls) = &config.datastore_tls {
+        args.push(flag("etcd-cafile", path(&tls.ca)));
+        args.push(flag("etcd-certfile", path(&tls.cert)));
+        args.push(flag("etcd-keyfile", path(&tls.key)));
+    }
     args.extend(passthrough(&config.kube_apiserver_args));
     args
 }

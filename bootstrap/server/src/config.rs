@@ -36,6 +36,15 @@ pub struct ServerConfig {
     pub node_taints: Vec<String>,
     /// The upstream multicall binary.
     pub kube_binary: PathBuf,
+    /// Client TLS for an external https:// etcd.
+    pub datastore_tls: Option<DatastoreTls>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatastoreTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServerConfig {

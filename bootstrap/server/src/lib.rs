@@ -6,6 +6,7 @@ mod args;
 mod checks;
 pub mod cleanup;
 pub mod config;
+mod crds;
 pub mod layout;
 mod node;
 mod process;
@@ -208,6 +209,8 @@ async fn boot(
         seconds = started.elapsed().as_secs_f32(),
         "kube-apiserver ready"
     );
+    let crds = crds::install(&api).await?;
+    tracing::info!(crds = ?crds, "CRDs installed");
 
     let proxy = proxy::serve(
         proxy::ProxyConfig {
@@ -332,7 +335,11 @@ async fn boot(
     Ok(())
 }
 
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<(), Error>
+pub(crate) async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<(), Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,

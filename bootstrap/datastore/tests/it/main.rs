@@ -10,3 +10,4 @@ mod differential;
 mod etcdctl;
 mod harness;
 mod tls_and_metrics;
+mod watch_progress;

@@ -40,8 +40,8 @@ pub fn default_ip() -> anyhow::Result<IpAddr> {
 }
 
 /// Finds k3r-kube: $K3R_KUBE, beside this binary, one folder up (cargo's
-/// target/), or on PATH.
-pub fn kube_binary() -> anyhow::Result<PathBuf> {
+/// target/), in `<data-dir>/bin`, or on PATH.
+pub fn kube_binary(data_dir: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("K3R_KUBE") {
         return Ok(PathBuf::from(path));
     }
@@ -52,6 +52,9 @@ pub fn kube_binary() -> anyhow::Result<PathBuf> {
         if let Some(up) = dir.parent() {
             candidates.push(up.join("k3r-kube"));
         }
+    }
+    if let Some(data_dir) = data_dir {
+        candidates.push(data_dir.join("bin").join("k3r-kube"));
     }
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join("k3r-kube")));

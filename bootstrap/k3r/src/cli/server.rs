@@ -76,6 +76,15 @@ pub struct ServerArgs {
     /// sqlite://, postgres://, mysql:// or https:// (etcd); default: SQLite in the data dir
     #[arg(long, env = "K3R_DATASTORE_ENDPOINT", default_value = "")]
     datastore_endpoint: String,
+    /// CA for an external https:// etcd datastore
+    #[arg(long, env = "K3R_DATASTORE_CAFILE")]
+    datastore_cafile: Option<PathBuf>,
+    /// Client certificate for an external https:// etcd datastore
+    #[arg(long, env = "K3R_DATASTORE_CERTFILE")]
+    datastore_certfile: Option<PathBuf>,
+    /// Client key for an external https:// etcd datastore
+    #[arg(long, env = "K3R_DATASTORE_KEYFILE")]
+    datastore_keyfile: Option<PathBuf>,
     /// Address of the supervisor listener
     #[arg(long, default_value = "0.0.0.0")]
     bind_address: IpAddr,
@@ -168,12 +177,13 @@ impl ServerArgs {
                 "--node-name: {node_name:?} is not a valid Kubernetes node name (lowercase letters, digits, '-' and '.')"
             );
         }
+        let data_dir = self.data_dir.clone();
         let node_ip = match self.node_ip {
             Some(ip) => ip,
             None => host::default_ip()?,
         };
         Ok(ServerConfig {
-            data_dir: self.data_dir,
+            data_dir: data_dir.clone(),
             token,
             cluster_cidr,
             service_cidr,
@@ -197,7 +207,20 @@ impl ServerArgs {
             kube_proxy_args: self.kube_proxy_arg,
             node_labels: self.node_label,
             node_taints: self.node_taint,
-            kube_binary: host::kube_binary()?,
+            kube_binary: host::kube_binary(Some(&data_dir))?,
+            datastore_tls: match (
+                self.datastore_cafile,
+                self.datastore_certfile,
+                self.datastore_keyfile,
+            ) {
+                (None, None, None) => None,
+                (Some(ca), Some(cert), Some(key)) => {
+                    Some(k3r_server::config::DatastoreTls { ca, cert, key })
+                }
+                _ => bail!(
+                    "--datastore-cafile, --datastore-certfile and --datastore-keyfile go together"
+                ),
+            },
         })
     }
 }

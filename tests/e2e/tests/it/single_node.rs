@@ -101,6 +101,28 @@ fn single_node_cluster() {
     ]);
     assert!(nodes.starts_with("v1.35."), "{nodes}");
 
+    // k3s-compatible CRDs are installed and take k3s users' YAML.
+    for crd in [
+        "addons.k3s.cattle.io",
+        "helmcharts.helm.cattle.io",
+        "helmchartconfigs.helm.cattle.io",
+        "plans.upgrade.cattle.io",
+    ] {
+        cluster.ok(&["get", "crd", crd]);
+    }
+    let chart = "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {name: demo, namespace: default}\nspec:\n  repo: https://charts.example.com\n  chart: demo\n  set: {replicas: 2}\n  valuesContent: 'a: 1'\n";
+    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(chart));
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert_eq!(
+        cluster.ok(&["get", "hc", "demo", "-o", "jsonpath={.spec.set.replicas}"]),
+        "2"
+    );
+    cluster.ok(&["delete", "hc", "demo"]);
+
     // A Deployment of the locally built busybox image.
     let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(WEB));
     assert!(
