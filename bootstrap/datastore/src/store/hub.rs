@@ -19,6 +19,7 @@ pub struct Batch {
 
 pub struct Hub {
     revisions: Mutex<Revisions>,
+    publish_order: Mutex<()>,
     sender: broadcast::Sender<Arc<Batch>>,
 }
 
@@ -27,6 +28,7 @@ impl Hub {
         let (sender, _) = broadcast::channel(capacity);
         Self {
             revisions: Mutex::new(revisions),
+            publish_order: Mutex::new(()),
             sender,
         }
     }
@@ -46,11 +48,24 @@ impl Hub {
         (self.sender.subscribe(), *revs)
     }
 
-    pub fn publish(&self, batch: Batch) {
+    /// Publishes the part of `batch` that is newer than what was already
+    /// published (several publishers can race on a shared database).
+    pub fn publish(&self, mut batch: Batch) {
         let mut revs = self.lock();
-        revs.current = revs.current.max(batch.last);
+        if batch.last <= revs.current {
+            return;
+        }
+        batch.changes.retain(|c| c.row.revision > revs.current);
+        batch.first = batch.first.max(revs.current + 1);
+        revs.current = batch.last;
         // No receivers is fine: nobody is watching.
         let _ = self.sender.send(Arc::new(batch));
+    }
+
+    /// Serialises the publishers of a shared database (the writer and the
+    /// remote-change poller), so that revisions are published without gaps.
+    pub fn publishing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.publish_order.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn set_compacted(&self, revision: i64) {

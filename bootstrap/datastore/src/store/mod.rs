@@ -5,6 +5,7 @@ pub mod lessor;
 pub mod metrics;
 mod range;
 mod readers;
+mod remote;
 mod txn;
 pub mod types;
 mod writer;
@@ -99,8 +100,19 @@ impl Store {
         let writer = tokio::task::spawn_blocking(move || writer_backend.writer())
             .await
             .map_err(|e| Error::Storage(e.to_string()))??;
+        let shared_backend = Arc::clone(&backend);
+        let shared = if kind == "sqlite" {
+            None
+        } else {
+            Some(
+                tokio::task::spawn_blocking(move || shared_backend.reader())
+                    .await
+                    .map_err(|e| Error::Storage(e.to_string()))??,
+            )
+        };
         let jobs = writer::spawn(
             writer,
+            shared,
             Arc::clone(&hub),
             Arc::clone(&lessor),
             Arc::clone(&metrics),
@@ -124,6 +136,9 @@ impl Store {
             "datastore open"
         );
         store.spawn_background();
+        if kind != "sqlite" {
+            store.spawn_remote_poller(backend)?;
+        }
         Ok(store)
     }
 
@@ -348,6 +363,58 @@ impl Store {
 
     pub async fn size(&self) -> Result<(i64, i64)> {
         self.inner.readers.read(|r| r.size()).await
+    }
+
+    /// Other servers sharing the database commit without telling us: look
+    /// for their revisions twice a second and publish them to our watchers.
+    fn spawn_remote_poller(&self, backend: Arc<dyn Backend>) -> Result<()> {
+        let weak = Arc::downgrade(&self.inner);
+        std::thread::Builder::new()
+            .name("k3r-datastore-poller".into())
+            .spawn(move || {
+                let mut reader: Option<Box<dyn crate::backend::Reader>> = None;
+                loop {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let Some(inner) = weak.upgrade() else { break };
+                    if reader.is_none() {
+                        match backend.reader() {
+                            Ok(r) => reader = Some(r),
+                            Err(err) => {
+                                tracing::warn!(error = %err, "remote-change poller cannot connect");
+                                continue;
+                            }
+                        }
+                    }
+                    let Some(conn) = reader.as_mut() else {
+                        continue;
+                    };
+                    let polled = (|| -> Result<()> {
+                        conn.begin()?;
+                        let db = conn.revisions();
+                        conn.end()?;
+                        let db = db?;
+                        if db.current > inner.hub.revisions().current {
+                            let _order = inner.hub.publishing();
+                            remote::publish_missing(
+                                conn.as_mut(),
+                                &inner.hub,
+                                &inner.lessor,
+                                db.current,
+                            )?;
+                        }
+                        if db.compacted > inner.hub.revisions().compacted {
+                            inner.hub.set_compacted(db.compacted);
+                        }
+                        Ok(())
+                    })();
+                    if let Err(err) = polled {
+                        tracing::warn!(error = %err, "polling for other servers' changes failed");
+                        // Reconnect next time.
+                        reader = None;
+                    }
+                }
+            })?;
+        Ok(())
     }
 
     fn spawn_background(&self) {

@@ -15,9 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::hub::{Batch, Hub};
 use super::lessor::Lessor;
 use super::metrics::Metrics;
+use super::remote;
 use super::txn::{LeaseCheck, TxnEval, validate_txn};
 use super::types::{Change, Revisions};
-use crate::backend::{WriteTxn, Writer};
+use crate::backend::{Reader, WriteTxn, Writer};
 use crate::error::{Error, Result};
 
 /// Largest number of requests committed together.
@@ -74,8 +75,11 @@ impl LeaseCheck for BatchLeases<'_> {
     }
 }
 
+/// Starts the writer thread. `shared` is a reader for databases that other
+/// processes write to as well: their changes are published before ours.
 pub fn spawn(
     mut writer: Box<dyn Writer>,
+    mut shared: Option<Box<dyn Reader>>,
     hub: Arc<Hub>,
     lessor: Arc<Lessor>,
     metrics: Arc<Metrics>,
@@ -92,7 +96,14 @@ pub fn spawn(
                         Err(_) => break,
                     }
                 }
-                run_batch(writer.as_mut(), jobs, &hub, &lessor, &metrics);
+                run_batch(
+                    writer.as_mut(),
+                    shared.as_mut(),
+                    jobs,
+                    &hub,
+                    &lessor,
+                    &metrics,
+                );
             }
             tracing::debug!("datastore writer stopped");
         })?;
@@ -101,6 +112,7 @@ pub fn spawn(
 
 fn run_batch(
     writer: &mut dyn Writer,
+    shared: Option<&mut Box<dyn Reader>>,
     jobs: Vec<Job>,
     hub: &Hub,
     lessor: &Lessor,
@@ -113,11 +125,13 @@ fn run_batch(
     let mut outputs: Vec<Result<WriteOutput>> = Vec::new();
     let mut effects: Vec<Effect> = Vec::new();
     let mut revisions = Revisions::default();
+    let mut locked_at = 0;
     if !jobs.is_empty() {
         let result = writer.transaction(&mut |txn| {
             outputs.clear();
             effects.clear();
             revisions = txn.lock_revisions()?;
+            locked_at = revisions.current;
             let mut granted = HashSet::new();
             let mut revoked = HashSet::new();
             for job in &jobs {
@@ -158,6 +172,15 @@ fn run_batch(
         metrics.observe_commit(jobs.len(), started.elapsed());
         match result {
             Ok(()) => {
+                let _order = hub.publishing();
+                if let Some(reader) = shared {
+                    // Other processes committed up to `locked_at` before us.
+                    if let Err(err) =
+                        remote::publish_missing(reader.as_mut(), hub, lessor, locked_at)
+                    {
+                        tracing::warn!(error = %err, "reading other servers' changes failed");
+                    }
+                }
                 publish(effects.drain(..), hub, lessor);
                 for (job, output) in jobs.into_iter().zip(outputs.drain(..)) {
                     let _ = job.reply.send(output);

@@ -9,5 +9,6 @@ mod concurrency;
 mod differential;
 mod etcdctl;
 mod harness;
+mod shared_database;
 mod tls_and_metrics;
 mod watch_progress;
