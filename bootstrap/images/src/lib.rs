@@ -3,11 +3,18 @@
 //! same digests, so re-importing at every start is a no-op.
 
 mod oci;
+mod own;
 
 pub use oci::{ImageSpec, Layer, write_image};
+pub use own::{BINARY_PATH, own_image, shared_libraries};
 
 /// The static pause binary, compiled from pause/pause.c.
 pub const PAUSE_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pause"));
+
+/// Reference of the operators image built from the running k3r.
+pub fn operators_image() -> String {
+    format!("docker.io/k3r/k3r-operators:v{}", env!("CARGO_PKG_VERSION"))
+}
 
 /// Reference of k3r's pause image; containerd's sandbox_image points here.
 pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";

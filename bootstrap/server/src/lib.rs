@@ -277,6 +277,13 @@ async fn boot(
         "containerd ready, images imported"
     );
 
+    // Not needed for the node to become Ready: import in the background.
+    let operators_layout = layout.clone();
+    tokio::spawn(async move {
+        if let Err(err) = node::import_operators_image(&operators_layout).await {
+            tracing::error!(error = %err, "operators image");
+        }
+    });
     let resolv = node::resolv_conf(layout)?;
     let kubelet_conf = layout.agent_etc().join("kubelet.conf");
     std::fs::write(

@@ -188,6 +188,36 @@ pub async fn import_images(layout: &Layout) -> Result<(), Error> {
     Ok(())
 }
 
+/// Builds (when the binary changed) and imports the operators image made
+/// from the running k3r.
+pub async fn import_operators_image(layout: &Layout) -> Result<(), Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::Host(format!("locating k3r: {e}")))?;
+    let own = layout.agent().join("k3r-images");
+    let tarball = own.join("k3r-operators.tar");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = matches!((modified(&tarball), modified(&exe)), (Some(t), Some(e)) if t > e);
+    if !fresh {
+        let started = Instant::now();
+        let (exe2, work, out) = (exe.clone(), own.join("build"), tarball.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let spec = k3r_images::own_image(&exe2, &k3r_images::operators_image(), &work)
+                .map_err(|e| Error::Host(e.to_string()))?;
+            k3r_images::write_image(&spec, &out).map_err(|e| Error::Host(e.to_string()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Host(e.to_string()))??;
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f32(),
+            "operators image built"
+        );
+    }
+    let started = Instant::now();
+    let refs = import_image(&tarball).await?;
+    tracing::info!(images = ?refs, seconds = started.elapsed().as_secs_f32(), "operators image imported");
+    Ok(())
+}
+
 /// The bridge CNI config for this node's pod CIDR.
 pub fn cni_config(pod_cidr: &str, cluster_cidr: &str) -> String {
     serde_json::json!({

@@ -123,6 +123,33 @@ fn single_node_cluster() {
     );
     cluster.ok(&["delete", "hc", "demo"]);
 
+    // The operators image, built from k3r itself, runs as a pod.
+    let operators = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"k3r-version"},"spec":{"restartPolicy":"Never","containers":[{"name":"k3r","image":"docker.io/k3r/k3r-operators:v0.1.0","imagePullPolicy":"Never","args":["--version"]}]}}"#;
+    let created = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(operators));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let phase = cluster.eventually(
+        "operators image pod to finish",
+        Duration::from_secs(120),
+        || {
+            let phase = cluster.ok(&[
+                "get",
+                "pod",
+                "k3r-version",
+                "-o",
+                "jsonpath={.status.phase}",
+            ]);
+            (phase == "Succeeded" || phase == "Failed").then_some(phase)
+        },
+    );
+    let version = cluster.ok(&["logs", "k3r-version"]);
+    assert_eq!(phase, "Succeeded", "k3r in its own image: {version}");
+    assert!(version.starts_with("k3r "), "{version}");
+    cluster.ok(&["delete", "pod", "k3r-version"]);
+
     // A Deployment of the locally built busybox image.
     let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(WEB));
     assert!(
