@@ -100,6 +100,24 @@ fn single_node_cluster() {
         "jsonpath={.items[*].status.nodeInfo.kubeletVersion}",
     ]);
     assert!(nodes.starts_with("v1.35."), "{nodes}");
+    // Front-proxy headers from a client are never trusted: an anonymous
+    // request claiming to be system:admin is still anonymous (401).
+    let forged = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-H",
+            "X-Remote-User: system:admin",
+            "-H",
+            "X-Remote-Group: system:masters",
+        ])
+        .arg(format!("https://127.0.0.1:{port}/api/v1/namespaces"))
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&forged.stdout),
+        "401",
+        "forged front-proxy headers must not authenticate"
+    );
 
     // k3s-compatible CRDs are installed and take k3s users' YAML.
     for crd in [
@@ -256,6 +274,28 @@ fn single_node_cluster() {
     rss_report(&cluster);
     cluster.stop();
     drop(cluster);
+    // Another token on an existing data dir is refused, naming the problem.
+    let wrong = Command::new(k3r_binary())
+        .args([
+            "server",
+            "--config=/nonexistent/k3r.yaml",
+            "--token=not-the-token",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .arg(format!("--https-listen-port={port}"))
+        .output()
+        .expect("k3r");
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        !wrong.status.success() && stderr.contains("--token does not match"),
+        "{stderr}"
+    );
+    let _ = Command::new(k3r_binary())
+        .arg("killall")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .status();
     // After killall (run by Drop) the host is clean.
     let link = Command::new("ip")
         .args(["link", "show", "cni0"])
