@@ -9,6 +9,7 @@ pub mod config;
 mod crds;
 pub mod layout;
 mod node;
+mod operators;
 mod process;
 mod proxy;
 mod tls;
@@ -211,6 +212,8 @@ async fn boot(
     );
     let crds = crds::install(&api).await?;
     tracing::info!(crds = ?crds, "CRDs installed");
+    operators::apply(&api, config, layout).await?;
+    tracing::info!("k3r-operators deployment applied");
 
     let proxy = proxy::serve(
         proxy::ProxyConfig {

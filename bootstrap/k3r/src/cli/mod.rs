@@ -7,6 +7,7 @@ mod host;
 mod image;
 mod killall;
 mod kubectl;
+mod operators;
 mod server;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Command {
     Datastore(datastore::DatastoreArgs),
     /// Build OCI image tarballs with k3r's own image tooling
     Image(image::ImageArgs),
+    /// Run the in-cluster operators (used by the k3r-operators Deployment)
+    Operators(operators::OperatorsArgs),
     /// Stop k3r and everything it started; remove its mounts, interfaces and iptables chains
     Killall(killall::KillallArgs),
 }
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Datastore(args) => datastore::run(args),
         Command::Image(args) => image::run(args),
         Command::Killall(args) => killall::run(args),
+        Command::Operators(args) => operators::run(args),
     }
 }
 

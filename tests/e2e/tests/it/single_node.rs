@@ -141,6 +141,8 @@ fn single_node_cluster() {
     );
     cluster.ok(&["delete", "hc", "demo"]);
 
+    deploy_operator(&cluster, &data_dir);
+
     // The operators image, built from k3r itself, runs as a pod.
     let operators = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"k3r-version"},"spec":{"restartPolicy":"Never","containers":[{"name":"k3r","image":"docker.io/k3r/k3r-operators:v0.1.0","imagePullPolicy":"Never","args":["--version"]}]}}"#;
     let created = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(operators));
@@ -237,6 +239,14 @@ fn single_node_cluster() {
 
     bulk_configmaps(&cluster);
 
+    let demo_rv = cluster.ok(&[
+        "get",
+        "cm",
+        "demo-one",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+
     // Stop: nothing of ours may be left running or mounted.
     let pid = cluster.pid().expect("pid");
     let stop_seconds = cluster.stop();
@@ -263,6 +273,35 @@ fn single_node_cluster() {
     cluster.eventually("web Running again", Duration::from_secs(120), || {
         (running_web_pods(&cluster).len() == 3).then_some(())
     });
+    // The deploy operator comes back and re-applies nothing.
+    cluster.eventually(
+        "k3r-operators Running again",
+        Duration::from_secs(120),
+        || {
+            let ready = cluster.ok(&[
+                "-n",
+                "kube-system",
+                "get",
+                "deploy",
+                "k3r-operators",
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ]);
+            (ready == "1").then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(20));
+    let demo_rv_after = cluster.ok(&[
+        "get",
+        "cm",
+        "demo-one",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    assert_eq!(
+        demo_rv, demo_rv_after,
+        "a restart must not re-apply manifests"
+    );
     let count = cluster
         .ok(&["get", "configmaps", "-n", "bulk", "-o", "name"])
         .lines()
@@ -437,4 +476,129 @@ fn rss_report(cluster: &Cluster) {
         let name = cmd.split(' ').take(2).collect::<Vec<_>>().join(" ");
         eprintln!("E2E: RSS {name}: {} MiB", rss(p) / 1024);
     }
+}
+
+/// The deploy operator, running in the k3r-operators pod: a file in the
+/// manifests dir becomes objects and an Addon; edits update, removed objects
+/// are pruned, `.skip` is honoured, invalid YAML gives a condition and an
+/// Event naming file and line.
+fn deploy_operator(cluster: &Cluster, data_dir: &std::path::Path) {
+    let manifests = data_dir.join("server/manifests");
+    let image = cluster.eventually("k3r-operators pod", Duration::from_secs(120), || {
+        let image = cluster.ok(&[
+            "-n",
+            "kube-system",
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=k3r-operators",
+            "-o",
+            "jsonpath={.items[0].spec.containers[0].image}",
+        ]);
+        let ready = cluster.ok(&[
+            "-n",
+            "kube-system",
+            "get",
+            "deploy",
+            "k3r-operators",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ]);
+        (ready == "1").then_some(image)
+    });
+    assert_eq!(image, "docker.io/k3r/k3r-operators:v0.1.0");
+    let started = Instant::now();
+    std::fs::write(
+        manifests.join("demo.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo-one, namespace: default}\ndata: {a: \"1\"}\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: demo-two, namespace: default}}\n",
+    )
+    .expect("write manifest");
+    cluster.eventually(
+        "objects from a new manifest",
+        Duration::from_secs(60),
+        || {
+            let out = cluster.kubectl(&["get", "cm", "demo-one", "demo-two", "-o", "name"]);
+            (out.status.success() && String::from_utf8_lossy(&out.stdout).lines().count() == 2)
+                .then_some(())
+        },
+    );
+    eprintln!(
+        "E2E: manifest applied {:.1} s after the file was written",
+        started.elapsed().as_secs_f64()
+    );
+    let condition = cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "addon",
+        "demo",
+        "-o",
+        "jsonpath={.status.conditions[0].status}/{.spec.checksum}",
+    ]);
+    assert!(
+        condition.starts_with("True/") && condition.len() == 5 + 64,
+        "{condition}"
+    );
+    std::fs::write(
+        manifests.join("skipped.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: skipped-cm, namespace: default}\n",
+    )
+    .expect("write");
+    std::fs::write(manifests.join("skipped.yaml.skip"), "").expect("write");
+    std::fs::write(
+        manifests.join("broken.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: [oops\n",
+    )
+    .expect("write");
+    std::fs::write(
+        manifests.join("demo.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo-one, namespace: default}\ndata: {a: \"2\"}\n",
+    )
+    .expect("edit manifest");
+    cluster.eventually(
+        "edit applied and removed object pruned",
+        Duration::from_secs(60),
+        || {
+            let value = cluster.ok(&["get", "cm", "demo-one", "-o", "jsonpath={.data.a}"]);
+            let gone = !cluster.kubectl(&["get", "cm", "demo-two"]).status.success();
+            (value == "2" && gone).then_some(())
+        },
+    );
+    let message = cluster.eventually("Failed condition on the broken manifest", Duration::from_secs(60), || {
+        let out = cluster.kubectl(&["-n", "kube-system", "get", "addon", "broken", "-o", "jsonpath={.status.conditions[0].status}|{.status.conditions[0].reason}|{.status.conditions[0].message}"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.starts_with("False|ParseManifestFailed|").then_some(text)
+    });
+    assert!(message.contains("broken.yaml: line 4:"), "{message}");
+    let events = cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "events",
+        "--field-selector",
+        "reason=ParseManifestFailed",
+        "-o",
+        "name",
+    ]);
+    assert!(!events.trim().is_empty(), "a ParseManifestFailed event");
+    assert!(
+        !cluster
+            .kubectl(&["get", "cm", "skipped-cm"])
+            .status
+            .success(),
+        ".skip must be honoured"
+    );
+    // The other add-ons kept working and the operator did not crash-loop.
+    let restarts = cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=k3r-operators",
+        "-o",
+        "jsonpath={.items[0].status.containerStatuses[0].restartCount}",
+    ]);
+    assert_eq!(restarts, "0", "the operator restarted");
+    std::fs::remove_file(manifests.join("broken.yaml")).expect("remove");
 }

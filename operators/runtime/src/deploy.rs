@@ -1,0 +1,367 @@
+//! The deploy operator: every file of the manifests directory becomes an
+//! Addon in kube-system; its objects are applied with server-side apply and
+//! objects dropped from the file are pruned. Parse errors become a Failed
+//! condition and an Event naming file and line; other Addons keep working.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k3r_crds::addon::{Addon, AddonSpec, AddonStatus};
+use k3r_crds::condition::Condition;
+use k3r_deploy::{ObjectRef, checksum, parse_manifest, prune_set, refs, scan};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{Discovery, Scope};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource};
+use serde_json::json;
+
+use crate::Error;
+
+const MANAGER: &str = "k3r-deploy";
+const NAMESPACE: &str = "kube-system";
+// k3s scans every 15 s; scanning only reads and hashes files, so scan more often.
+const SCAN_INTERVAL: Duration = Duration::from_secs(5);
+
+pub struct DeployConfig {
+    pub manifests_dir: PathBuf,
+    pub disabled: Vec<String>,
+}
+
+pub async fn run(client: Client, config: DeployConfig) -> Result<(), Error> {
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: MANAGER.into(),
+            instance: None,
+        },
+    );
+    let addons: Api<Addon> = Api::namespaced(client.clone(), NAMESPACE);
+    let mut discovery = Discovery::new(client.clone()).run().await?;
+    let mut applied_once: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let (files, problems) = match scan(&config.manifests_dir, &config.disabled) {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot scan the manifests directory");
+                tokio::time::sleep(SCAN_INTERVAL).await;
+                continue;
+            }
+        };
+        for problem in problems {
+            tracing::warn!(%problem, "manifest ignored");
+        }
+        for file in files {
+            if file.skipped {
+                continue;
+            }
+            // One file's failure never stops the others (or the operator).
+            if let Err(err) = reconcile_file(
+                &client,
+                &mut discovery,
+                &recorder,
+                &addons,
+                &mut applied_once,
+                &file,
+            )
+            .await
+            {
+                tracing::warn!(file = %file.path.display(), error = %err, "reconciling manifest failed; retrying next scan");
+            }
+        }
+        tokio::time::sleep(SCAN_INTERVAL).await;
+    }
+}
+
+async fn reconcile_file(
+    client: &Client,
+    discovery: &mut Discovery,
+    recorder: &Recorder,
+    addons: &Api<Addon>,
+    applied_once: &mut BTreeMap<String, String>,
+    file: &k3r_deploy::ManifestFile,
+) -> Result<(), Error> {
+    let client = client.clone();
+    let text = match std::fs::read_to_string(&file.path) {
+        Ok(t) => t,
+        Err(err) => {
+            tracing::warn!(file = %file.path.display(), error = %err, "ReadManifestFailed");
+            return Ok(());
+        }
+    };
+    let sum = checksum(text.as_bytes());
+    // A file is looked at again only when its content changed since
+    // this process last applied it.
+    if applied_once.get(&file.addon) == Some(&sum) {
+        return Ok(());
+    }
+    let existing = addons.get_opt(&file.addon).await?;
+    if let Some(addon) = &existing
+        && addon.spec.checksum == sum
+        && !applied_once.contains_key(&file.addon)
+        && addon
+            .status
+            .as_ref()
+            .is_some_and(|s| !s.conditions.iter().any(|c| c.status == "False"))
+    {
+        applied_once.insert(file.addon.clone(), sum);
+        return Ok(());
+    }
+    let source = file.path.display().to_string();
+    let addon = ensure_addon(addons, &file.addon, &source, existing.as_ref()).await?;
+    let reference = addon.object_ref(&());
+    let previous: Vec<ObjectRef> = addon
+        .status
+        .as_ref()
+        .map(|s| {
+            s.applied_objects
+                .iter()
+                .filter_map(|o| ObjectRef::parse(o))
+                .collect()
+        })
+        .unwrap_or_default();
+    let objects = match parse_manifest(&text) {
+        Ok(objects) => objects,
+        Err(err) => {
+            let message = format!("{source}: {err}");
+            tracing::warn!(%message, "ParseManifestFailed");
+            publish(
+                recorder,
+                &reference,
+                EventType::Warning,
+                "ParseManifestFailed",
+                &message,
+            )
+            .await;
+            set_status(
+                addons,
+                &file.addon,
+                &previous,
+                "False",
+                "ParseManifestFailed",
+                &message,
+            )
+            .await?;
+            applied_once.insert(file.addon.clone(), sum);
+            return Ok(());
+        }
+    };
+    publish(
+        recorder,
+        &reference,
+        EventType::Normal,
+        "ApplyingManifest",
+        &format!("Applying manifest at {source}"),
+    )
+    .await;
+    let mut failure = None;
+    for object in &objects {
+        if let Err(err) = apply(&client, discovery, object).await {
+            failure = Some(err.to_string());
+            break;
+        }
+    }
+    if failure.is_none() {
+        for stale in prune_set(&previous, &objects) {
+            if let Err(err) = delete(&client, discovery, &stale).await {
+                failure = Some(format!("pruning {stale}: {err}"));
+            }
+        }
+    }
+    let applied: Vec<ObjectRef> = refs(&objects);
+    match failure {
+        Some(message) => {
+            let message = format!("{source}: {message}");
+            publish(
+                recorder,
+                &reference,
+                EventType::Warning,
+                "ApplyManifestFailed",
+                &message,
+            )
+            .await;
+            set_status(
+                addons,
+                &file.addon,
+                &previous,
+                "False",
+                "ApplyManifestFailed",
+                &message,
+            )
+            .await?;
+        }
+        None => {
+            let patch = json!({"apiVersion": "k3s.cattle.io/v1", "kind": "Addon", "metadata": {"name": file.addon, "namespace": NAMESPACE}, "spec": AddonSpec { source: source.clone(), checksum: sum.clone() }});
+            addons
+                .patch(
+                    &file.addon,
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&patch),
+                )
+                .await?;
+            let message = format!("Applied manifest at {source}");
+            set_status(
+                addons,
+                &file.addon,
+                &applied,
+                "True",
+                "AppliedManifest",
+                &message,
+            )
+            .await?;
+            publish(
+                recorder,
+                &reference,
+                EventType::Normal,
+                "AppliedManifest",
+                &message,
+            )
+            .await;
+            applied_once.insert(file.addon.clone(), sum);
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_addon(
+    addons: &Api<Addon>,
+    name: &str,
+    source: &str,
+    existing: Option<&Addon>,
+) -> Result<Addon, Error> {
+    if let Some(addon) = existing {
+        return Ok(addon.clone());
+    }
+    let patch = json!({"apiVersion": "k3s.cattle.io/v1", "kind": "Addon", "metadata": {"name": name, "namespace": NAMESPACE}, "spec": {"source": source, "checksum": ""}});
+    Ok(addons
+        .patch(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?)
+}
+
+async fn set_status(
+    addons: &Api<Addon>,
+    name: &str,
+    applied: &[ObjectRef],
+    status: &str,
+    reason: &str,
+    message: &str,
+) -> Result<(), Error> {
+    let status = AddonStatus {
+        conditions: vec![Condition {
+            type_: "Applied".into(),
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            ..Condition::default()
+        }],
+        applied_objects: applied.iter().map(ToString::to_string).collect(),
+        gvks: Vec::new(),
+    };
+    let patch = json!({"apiVersion": "k3s.cattle.io/v1", "kind": "Addon", "metadata": {"name": name, "namespace": NAMESPACE}, "status": status});
+    addons
+        .patch_status(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn publish(
+    recorder: &Recorder,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.into()),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(err) = recorder.publish(&event, reference).await {
+        tracing::warn!(error = %err, reason, "cannot record event");
+    }
+}
+
+fn gvk_of(api_version: &str, kind: &str) -> GroupVersionKind {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    GroupVersionKind::gvk(group, version, kind)
+}
+
+async fn resolve(
+    client: &Client,
+    discovery: &mut Discovery,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Result<Api<DynamicObject>, Error> {
+    let gvk = gvk_of(api_version, kind);
+    if discovery.resolve_gvk(&gvk).is_none() {
+        // New CRDs may have appeared since the last discovery.
+        *discovery = Discovery::new(client.clone()).run().await?;
+    }
+    let (resource, capabilities) = discovery
+        .resolve_gvk(&gvk)
+        .ok_or_else(|| Error::Other(format!("the cluster does not serve {api_version} {kind}")))?;
+    Ok(match capabilities.scope {
+        Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource)
+        }
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+    })
+}
+
+async fn apply(
+    client: &Client,
+    discovery: &mut Discovery,
+    object: &serde_json::Value,
+) -> Result<(), Error> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let api = resolve(
+        client,
+        discovery,
+        api_version,
+        kind,
+        object["metadata"]["namespace"].as_str(),
+    )
+    .await?;
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|e| Error::Other(format!("{api_version} {kind} {name}: {e}")))?;
+    Ok(())
+}
+
+async fn delete(
+    client: &Client,
+    discovery: &mut Discovery,
+    object: &ObjectRef,
+) -> Result<(), Error> {
+    let api = resolve(
+        client,
+        discovery,
+        &object.api_version,
+        &object.kind,
+        object.namespace.as_deref(),
+    )
+    .await?;
+    match api.delete(&object.name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
