@@ -56,6 +56,12 @@ pub async fn run(client: Client, config: DeployConfig) -> Result<(), Error> {
             if file.skipped {
                 continue;
             }
+            if file.disabled {
+                // Disabled components are never applied. (Deleting what an
+                // earlier start applied is not implemented yet.)
+                tracing::info!(file = %file.path.display(), "disabled; not applied");
+                continue;
+            }
             // One file's failure never stops the others (or the operator).
             if let Err(err) = reconcile_file(
                 &client,
