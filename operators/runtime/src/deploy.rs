@@ -132,19 +132,12 @@ async fn reconcile_file(
         Err(err) => {
             let message = format!("{source}: {err}");
             tracing::warn!(%message, "ParseManifestFailed");
-            publish(
+            report_failure(
                 recorder,
                 &reference,
-                EventType::Warning,
-                "ParseManifestFailed",
-                &message,
-            )
-            .await;
-            set_status(
                 addons,
                 &file.addon,
                 &previous,
-                "False",
                 "ParseManifestFailed",
                 &message,
             )
@@ -179,19 +172,12 @@ async fn reconcile_file(
     match failure {
         Some(message) => {
             let message = format!("{source}: {message}");
-            publish(
+            report_failure(
                 recorder,
                 &reference,
-                EventType::Warning,
-                "ApplyManifestFailed",
-                &message,
-            )
-            .await;
-            set_status(
                 addons,
                 &file.addon,
                 &previous,
-                "False",
                 "ApplyManifestFailed",
                 &message,
             )
@@ -228,6 +214,20 @@ async fn reconcile_file(
         }
     }
     Ok(())
+}
+
+/// A Warning Event and an `Applied=False` condition for the same reason.
+async fn report_failure(
+    recorder: &Recorder,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    addons: &Api<Addon>,
+    name: &str,
+    previous: &[ObjectRef],
+    reason: &str,
+    message: &str,
+) -> Result<(), Error> {
+    publish(recorder, reference, EventType::Warning, reason, message).await;
+    set_status(addons, name, previous, "False", reason, message).await
 }
 
 async fn ensure_addon(

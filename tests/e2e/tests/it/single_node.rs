@@ -274,22 +274,7 @@ fn single_node_cluster() {
         (running_web_pods(&cluster).len() == 3).then_some(())
     });
     // The deploy operator comes back and re-applies nothing.
-    cluster.eventually(
-        "k3r-operators Running again",
-        Duration::from_secs(120),
-        || {
-            let ready = cluster.ok(&[
-                "-n",
-                "kube-system",
-                "get",
-                "deploy",
-                "k3r-operators",
-                "-o",
-                "jsonpath={.status.readyReplicas}",
-            ]);
-            (ready == "1").then_some(())
-        },
-    );
+    operators_ready(&cluster);
     std::thread::sleep(Duration::from_secs(20));
     let demo_rv_after = cluster.ok(&[
         "get",
@@ -484,28 +469,17 @@ fn rss_report(cluster: &Cluster) {
 /// Event naming file and line.
 fn deploy_operator(cluster: &Cluster, data_dir: &std::path::Path) {
     let manifests = data_dir.join("server/manifests");
-    let image = cluster.eventually("k3r-operators pod", Duration::from_secs(120), || {
-        let image = cluster.ok(&[
-            "-n",
-            "kube-system",
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/name=k3r-operators",
-            "-o",
-            "jsonpath={.items[0].spec.containers[0].image}",
-        ]);
-        let ready = cluster.ok(&[
-            "-n",
-            "kube-system",
-            "get",
-            "deploy",
-            "k3r-operators",
-            "-o",
-            "jsonpath={.status.readyReplicas}",
-        ]);
-        (ready == "1").then_some(image)
-    });
+    operators_ready(cluster);
+    let image = cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=k3r-operators",
+        "-o",
+        "jsonpath={.items[0].spec.containers[0].image}",
+    ]);
     assert_eq!(image, "docker.io/k3r/k3r-operators:v0.1.0");
     let started = Instant::now();
     std::fs::write(
@@ -601,4 +575,20 @@ fn deploy_operator(cluster: &Cluster, data_dir: &std::path::Path) {
     ]);
     assert_eq!(restarts, "0", "the operator restarted");
     std::fs::remove_file(manifests.join("broken.yaml")).expect("remove");
+}
+
+/// Waits until the k3r-operators Deployment has its replica ready.
+fn operators_ready(cluster: &Cluster) {
+    cluster.eventually("k3r-operators ready", Duration::from_secs(120), || {
+        let ready = cluster.ok(&[
+            "-n",
+            "kube-system",
+            "get",
+            "deploy",
+            "k3r-operators",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ]);
+        (ready == "1").then_some(())
+    });
 }
