@@ -91,3 +91,30 @@ pub fn postgres_backend(dsn: &str) -> Result<postgres::Postgres> {
 pub fn mysql_backend(dsn: &str) -> Result<mysql::Mysql> {
     mysql::Mysql::new(dsn)
 }
+
+/// Rows with `from <= revision <= to` in whole revisions: about `limit`
+/// rows, but a revision is never cut in two (one larger than `limit` comes
+/// whole). Readers of history continue after the last revision returned;
+/// an empty result means nothing is left up to `to`.
+pub fn whole_revisions(
+    reader: &mut dyn Reader,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<(LogRow, Option<LogRow>)>> {
+    let mut rows = reader.changes(from, to, limit)?;
+    if (rows.len() as i64) < limit {
+        return Ok(rows);
+    }
+    let (Some(first), Some(last)) = (
+        rows.first().map(|r| r.0.revision),
+        rows.last().map(|r| r.0.revision),
+    ) else {
+        return Ok(rows);
+    };
+    if first == last {
+        return reader.changes(last, last, i64::MAX);
+    }
+    rows.retain(|(row, _)| row.revision < last);
+    Ok(rows)
+}

@@ -251,23 +251,15 @@ impl WatchStreamTask {
                 watcher.next = self.seen + 1;
                 break;
             };
-            // A chunk may end inside a revision; finish that revision first.
-            let complete_upto = if changes.len() as i64 == REPLAY_CHUNK && last < self.seen {
-                last - 1
-            } else {
-                last
-            };
-            let complete_upto = complete_upto.max(watcher.next);
             let events = changes
                 .iter()
-                .filter(|c| c.row.revision <= complete_upto && watcher.wants(c))
+                .filter(|c| watcher.wants(c))
                 .map(|c| c.to_event(watcher.prev_kv))
                 .collect::<Vec<_>>();
             if !events.is_empty() {
-                self.send_events(id, &mut watcher, events, complete_upto)
-                    .await?;
+                self.send_events(id, &mut watcher, events, last).await?;
             }
-            watcher.next = complete_upto + 1;
+            watcher.next = last + 1;
         }
         self.watchers.insert(id, watcher);
         self.store.metrics().watchers.inc();
@@ -384,14 +376,8 @@ impl WatchStreamTask {
                 self.seen = target;
                 break;
             };
-            let upto =
-                if changes.len() as i64 == REPLAY_CHUNK && last < target && last > self.seen + 1 {
-                    last - 1
-                } else {
-                    last
-                };
-            let refs: Vec<&Change> = changes.iter().filter(|c| c.row.revision <= upto).collect();
-            self.dispatch(&refs, upto).await?;
+            let refs: Vec<&Change> = changes.iter().collect();
+            self.dispatch(&refs, last).await?;
         }
         Ok(())
     }

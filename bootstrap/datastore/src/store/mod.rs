@@ -345,12 +345,13 @@ impl Store {
         self.inner.lessor.ids()
     }
 
-    /// Changes with `from <= revision <= to`, at most `limit`.
+    /// Changes with `from <= revision <= to` in whole revisions, about
+    /// `limit` at a time (see [`crate::backend::whole_revisions`]).
     pub async fn changes(&self, from: i64, to: i64, limit: i64) -> Result<Vec<Change>> {
         let rows = self
             .inner
             .readers
-            .read(move |r| r.changes(from, to, limit))
+            .read(move |r| crate::backend::whole_revisions(r, from, to, limit))
             .await?;
         Ok(rows
             .into_iter()

@@ -2,7 +2,7 @@
 //! servers on one PostgreSQL or MySQL): read from the database and published
 //! in revision order, before or between this process's own commits.
 
-use crate::backend::Reader;
+use crate::backend::{Reader, whole_revisions};
 use crate::error::Result;
 use crate::store::hub::{Batch, Hub};
 use crate::store::lessor::Lessor;
@@ -24,21 +24,14 @@ pub fn publish_missing(
             return Ok(());
         }
         reader.begin()?;
-        let rows = reader.changes(from, upto, CHUNK);
+        let rows = whole_revisions(reader, from, upto, CHUNK);
         reader.end()?;
         let rows = rows?;
         let Some(last) = rows.last().map(|(row, _)| row.revision) else {
             return Ok(());
         };
-        // A full chunk may end inside a revision: publish whole revisions only.
-        let complete = if rows.len() as i64 == CHUNK && last < upto && last > from {
-            last - 1
-        } else {
-            last
-        };
         let changes: Vec<Change> = rows
             .into_iter()
-            .filter(|(row, _)| row.revision <= complete)
             .map(|(row, prev)| Change {
                 row,
                 prev: prev.map(|p| p.to_kv()),
@@ -54,7 +47,7 @@ pub fn publish_missing(
         }
         hub.publish(Batch {
             first: from,
-            last: complete,
+            last,
             changes,
         });
     }

@@ -9,6 +9,7 @@ mod concurrency;
 mod differential;
 mod etcdctl;
 mod harness;
+mod large_revisions;
 mod shared_database;
 mod tls_and_metrics;
 mod watch_progress;
