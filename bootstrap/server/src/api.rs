@@ -87,4 +87,87 @@ impl ApiClient {
             ))),
         }
     }
+
+    /// Server-side apply of one object as field manager `k3r`.
+    pub async fn apply(&self, object: &serde_json::Value) -> Result<(), Error> {
+        let path = rest_path(object)?;
+        let body = serde_json::to_vec(object).map_err(|e| Error::Api(e.to_string()))?;
+        let (status, response) = self
+            .request(
+                Method::PATCH,
+                &format!("{path}?fieldManager=k3r&force=true"),
+                Some(("application/apply-patch+yaml", body)),
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(Error::Api(format!(
+                "applying {path}: {status}: {}",
+                String::from_utf8_lossy(&response)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deletes the object at `path`; one that is already gone is fine.
+    pub async fn delete(&self, path: &str) -> Result<(), Error> {
+        let (status, response) = self.request(Method::DELETE, path, None).await?;
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        Err(Error::Api(format!(
+            "deleting {path}: {status}: {}",
+            String::from_utf8_lossy(&response)
+        )))
+    }
+}
+
+/// The REST path of an object of the kinds the bootstrap applies.
+pub fn rest_path(object: &serde_json::Value) -> Result<String, Error> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let plural = match kind {
+        "ServiceAccount" => "serviceaccounts",
+        "ClusterRole" => "clusterroles",
+        "ClusterRoleBinding" => "clusterrolebindings",
+        "Role" => "roles",
+        "RoleBinding" => "rolebindings",
+        "Deployment" => "deployments",
+        "CustomResourceDefinition" => "customresourcedefinitions",
+        other => return Err(Error::Api(format!("no REST path known for kind {other}"))),
+    };
+    if name.is_empty() {
+        return Err(Error::Api(format!("{kind} without a name")));
+    }
+    let prefix = if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    };
+    Ok(match object["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}/{name}"),
+        None => format!("{prefix}/{plural}/{name}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rest_paths_for_core_grouped_and_cluster_scoped_kinds() {
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "a", "namespace": "kube-system"}});
+        assert_eq!(
+            rest_path(&sa).expect("path"),
+            "/api/v1/namespaces/kube-system/serviceaccounts/a"
+        );
+        let crb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "b"}});
+        assert_eq!(
+            rest_path(&crb).expect("path"),
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/b"
+        );
+        let unknown = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "c"}});
+        assert!(rest_path(&unknown).is_err());
+    }
 }

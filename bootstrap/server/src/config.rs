@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub write_kubeconfig: PathBuf,
     pub write_kubeconfig_mode: u32,
     pub disable: Vec<String>,
+    /// Registry of the packaged add-ons' images.
+    pub system_default_registry: String,
     pub datastore_endpoint: String,
     pub bind_address: IpAddr,
     pub https_listen_port: u16,

@@ -3,12 +3,8 @@
 
 use std::time::Duration;
 
-use hyper::Method;
-
 use crate::Error;
 use crate::api::ApiClient;
-
-const FIELD_MANAGER: &str = "k3r";
 
 pub async fn install(api: &ApiClient) -> Result<Vec<String>, Error> {
     let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(k3r_crds::CRDS_YAML)
@@ -19,23 +15,7 @@ pub async fn install(api: &ApiClient) -> Result<Vec<String>, Error> {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let path = format!(
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}?fieldManager={FIELD_MANAGER}&force=true"
-        );
-        let body = serde_json::to_vec(&crd).map_err(|e| Error::Api(e.to_string()))?;
-        let (status, response) = api
-            .request(
-                Method::PATCH,
-                &path,
-                Some(("application/apply-patch+yaml", body)),
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(Error::Api(format!(
-                "applying CRD {name}: {status}: {}",
-                String::from_utf8_lossy(&response)
-            )));
-        }
+        api.apply(&crd).await?;
         names.push(name);
     }
     for name in &names {

@@ -1,6 +1,7 @@
 //! The k3r server role: brings up a complete single-node cluster and keeps
 //! it running until told to stop.
 
+mod addons;
 mod api;
 mod args;
 mod checks;
@@ -147,6 +148,7 @@ async fn boot(
     )?;
     token::ensure(layout, &pki, config.token.as_deref())?;
     tracing::info!("certificates and token ready");
+    addons::write(config, layout)?;
 
     let endpoint = Endpoint::parse(&config.datastore_endpoint, layout.db().join("state.db"))?;
     let etcd_servers = match &endpoint {

@@ -8,4 +8,4 @@ mod manifest;
 mod scan;
 
 pub use manifest::{ManifestError, ObjectRef, parse_manifest, prune_set, refs};
-pub use scan::{ManifestFile, ScanError, checksum, scan};
+pub use scan::{ManifestFile, ScanError, checksum, is_disabled, scan};

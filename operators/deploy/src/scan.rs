@@ -87,13 +87,7 @@ fn walk(
             continue;
         }
         let skipped = PathBuf::from(format!("{}.skip", path.display())).exists();
-        let parents: Vec<String> = path
-            .strip_prefix(root)
-            .ok()
-            .and_then(Path::parent)
-            .map(|p| p.iter().map(|c| c.to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
-        let is_disabled = disabled.iter().any(|d| *d == addon || parents.contains(d));
+        let is_disabled = is_disabled(root, &path, &addon, disabled);
         files.push(ManifestFile {
             path,
             addon,
@@ -102,6 +96,18 @@ fn walk(
         });
     }
     Ok(())
+}
+
+/// Whether `--disable` names this manifest: by its Addon name or by a
+/// directory between `root` and the file (k3s matches both).
+pub fn is_disabled(root: &Path, path: &Path, addon: &str, disabled: &[String]) -> bool {
+    let parents: Vec<String> = path
+        .strip_prefix(root)
+        .ok()
+        .and_then(Path::parent)
+        .map(|p| p.iter().map(|c| c.to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    disabled.iter().any(|d| d == addon || parents.contains(d))
 }
 
 /// SHA-256 of a file's bytes, hex (the Addon's `spec.checksum`).
@@ -161,5 +167,37 @@ mod tests {
             checksum(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+}
+
+#[cfg(test)]
+mod disabled_tests {
+    use super::*;
+
+    #[test]
+    fn disabled_by_name_or_by_directory_below_the_root() {
+        let root = Path::new("/var/lib/k3r/server/manifests");
+        let off = ["traefik".to_string()];
+        assert!(is_disabled(
+            root,
+            &root.join("traefik.yaml"),
+            "traefik",
+            &off
+        ));
+        assert!(is_disabled(
+            root,
+            &root.join("traefik/crd.yaml"),
+            "crd",
+            &off
+        ));
+        assert!(!is_disabled(
+            root,
+            &root.join("other/crd.yaml"),
+            "crd",
+            &off
+        ));
+        // Directories above the root do not count.
+        let nested = Path::new("/srv/traefik/manifests");
+        assert!(!is_disabled(nested, &nested.join("crd.yaml"), "crd", &off));
     }
 }

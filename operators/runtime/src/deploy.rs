@@ -5,19 +5,20 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k3r_crds::addon::{Addon, AddonSpec, AddonStatus};
 use k3r_crds::condition::Condition;
-use k3r_deploy::{ObjectRef, checksum, parse_manifest, prune_set, refs, scan};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use k3r_deploy::{ObjectRef, checksum, is_disabled, parse_manifest, prune_set, refs, scan};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Discovery, Scope};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::Error;
+use crate::status::OperatorHandle;
 
 const MANAGER: &str = "k3r-deploy";
 const NAMESPACE: &str = "kube-system";
@@ -29,7 +30,11 @@ pub struct DeployConfig {
     pub disabled: Vec<String>,
 }
 
-pub async fn run(client: Client, config: DeployConfig) -> Result<(), Error> {
+pub async fn run(
+    client: Client,
+    handle: OperatorHandle,
+    config: DeployConfig,
+) -> Result<(), Error> {
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -41,10 +46,13 @@ pub async fn run(client: Client, config: DeployConfig) -> Result<(), Error> {
     let mut discovery = Discovery::new(client.clone()).run().await?;
     let mut applied_once: BTreeMap<String, String> = BTreeMap::new();
     loop {
+        let started = Instant::now();
+        let mut ok = true;
         let (files, problems) = match scan(&config.manifests_dir, &config.disabled) {
             Ok(found) => found,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot scan the manifests directory");
+                handle.reconciled(false, started.elapsed());
                 tokio::time::sleep(SCAN_INTERVAL).await;
                 continue;
             }
@@ -52,14 +60,16 @@ pub async fn run(client: Client, config: DeployConfig) -> Result<(), Error> {
         for problem in problems {
             tracing::warn!(%problem, "manifest ignored");
         }
+        if let Err(err) =
+            remove_disabled(&client, &mut discovery, &recorder, &addons, &config).await
+        {
+            ok = false;
+            tracing::warn!(error = %err, "removing disabled add-ons failed; retrying next scan");
+        }
         for file in files {
-            if file.skipped {
-                continue;
-            }
-            if file.disabled {
-                // Disabled components are never applied. (Deleting what an
-                // earlier start applied is not implemented yet.)
-                tracing::info!(file = %file.path.display(), "disabled; not applied");
+            // Disabled files are removed by the server at start; one that
+            // appears later is still never applied.
+            if file.skipped || file.disabled {
                 continue;
             }
             // One file's failure never stops the others (or the operator).
@@ -73,11 +83,58 @@ pub async fn run(client: Client, config: DeployConfig) -> Result<(), Error> {
             )
             .await
             {
+                ok = false;
                 tracing::warn!(file = %file.path.display(), error = %err, "reconciling manifest failed; retrying next scan");
             }
         }
+        handle.reconciled(ok, started.elapsed());
         tokio::time::sleep(SCAN_INTERVAL).await;
     }
+}
+
+/// `--disable`: every Addon named by it (by name, or by a directory of its
+/// source below the manifests dir) has its objects deleted, then itself.
+async fn remove_disabled(
+    client: &Client,
+    discovery: &mut Discovery,
+    recorder: &Recorder,
+    addons: &Api<Addon>,
+    config: &DeployConfig,
+) -> Result<(), Error> {
+    if config.disabled.is_empty() {
+        return Ok(());
+    }
+    for addon in addons.list(&ListParams::default()).await? {
+        let name = addon.name_any();
+        let source = PathBuf::from(&addon.spec.source);
+        if !is_disabled(&config.manifests_dir, &source, &name, &config.disabled) {
+            continue;
+        }
+        let reference = addon.object_ref(&());
+        publish(
+            recorder,
+            &reference,
+            EventType::Normal,
+            "DeletingManifest",
+            &format!("Deleting disabled add-on {name} ({})", addon.spec.source),
+        )
+        .await;
+        let applied = addon
+            .status
+            .as_ref()
+            .map(|s| s.applied_objects.clone())
+            .unwrap_or_default();
+        for object in applied.iter().filter_map(|o| ObjectRef::parse(o)) {
+            delete(client, discovery, &object).await?;
+        }
+        match addons.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(addon = %name, objects = applied.len(), "disabled add-on deleted");
+    }
+    Ok(())
 }
 
 async fn reconcile_file(

@@ -112,6 +112,9 @@ pub struct ServerArgs {
     /// Taint to register the node with (repeatable)
     #[arg(long)]
     node_taint: Vec<String>,
+    /// Registry prefixed to the packaged add-ons' images (default docker.io)
+    #[arg(long, env = "K3R_SYSTEM_DEFAULT_REGISTRY")]
+    system_default_registry: Option<String>,
     /// Flannel backend (vxlan, host-gw or none); multi-node networking
     #[arg(long, default_value = "vxlan")]
     flannel_backend: String,
@@ -197,6 +200,9 @@ impl ServerArgs {
             write_kubeconfig: self.write_kubeconfig,
             write_kubeconfig_mode,
             disable: self.disable,
+            system_default_registry: self
+                .system_default_registry
+                .unwrap_or_else(|| "docker.io".into()),
             datastore_endpoint: self.datastore_endpoint,
             bind_address: self.bind_address,
             https_listen_port: self.https_listen_port,

@@ -181,6 +181,21 @@ impl Cluster {
         started.elapsed().as_secs_f64()
     }
 
+    /// When this server was started, as Kubernetes prints times (UTC, to
+    /// the second, rounded down).
+    pub fn started_rfc3339(&self) -> String {
+        let started = std::time::SystemTime::now() - self.started.elapsed();
+        let seconds = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let out = Command::new("date")
+            .args(["-u", "-d", &format!("@{seconds}"), "+%Y-%m-%dT%H:%M:%SZ"])
+            .output()
+            .expect("date");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -247,7 +262,7 @@ pub fn pack_busybox(output: &Path) {
         output.display().to_string(),
     ];
     for applet in [
-        "sh", "httpd", "wget", "hostname", "cat", "echo", "sleep", "mkdir", "nc", "ls",
+        "sh", "httpd", "wget", "hostname", "cat", "echo", "sleep", "mkdir", "nc", "ls", "nslookup",
     ] {
         args.push("--symlink".into());
         args.push(format!("bin/{applet}=busybox"));
@@ -260,4 +275,16 @@ pub fn pack_busybox(output: &Path) {
         status.success(),
         "packing busybox (needs Debian's busybox-static)"
     );
+}
+
+/// Builds upstream CoreDNS from its Go module and packs it for agent/images
+/// (scripts/coredns-image; the build is cached outside the repository).
+pub fn pack_coredns(output: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/coredns-image");
+    let status = Command::new(script)
+        .arg(output)
+        .arg(k3r_binary())
+        .status()
+        .expect("scripts/coredns-image");
+    assert!(status.success(), "building and packing CoreDNS");
 }

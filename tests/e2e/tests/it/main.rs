@@ -1,6 +1,7 @@
 //! End-to-end tests. They boot real clusters (root, containerd, iptables),
 //! one at a time: the node's ports and /run/k3r are per host.
 
+mod addons;
 mod cluster;
 mod server_bad_input;
 mod single_node;

@@ -7,8 +7,9 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::addons;
 use crate::cluster::{
-    Cluster, free_port, k3r_binary, mounts_under, pack_busybox, processes_mentioning,
+    Cluster, free_port, k3r_binary, mounts_under, pack_busybox, pack_coredns, processes_mentioning,
 };
 
 const WEB: &str = r#"
@@ -79,10 +80,13 @@ fn single_node_cluster() {
     // The airgap path: tarballs in agent/images are imported at start.
     std::fs::create_dir_all(data_dir.join("agent/images")).expect("images dir");
     pack_busybox(&data_dir.join("agent/images/busybox.tar"));
+    pack_coredns(&data_dir.join("agent/images/coredns.tar"));
     let port = free_port();
     let mut cluster = Cluster::start(&data_dir, port, &[]);
     let fresh_ready = cluster.wait_ready(Duration::from_secs(240));
     eprintln!("E2E: fresh data dir: node Ready after {fresh_ready:.1} s");
+    let dns_ready = addons::coredns_ready(&cluster);
+    eprintln!("E2E: fresh data dir: CoreDNS Ready after {dns_ready:.1} s");
 
     // The API, through the supervisor listener.
     assert_eq!(cluster.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
@@ -237,15 +241,33 @@ fn single_node_cluster() {
     });
     assert!(pods.contains(&body), "NodePort answered {body:?}");
 
+    addons::dns_resolution(&cluster, &pods[2], &cluster_ip);
+    addons::operators_leadership(&cluster, &data_dir.join("server/manifests"));
     bulk_configmaps(&cluster);
 
-    let demo_rv = cluster.ok(&[
-        "get",
-        "cm",
-        "demo-one",
-        "-o",
-        "jsonpath={.metadata.resourceVersion}",
-    ]);
+    let versions = |cluster: &Cluster| {
+        // demo-one comes from a user manifest (the deploy operator);
+        // coredns from a packaged one, plus NodeHosts (nodehosts operator).
+        (
+            cluster.ok(&[
+                "get",
+                "cm",
+                "demo-one",
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ]),
+            cluster.ok(&[
+                "-n",
+                "kube-system",
+                "get",
+                "cm",
+                "coredns",
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ]),
+        )
+    };
+    let before_restart = versions(&cluster);
 
     // Stop: nothing of ours may be left running or mounted.
     let pid = cluster.pid().expect("pid");
@@ -275,16 +297,12 @@ fn single_node_cluster() {
     });
     // The deploy operator comes back and re-applies nothing.
     operators_ready(&cluster);
+    let dns_again = addons::coredns_ready(&cluster);
+    eprintln!("E2E: existing data dir: CoreDNS Ready after {dns_again:.1} s");
     std::thread::sleep(Duration::from_secs(20));
-    let demo_rv_after = cluster.ok(&[
-        "get",
-        "cm",
-        "demo-one",
-        "-o",
-        "jsonpath={.metadata.resourceVersion}",
-    ]);
     assert_eq!(
-        demo_rv, demo_rv_after,
+        before_restart,
+        versions(&cluster),
         "a restart must not re-apply manifests"
     );
     let count = cluster
@@ -296,6 +314,12 @@ fn single_node_cluster() {
         "ConfigMaps after restart (1000 + kube-root-ca.crt)"
     );
     rss_report(&cluster);
+    cluster.stop();
+    drop(cluster);
+    // Once more with CoreDNS disabled: it is removed, the rest stays.
+    let mut cluster = Cluster::start(&data_dir, port, &["--disable=coredns"]);
+    cluster.wait_ready(Duration::from_secs(240));
+    addons::disabled_coredns_removed(&cluster, &data_dir.join("server/manifests"));
     cluster.stop();
     drop(cluster);
     // Another token on an existing data dir is refused, naming the problem.
@@ -456,7 +480,11 @@ fn rss_report(cluster: &Cluster) {
             .unwrap_or(0)
     };
     eprintln!("E2E: RSS k3r server: {} MiB", rss(&pid.to_string()) / 1024);
-    for line in processes_mentioning(&cluster.data_dir.display().to_string()) {
+    let coredns = processes_mentioning("-conf /etc/coredns/Corefile");
+    for line in processes_mentioning(&cluster.data_dir.display().to_string())
+        .into_iter()
+        .chain(coredns)
+    {
         let (p, cmd) = line.split_once(": ").unwrap_or_default();
         let name = cmd.split(' ').take(2).collect::<Vec<_>>().join(" ");
         eprintln!("E2E: RSS {name}: {} MiB", rss(p) / 1024);

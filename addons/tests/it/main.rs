@@ -1,0 +1,158 @@
+//! The packaged add-ons render into manifests the deploy operator accepts,
+//! filled with the cluster's values.
+
+use std::net::IpAddr;
+
+use k3r_addons::{ClusterValues, names, render, write};
+use k3r_deploy::parse_manifest;
+use serde_json::Value;
+
+fn values() -> ClusterValues {
+    ClusterValues {
+        cluster_dns: "10.99.0.53".parse::<IpAddr>().expect("ip"),
+        cluster_domain: "corp.example".into(),
+        registry: "registry.local:5000".into(),
+    }
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind} {name} missing"))
+}
+
+#[test]
+fn every_addon_renders_to_valid_objects() {
+    let rendered = render(&values()).expect("render");
+    assert_eq!(
+        rendered.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+        names().map(|n| format!("{n}.yaml")).collect::<Vec<_>>()
+    );
+    for (file, text) in &rendered {
+        let objects = parse_manifest(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(!objects.is_empty(), "{file} declares nothing");
+        assert!(!text.contains("{{"), "{file} has an unfilled placeholder");
+    }
+}
+
+#[test]
+fn coredns_takes_the_cluster_values() {
+    let rendered = render(&values()).expect("render");
+    let (_, text) = rendered
+        .iter()
+        .find(|(f, _)| f == "coredns.yaml")
+        .expect("coredns");
+    let objects = parse_manifest(text).expect("parse");
+    let service = find(&objects, "Service", "kube-dns");
+    assert_eq!(service["spec"]["clusterIP"], "10.99.0.53");
+    assert_eq!(service["metadata"]["namespace"], "kube-system");
+    let config = find(&objects, "ConfigMap", "coredns");
+    let corefile = config["data"]["Corefile"].as_str().expect("Corefile");
+    assert!(corefile.contains("kubernetes corp.example in-addr.arpa ip6.arpa {"));
+    assert!(corefile.contains("hosts /etc/coredns/NodeHosts"));
+    assert!(corefile.contains("forward . /etc/resolv.conf"));
+    // NodeHosts belongs to the nodehosts controller, not to this file.
+    assert!(config["data"].get("NodeHosts").is_none());
+    let deployment = find(&objects, "Deployment", "coredns");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "registry.local:5000/coredns/coredns:1.15.0"
+    );
+    assert_eq!(pod["dnsPolicy"], "Default");
+}
+
+#[test]
+fn rolebindings_bind_the_k3r_controller_user() {
+    let rendered = render(&values()).expect("render");
+    let (_, text) = rendered
+        .iter()
+        .find(|(f, _)| f == "rolebindings.yaml")
+        .expect("rolebindings");
+    let objects = parse_manifest(text).expect("parse");
+    let binding = find(&objects, "ClusterRoleBinding", "system:k3r-controller");
+    assert_eq!(binding["subjects"][0]["kind"], "User");
+    assert_eq!(binding["subjects"][0]["name"], "system:k3r-controller");
+    find(&objects, "ClusterRole", "system:k3r-controller");
+}
+
+#[test]
+fn write_skips_disabled_and_keeps_unchanged_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = write(dir.path(), &values(), &["coredns".into()]).expect("write");
+    assert_eq!(written, ["rolebindings"]);
+    assert!(!dir.path().join("coredns.yaml").exists());
+    let path = dir.path().join("rolebindings.yaml");
+    let before = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(dir.path(), &values(), &[]).expect("write again");
+    let after = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(before, after, "an unchanged add-on must not be rewritten");
+    assert!(dir.path().join("coredns.yaml").exists());
+    // A user's edit is replaced: packaged add-ons are rewritten at start.
+    std::fs::write(&path, "edited").expect("edit");
+    write(dir.path(), &values(), &[]).expect("write again");
+    assert_ne!(std::fs::read_to_string(&path).expect("read"), "edited");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn operators_deployment_is_filled_and_quoted() {
+    let text = k3r_addons::render_operators(&k3r_addons::OperatorsValues {
+        image: "docker.io/k3r/k3r-operators:v9".into(),
+        manifests_dir: "/var/lib/k3r dir/server/manifests".into(),
+        node_name: "node-1".into(),
+        disable: "coredns,traefik".into(),
+        port: 10270,
+    })
+    .expect("render");
+    let objects = parse_manifest(&text).expect("parse");
+    let deployment = find(&objects, "Deployment", "k3r-operators");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "node-1");
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"], "docker.io/k3r/k3r-operators:v9");
+    assert_eq!(
+        container["args"],
+        serde_json::json!([
+            "operators",
+            "--manifests-dir",
+            "/var/lib/k3r dir/server/manifests",
+            "--disable",
+            "coredns,traefik",
+            "--listen",
+            "0.0.0.0:10270"
+        ])
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(
+        deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"],
+        "10270"
+    );
+    // Each operator's roles are bound to the one ServiceAccount.
+    for name in [
+        "k3r-operators:deploy",
+        "k3r-operators:nodehosts",
+        "k3r-operators:leader-election",
+    ] {
+        assert!(
+            objects.iter().any(
+                |o| o["kind"].as_str().is_some_and(|k| k.ends_with("Binding"))
+                    && o["metadata"]["name"] == name
+                    && o["subjects"][0]["name"] == "k3r-operators"
+            ),
+            "binding {name}"
+        );
+    }
+}
