@@ -48,10 +48,13 @@ impl Listen {
             })
     }
 
-    pub fn url(&self) -> String {
+    /// The client URL etcd clients use (MemberList reports it), with the
+    /// scheme telling them whether to speak TLS.
+    pub fn url(&self, tls: bool) -> String {
         match self {
             Listen::Unix(path) => format!("unix://{}", path.display()),
-            Listen::Tcp(addr) => format!("{addr}"),
+            Listen::Tcp(addr) if tls => format!("https://{addr}"),
+            Listen::Tcp(addr) => format!("http://{addr}"),
         }
     }
 }
@@ -107,8 +110,29 @@ impl Datastore {
         let store = Store::open(backend, config.store.clone()).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        // Bind everything first: a taken address fails before anything
+        // serves, and MemberList reports the real ports (port 0 resolved).
+        let mut listeners = Vec::new();
         let mut bound = Vec::new();
-        let urls: Vec<String> = config.listen.iter().map(Listen::url).collect();
+        for listen in &config.listen {
+            match listen {
+                Listen::Unix(path) => {
+                    listeners.push(Bound::Unix(bind_unix(path)?));
+                    bound.push(listen.clone());
+                }
+                Listen::Tcp(addr) => {
+                    let listener = TcpListener::bind(addr).await.map_err(|e| {
+                        Error::Io(std::io::Error::new(
+                            e.kind(),
+                            format!("cannot listen on {addr}: {e}"),
+                        ))
+                    })?;
+                    bound.push(Listen::Tcp(listener.local_addr()?));
+                    listeners.push(Bound::Tcp(listener));
+                }
+            }
+        }
+        let urls: Vec<String> = bound.iter().map(|l| l.url(config.tls.is_some())).collect();
         let tls = match &config.tls {
             Some(files) => {
                 let read = |p: &Path| {
@@ -132,9 +156,9 @@ impl Datastore {
             }
             None => None,
         };
-        for listen in &config.listen {
+        for (listener, listen) in listeners.into_iter().zip(&bound) {
             let mut builder = tonic::transport::Server::builder();
-            if let (Some(tls), Listen::Tcp(_)) = (&tls, listen) {
+            if let (Some(tls), Bound::Tcp(_)) = (&tls, &listener) {
                 builder = builder.tls_config(tls.clone()).map_err(|e| {
                     Error::InvalidRequest(format!("datastore TLS configuration: {e}"))
                 })?;
@@ -161,27 +185,16 @@ impl Datastore {
             let signal = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            let task = match listen {
-                Listen::Unix(path) => {
-                    let listener = bind_unix(path)?;
-                    bound.push(listen.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = router
-                            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal)
-                            .await
-                        {
-                            tracing::error!(error = %e, "datastore unix listener failed");
-                        }
-                    })
-                }
-                Listen::Tcp(addr) => {
-                    let listener = TcpListener::bind(addr).await.map_err(|e| {
-                        Error::Io(std::io::Error::new(
-                            e.kind(),
-                            format!("cannot listen on {addr}: {e}"),
-                        ))
-                    })?;
-                    bound.push(Listen::Tcp(listener.local_addr()?));
+            let task = match listener {
+                Bound::Unix(listener) => tokio::spawn(async move {
+                    if let Err(e) = router
+                        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal)
+                        .await
+                    {
+                        tracing::error!(error = %e, "datastore unix listener failed");
+                    }
+                }),
+                Bound::Tcp(listener) => {
                     // Small responses must not wait for delayed ACKs (Nagle):
                     // tonic only sets TCP_NODELAY on sockets it binds itself.
                     let incoming = TcpListenerStream::new(listener).map(|stream| {
@@ -197,7 +210,7 @@ impl Datastore {
                     })
                 }
             };
-            tracing::info!(listen = %listen.url(), "datastore serving etcd API");
+            tracing::info!(listen = %listen.url(tls.is_some()), "datastore serving etcd API");
             tasks.push(task);
         }
         if let Some(addr) = config.metrics_listen {
@@ -233,6 +246,11 @@ impl Datastore {
             }
         }
     }
+}
+
+enum Bound {
+    Unix(UnixListener),
+    Tcp(TcpListener),
 }
 
 fn bind_unix(path: &Path) -> Result<UnixListener> {

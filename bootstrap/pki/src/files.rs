@@ -41,6 +41,7 @@ pub fn write_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
+/// Writes a secret (key, token) atomically, readable by root only.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     write_mode(path, contents, 0o600)
 }

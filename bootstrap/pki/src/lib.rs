@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use ca::Ca;
+pub use files::write_private;
 pub use kubeconfig::write_kubeconfig;
 pub use leaf::{LeafSpec, Usage};
 pub use token::{Token, ca_hash, generate_password};

@@ -60,16 +60,30 @@ struct Running {
 impl Running {
     async fn stop(mut self) {
         let _ = self.stop_listener.send(true);
+        let mut workloads_stopped = false;
         while let Some(child) = self.children.pop() {
             tracing::info!(component = %child.name, "stopping");
+            let was_containerd = child.name == "containerd";
             child.stop().await;
+            // Containers outlive containerd; stop them and their mounts
+            // before the control plane, whose graceful stop waits for the
+            // watches that pods (operators, CoreDNS) hold open.
+            if was_containerd {
+                self.stop_workloads().await;
+                workloads_stopped = true;
+            }
         }
-        // Containers outlive containerd; stop them and their mounts too.
-        let data_dir = self.data_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || cleanup::stop_workloads(&data_dir)).await;
+        if !workloads_stopped {
+            self.stop_workloads().await;
+        }
         if let Some(datastore) = self.datastore.take() {
             datastore.stop().await;
         }
+    }
+
+    async fn stop_workloads(&self) {
+        let data_dir = self.data_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || cleanup::stop_workloads(&data_dir)).await;
     }
 }
 

@@ -40,21 +40,8 @@ pub fn ensure(layout: &Layout, pki: &Pki, given: Option<&str>) -> Result<Token, 
     };
     for name in ["token", "node-token"] {
         let file = layout.server().join(name);
-        write_secret(&file, &format!("{}\n", token.format()))?;
+        // Atomic and 0600: a crash never leaves a half-written token.
+        k3r_pki::write_private(&file, format!("{}\n", token.format()).as_bytes())?;
     }
     Ok(token)
-}
-
-fn write_secret(path: &std::path::Path, contents: &str) -> Result<(), Error> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::Io(path.to_path_buf(), e))?;
-    file.write_all(contents.as_bytes())
-        .map_err(|e| Error::Io(path.to_path_buf(), e))
 }

@@ -86,6 +86,8 @@ async fn etcdctl_get_put_del_watch_txn() {
     assert!(ok && out.contains("3.6.5"), "status: {out}");
     let (ok, out) = etcdctl(&ep, &["member", "list"], None);
     assert!(ok && out.contains("k3r-sqlite"), "member list: {out}");
+    // Client URLs carry a scheme and the real port, as etcd's do.
+    assert!(out.contains(&format!("http://{ep}")), "member list: {out}");
     let (ok, out) = etcdctl(&ep, &["endpoint", "health"], None);
     assert!(ok && out.contains("is healthy"), "health: {out}");
     let watched = watcher.join().expect("watch thread");
