@@ -1,0 +1,4 @@
+//! Integration tests: the engine against real Helm.
+
+mod differential;
+mod oracle;
