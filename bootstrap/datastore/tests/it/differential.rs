@@ -697,11 +697,13 @@ mod scenarios {
             )
             .await;
         log.result("ttl", ttl, |r| {
-            let keys: Vec<String> = r
+            // etcd lists a lease's keys in Go map order (random): compare sets.
+            let mut keys: Vec<String> = r
                 .keys()
                 .iter()
                 .map(|k| String::from_utf8_lossy(k).into_owned())
                 .collect();
+            keys.sort();
             format!(
                 "granted{} keys{keys:?} remaining>50:{}",
                 r.granted_ttl(),
