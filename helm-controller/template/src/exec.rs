@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::Error;
 use crate::ast::{Arg, Branch, Command, Node, Pipe, Pos};
-use crate::template::Template;
+use crate::template::{FuncError, Template};
 use crate::value::Value;
 
 /// Go's limit on nested {{template}} calls.
@@ -164,8 +164,9 @@ impl<'t> Exec<'t> {
                 .map(|(i, v)| (Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), v.clone()))
                 .collect(),
             Value::Map(map) => map
-                .iter()
-                .map(|(k, v)| (Value::str(k), v.clone()))
+                .entries()
+                .into_iter()
+                .map(|(k, v)| (Value::from(k), v))
                 .collect(),
             Value::Bytes(bytes) => bytes
                 .iter()
@@ -404,7 +405,7 @@ impl<'t> Exec<'t> {
                     );
                 }
                 Ok(Looked {
-                    value: map.get(name).cloned().unwrap_or_default(),
+                    value: map.get(name).unwrap_or_default(),
                     nil_interface: true,
                 })
             }
@@ -503,16 +504,17 @@ impl<'t> Exec<'t> {
         values.extend(last);
         match function(self, &values) {
             Ok(value) => Ok(value),
-            Err(message) => self.fail(
+            Err(FuncError::Call(message)) => self.fail(
                 &cmd.pos,
                 &cmd.to_string(),
                 format!("error calling {name}: {message}"),
             ),
+            Err(FuncError::Arg(message)) => self.fail(&cmd.pos, &cmd.to_string(), message),
         }
     }
 }
 
 /// For functions building maps.
 pub fn map_of(entries: impl IntoIterator<Item = (String, Value)>) -> Value {
-    Value::Map(Arc::new(entries.into_iter().collect::<BTreeMap<_, _>>()))
+    Value::from(entries.into_iter().collect::<BTreeMap<_, _>>())
 }

@@ -189,6 +189,7 @@ fn format_one(verb: char, spec: Spec, arg: &Value) -> String {
                 return pad(arg.to_go_string(), spec, false);
             }
             let inner: Vec<String> = map
+                .entries()
                 .iter()
                 .map(|(k, v)| {
                     format!(

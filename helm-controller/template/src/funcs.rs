@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use crate::exec::Exec;
 use crate::fmt::{sprint, sprintf, sprintln};
-use crate::template::Func;
+use crate::template::{Func, FuncError};
 use crate::value::Value;
 
 fn func(
     f: impl Fn(&mut Exec<'_>, &[Value]) -> Result<Value, String> + Send + Sync + 'static,
 ) -> Func {
-    Arc::new(f)
+    Arc::new(move |exec, args| f(exec, args).map_err(FuncError::Call))
 }
 
 pub fn builtins() -> BTreeMap<String, Func> {
@@ -173,7 +173,7 @@ fn index(args: &[Value]) -> Result<Value, String> {
                     ));
                 };
                 nil_interface = true;
-                map.get(&**k).cloned().unwrap_or_default()
+                map.get(k).unwrap_or_default()
             }
             other => return Err(format!("can't index item of type {}", other.type_name())),
         };

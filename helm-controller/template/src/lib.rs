@@ -24,8 +24,8 @@ mod value;
 
 pub use exec::{Exec, map_of};
 pub use funcs::{compare, eq, length, wrong_type};
-pub use template::{Func, Template};
-pub use value::{Object, Value, format_float_g};
+pub use template::{Func, FuncError, Template};
+pub use value::{MapRef, Object, Value, exp_form, format_float_g, shortest_digits};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum Error {

@@ -12,8 +12,30 @@ use crate::parse::parse;
 use crate::value::Value;
 
 /// A template function: gets the execution (to run other templates) and
-/// its arguments; an `Err` becomes "error calling NAME: ...".
-pub type Func = Arc<dyn Fn(&mut Exec<'_>, &[Value]) -> Result<Value, String> + Send + Sync>;
+/// its arguments.
+pub type Func = Arc<dyn Fn(&mut Exec<'_>, &[Value]) -> Result<Value, FuncError> + Send + Sync>;
+
+/// How a function failed, which decides Go's message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FuncError {
+    /// The function returned an error: "error calling NAME: ...".
+    Call(String),
+    /// An argument could not be converted to the parameter's type (Go
+    /// reports these without "error calling").
+    Arg(String),
+}
+
+impl From<String> for FuncError {
+    fn from(message: String) -> Self {
+        FuncError::Call(message)
+    }
+}
+
+impl From<&str> for FuncError {
+    fn from(message: &str) -> Self {
+        FuncError::Call(message.to_string())
+    }
+}
 
 #[derive(Clone)]
 struct Tree {
@@ -47,7 +69,7 @@ impl Template {
     pub fn func(
         &mut self,
         name: &str,
-        f: impl Fn(&mut Exec<'_>, &[Value]) -> Result<Value, String> + Send + Sync + 'static,
+        f: impl Fn(&mut Exec<'_>, &[Value]) -> Result<Value, FuncError> + Send + Sync + 'static,
     ) {
         self.funcs.insert(name.to_string(), Arc::new(f));
     }

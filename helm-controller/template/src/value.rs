@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 /// A Go struct-like value: fields, methods, and how `%v` prints it.
 pub trait Object: Send + Sync + Debug {
@@ -33,10 +33,89 @@ pub enum Value {
     Float(f64),
     String(Arc<str>),
     List(Arc<Vec<Value>>),
-    Map(Arc<BTreeMap<String, Value>>),
+    /// A Go map: a reference, so sprig's `set`/`unset` change it for
+    /// every holder, as in Go.
+    Map(MapRef),
     /// A []byte (prints like a list of numbers, as Go does).
     Bytes(Arc<Vec<u8>>),
     Object(Arc<dyn Object>),
+}
+
+/// A shared, mutable map[string]interface{}.
+#[derive(Clone, Default)]
+pub struct MapRef(Arc<RwLock<BTreeMap<String, Value>>>);
+
+impl MapRef {
+    pub fn new(map: BTreeMap<String, Value>) -> Self {
+        Self(Arc::new(RwLock::new(map)))
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Value>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.read().get(key).cloned()
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.read().contains_key(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    pub fn insert(&self, key: String, value: Value) -> Option<Value> {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, value)
+    }
+
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)
+    }
+
+    /// A copy of the entries, sorted by key.
+    pub fn entries(&self) -> Vec<(String, Value)> {
+        self.read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+
+    /// A shallow copy as a plain map.
+    pub fn to_map(&self) -> BTreeMap<String, Value> {
+        self.read().clone()
+    }
+
+    pub fn same(&self, other: &MapRef) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl PartialEq for MapRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.same(other) || *self.read() == *other.read()
+    }
+}
+
+impl Debug for MapRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.read().iter()).finish()
+    }
 }
 
 impl PartialEq for Value {
@@ -94,7 +173,7 @@ impl From<Vec<Value>> for Value {
 
 impl From<BTreeMap<String, Value>> for Value {
     fn from(m: BTreeMap<String, Value>) -> Self {
-        Value::Map(Arc::new(m))
+        Value::Map(MapRef::new(m))
     }
 }
 
@@ -177,7 +256,7 @@ impl Value {
             }
             Value::Map(map) => {
                 out.push_str("map[");
-                for (i, (k, v)) in map.iter().enumerate() {
+                for (i, (k, v)) in map.entries().iter().enumerate() {
                     if i > 0 {
                         out.push(' ');
                     }

@@ -4,20 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use k3r_gotemplate::{Template, Value};
-
-const ORACLE: &str = r#"
-import json, sys
-from helm_python import Chart
-chart = Chart.load(sys.argv[1])
-try:
-    out = chart.render({}, name="demo", namespace="ns")
-    print(json.dumps({"ok": out}))
-except Exception as e:
-    print(json.dumps({"error": str(e)}))
-"#;
 
 pub const CHART: &str = "demo";
 
@@ -39,47 +27,14 @@ pub fn from_json(value: &serde_json::Value) -> Value {
     }
 }
 
-/// Writes a chart with these templates (file name → text) and values.
+/// Writes the chart (JSON values are YAML too).
 pub fn write_chart(dir: &Path, values: &serde_json::Value, templates: &[(&str, &str)]) {
-    let chart = dir.join(CHART);
-    std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
-    std::fs::write(
-        chart.join("Chart.yaml"),
-        format!("apiVersion: v2\nname: {CHART}\nversion: 0.1.0\n"),
-    )
-    .expect("Chart.yaml");
-    // JSON is YAML: Helm reads it as values.yaml.
-    std::fs::write(chart.join("values.yaml"), values.to_string()).expect("values");
-    for (name, text) in templates {
-        std::fs::write(chart.join("templates").join(name), text).expect("template");
-    }
+    k3r_helm_oracle::write_chart(dir, CHART, &values.to_string(), templates);
 }
 
 /// Helm's result: rendered files by path, or its error text.
 pub fn helm_render(dir: &Path) -> Result<BTreeMap<String, String>, String> {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(ORACLE)
-        .arg(dir.join(CHART))
-        .output()
-        .expect("python3 runs (scripts/install-deps installs helm-python-sdk)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let parsed: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "the Helm oracle failed (is helm-python-sdk installed?): {}{}",
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    if let Some(error) = parsed["error"].as_str() {
-        return Err(error.to_string());
-    }
-    Ok(parsed["ok"]
-        .as_object()
-        .expect("render result")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect())
+    k3r_helm_oracle::helm_render(&dir.join(CHART), "demo", "ns")
 }
 
 /// The top-level object Helm executes templates with (the parts the

@@ -1,0 +1,78 @@
+//! Real Helm as a test oracle. `scripts/install-deps` installs the
+//! `helm-python-sdk` wheel (the Helm v4 Go library behind a C ABI); a chart
+//! is written to a directory and rendered by it, and the tests compare our
+//! output with Helm's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const RENDER: &str = r#"
+import json, sys
+from helm_python import Chart
+chart = Chart.load(sys.argv[1])
+try:
+    out = chart.render({}, name=sys.argv[2], namespace=sys.argv[3])
+    print(json.dumps({"ok": out}))
+except Exception as e:
+    print(json.dumps({"error": str(e)}))
+"#;
+
+/// Writes `<dir>/<name>/` with Chart.yaml, values.yaml and the templates
+/// (file name under templates/ -> text). Returns the chart directory.
+pub fn write_chart(
+    dir: &Path,
+    name: &str,
+    values_yaml: &str,
+    templates: &[(&str, &str)],
+) -> PathBuf {
+    let chart = dir.join(name);
+    std::fs::create_dir_all(chart.join("templates")).expect("create chart dir");
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\nappVersion: \"1.2.3\"\n"),
+    )
+    .expect("write Chart.yaml");
+    std::fs::write(chart.join("values.yaml"), values_yaml).expect("write values.yaml");
+    for (file, text) in templates {
+        let path = chart.join("templates").join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create template dir");
+        }
+        std::fs::write(path, text).expect("write template");
+    }
+    chart
+}
+
+/// Helm's rendering of the chart at `chart` as release `release` in
+/// `namespace`: file path -> text, or Helm's error message.
+pub fn helm_render(
+    chart: &Path,
+    release: &str,
+    namespace: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(RENDER)
+        .arg(chart)
+        .arg(release)
+        .arg(namespace)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let parsed: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "the Helm oracle failed (scripts/install-deps installs helm-python-sdk): {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    if let Some(error) = parsed["error"].as_str() {
+        return Err(error.to_string());
+    }
+    Ok(parsed["ok"]
+        .as_object()
+        .expect("render result is an object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect())
+}

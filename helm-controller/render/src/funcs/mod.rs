@@ -1,0 +1,24 @@
+//! The function map Helm gives templates: Go's builtins, sprig (minus env
+//! and expandenv) and Helm's own.
+
+mod args;
+mod collections;
+mod conv;
+mod encoding;
+mod helm;
+mod strings;
+
+use k3r_gotemplate::Template;
+
+pub use helm::SET_NAME;
+
+/// An empty template set with every function registered.
+pub fn helm_template() -> Template {
+    let mut t = Template::new();
+    strings::register(&mut t);
+    collections::register(&mut t);
+    conv::register(&mut t);
+    encoding::register(&mut t);
+    helm::register(&mut t);
+    t
+}

@@ -1,0 +1,6 @@
+//! The renderer against real Helm: the same chart rendered by both must
+//! give byte-identical files.
+
+mod functions;
+mod harness;
+mod toyaml;
