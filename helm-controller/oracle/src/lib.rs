@@ -18,6 +18,18 @@ except Exception as e:
     print(json.dumps({"error": str(e)}))
 "#;
 
+const INSTALL: &str = r#"
+import json, sys
+from helm_python import Config
+config = Config(namespace=sys.argv[3], storage_driver="memory",
+    kubeconfig_content="apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+try:
+    release = config.install(sys.argv[1], sys.argv[2], json.loads(sys.argv[4]), dry_run="client")
+    print(json.dumps({"ok": release["manifest"]}))
+except Exception as e:
+    print(json.dumps({"error": str(e)}))
+"#;
+
 /// Writes `<dir>/<name>/` with Chart.yaml, values.yaml and the templates
 /// (file name under templates/ -> text). Returns the chart directory.
 pub fn write_chart(
@@ -44,6 +56,45 @@ pub fn write_chart(
     chart
 }
 
+/// The manifest `helm install --dry-run=client` stores for the chart at
+/// `chart` with user values `values` (JSON).
+pub fn helm_manifest(
+    chart: &Path,
+    release: &str,
+    namespace: &str,
+    values: &serde_json::Value,
+) -> Result<String, String> {
+    let parsed = run(
+        INSTALL,
+        &[
+            &chart.display().to_string(),
+            release,
+            namespace,
+            &values.to_string(),
+        ],
+    );
+    match parsed["error"].as_str() {
+        Some(error) => Err(error.to_string()),
+        None => Ok(parsed["ok"].as_str().unwrap_or_default().to_string()),
+    }
+}
+
+fn run(script: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "the Helm oracle failed (scripts/install-deps installs helm-python-sdk): {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// Helm's rendering of the chart at `chart` as release `release` in
 /// `namespace`: file path -> text, or Helm's error message.
 pub fn helm_render(
@@ -51,21 +102,7 @@ pub fn helm_render(
     release: &str,
     namespace: &str,
 ) -> Result<BTreeMap<String, String>, String> {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(RENDER)
-        .arg(chart)
-        .arg(release)
-        .arg(namespace)
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let parsed: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "the Helm oracle failed (scripts/install-deps installs helm-python-sdk): {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let parsed = run(RENDER, &[&chart.display().to_string(), release, namespace]);
     if let Some(error) = parsed["error"].as_str() {
         return Err(error.to_string());
     }

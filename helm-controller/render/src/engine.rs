@@ -1,13 +1,16 @@
-//! Rendering one chart's templates as Helm's engine does: every template
-//! parsed into one set (deepest paths first, so a parent's `define` wins),
-//! each non-partial executed with {Values, Release, Chart, Capabilities,
-//! Template, Files}, and "<no value>" removed from the output.
+//! Rendering a chart's templates as Helm's engine does: the templates of
+//! the chart and all its subcharts parsed into one set (deepest paths first,
+//! so a parent's `define` wins), each non-partial executed with its chart's
+//! {Values, Release, Chart, Capabilities, Template, Files, Subcharts}, and
+//! "<no value>" removed from the output.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k3r_gotemplate::{Object, Value, map_of};
 
+use crate::chart::Chart;
+use crate::files::Files;
 use crate::funcs::helm_template;
 
 /// What `.Release` says.
@@ -30,75 +33,133 @@ pub struct Capabilities {
     pub helm_version: String,
 }
 
-/// A chart as loaded: its name, Chart.yaml, and templates by path
-/// relative to the chart (`templates/deployment.yaml`).
-#[derive(Clone, Debug)]
-pub struct ChartSource {
-    pub name: String,
-    pub metadata: Value,
-    pub templates: Vec<(String, String)>,
-}
-
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{0}")]
 pub struct RenderError(pub String);
 
-/// Renders every template: "<chart>/templates/<file>" -> text (partials,
-/// whose names start with '_', are parsed but not rendered).
+/// One template to execute: its data (shared per chart) and base path.
+struct Renderable {
+    text: String,
+    data: Value,
+    base_path: String,
+}
+
+/// Renders every template of the chart and its (already processed)
+/// subcharts with `values` (already coalesced): "<path>" -> text, where
+/// path is "top/templates/x.yaml" or "top/charts/sub/templates/y.yaml".
+/// Partials (names starting with '_') are parsed but not rendered.
 pub fn render(
-    chart: &ChartSource,
+    chart: &Chart,
     values: &Value,
     release: &ReleaseInfo,
     capabilities: &Capabilities,
 ) -> Result<BTreeMap<String, String>, RenderError> {
-    let mut names: Vec<(String, &str)> = chart
-        .templates
-        .iter()
-        .map(|(path, text)| (format!("{}/{path}", chart.name), text.as_str()))
-        .collect();
-    names.sort_by(|(a, _), (b, _)| parse_order(a, b));
+    let mut templates: BTreeMap<String, Renderable> = BTreeMap::new();
+    let shared = Shared {
+        release: release_value(release),
+        capabilities: Value::Object(Arc::new(CapabilitiesObject(capabilities.clone()))),
+    };
+    collect(chart, values, &chart.name(), true, &shared, &mut templates);
+    let mut names: Vec<&String> = templates.keys().collect();
+    names.sort_by(|a, b| parse_order(a, b));
     let mut set = helm_template();
-    for (name, text) in &names {
-        set.parse(name, text)
+    for name in &names {
+        set.parse(name, &templates[name.as_str()].text)
             .map_err(|e| RenderError(e.to_string()))?;
     }
-    let top = |template: &str| {
-        map_of([
-            ("Values".to_string(), values.clone()),
-            ("Release".to_string(), release_value(release)),
-            (
-                "Chart".to_string(),
-                Value::Object(Arc::new(ChartObject(chart.metadata.clone()))),
-            ),
-            (
-                "Capabilities".to_string(),
-                Value::Object(Arc::new(CapabilitiesObject(capabilities.clone()))),
-            ),
-            (
-                "Template".to_string(),
-                map_of([
-                    ("Name".to_string(), Value::str(template)),
-                    (
-                        "BasePath".to_string(),
-                        Value::from(format!("{}/templates", chart.name)),
-                    ),
-                ]),
-            ),
-            ("Files".to_string(), map_of([])),
-        ])
-    };
     let mut out = BTreeMap::new();
-    for (name, _) in &names {
+    for name in names {
         let base = name.rsplit('/').next().unwrap_or_default();
         if base.starts_with('_') {
             continue;
         }
+        let renderable = &templates[name.as_str()];
+        let data = with_template(&renderable.data, name, &renderable.base_path);
         let text = set
-            .execute(name, top(name))
+            .execute(name, data)
             .map_err(|e| RenderError(e.to_string()))?;
         out.insert(name.clone(), text.replace("<no value>", ""));
     }
     Ok(out)
+}
+
+struct Shared {
+    release: Value,
+    capabilities: Value,
+}
+
+/// Helm's recAllTpls: the data of a chart, its subcharts' under
+/// `.Subcharts`, and its templates by full path.
+fn collect(
+    chart: &Chart,
+    values: &Value,
+    full_path: &str,
+    is_root: bool,
+    shared: &Shared,
+    templates: &mut BTreeMap<String, Renderable>,
+) -> Value {
+    let mut subcharts = BTreeMap::new();
+    for child in &chart.dependencies {
+        let child_values = match values {
+            Value::Map(m) => match m.get(&child.name()) {
+                Some(v @ Value::Map(_)) => v,
+                _ => map_of([]),
+            },
+            _ => map_of([]),
+        };
+        let child_path = format!("{full_path}/charts/{}", child.name());
+        let data = collect(child, &child_values, &child_path, false, shared, templates);
+        subcharts.insert(child.name(), data);
+    }
+    let data = map_of([
+        (
+            "Chart".to_string(),
+            Value::Object(Arc::new(ChartObject {
+                metadata: chart.metadata.clone(),
+                is_root,
+            })),
+        ),
+        (
+            "Files".to_string(),
+            Value::Object(Arc::new(Files::new(&chart.files))),
+        ),
+        ("Release".to_string(), shared.release.clone()),
+        ("Capabilities".to_string(), shared.capabilities.clone()),
+        ("Values".to_string(), values.clone()),
+        ("Subcharts".to_string(), Value::from(subcharts)),
+    ]);
+    for (path, text) in &chart.templates {
+        let base = path.rsplit('/').next().unwrap_or_default();
+        // A library chart only lends its helpers.
+        if chart.is_library() && !base.starts_with('_') {
+            continue;
+        }
+        templates.insert(
+            format!("{full_path}/{path}"),
+            Renderable {
+                text: text.clone(),
+                data: data.clone(),
+                base_path: format!("{full_path}/templates"),
+            },
+        );
+    }
+    data
+}
+
+/// The chart's data with this template's `.Template`.
+fn with_template(data: &Value, name: &str, base_path: &str) -> Value {
+    let Value::Map(m) = data else {
+        return data.clone();
+    };
+    let mut copy = m.to_map();
+    copy.insert(
+        "Template".into(),
+        map_of([
+            ("Name".to_string(), Value::str(name)),
+            ("BasePath".to_string(), Value::str(base_path)),
+        ]),
+    );
+    Value::from(copy)
 }
 
 /// Helm's sortTemplates: more '/' first, then reverse lexical.
@@ -118,9 +179,12 @@ fn release_value(release: &ReleaseInfo) -> Value {
     ])
 }
 
-/// `.Chart`: Chart.yaml with Go's field names.
+/// `.Chart`: Chart.yaml with Go's field names, and IsRoot.
 #[derive(Debug)]
-struct ChartObject(Value);
+struct ChartObject {
+    metadata: Value,
+    is_root: bool,
+}
 
 const CHART_FIELDS: &[(&str, &str)] = &[
     ("Name", "name"),
@@ -148,8 +212,11 @@ impl Object for ChartObject {
     }
 
     fn field(&self, name: &str) -> Option<Value> {
+        if name == "IsRoot" {
+            return Some(Value::Bool(self.is_root));
+        }
         let (_, key) = CHART_FIELDS.iter().find(|(field, _)| *field == name)?;
-        let value = match &self.0 {
+        let value = match &self.metadata {
             Value::Map(m) => m.get(key),
             _ => None,
         };
@@ -171,11 +238,11 @@ impl Object for ChartObject {
     }
 
     fn format(&self) -> String {
-        self.0.to_go_string()
+        self.metadata.to_go_string()
     }
 
     fn to_data(&self) -> Value {
-        self.0.clone()
+        self.metadata.clone()
     }
 }
 

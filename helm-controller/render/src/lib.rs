@@ -1,8 +1,12 @@
 //! Helm-compatible chart rendering: values read as Helm reads them,
 //! toYaml/toJson printed as Go prints them, sprig's and Helm's functions.
 
+pub mod chart;
+pub mod deps;
 pub mod engine;
+pub mod files;
 pub mod funcs;
 pub mod json;
+pub mod manifest;
 pub mod values;
 pub mod yaml;

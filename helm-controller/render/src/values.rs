@@ -291,6 +291,13 @@ fn is_yaml_float(s: &str) -> bool {
 /// by a scalar default), a user `null` deletes the default, and nulls in the
 /// defaults vanish. A user `null` for a key without a default stays.
 pub fn coalesce(defaults: &Value, overrides: &Value) -> Value {
+    coalesce_except(defaults, overrides, &[])
+}
+
+/// [`coalesce`], except that the sections named in `merged` (a parent's
+/// subcharts) are merged keeping the user's nulls: the subchart's own
+/// coalescing uses them to delete its defaults.
+pub fn coalesce_except(defaults: &Value, overrides: &Value, merged: &[String]) -> Value {
     let (Value::Map(defaults), Value::Map(overrides)) = (defaults, overrides) else {
         return match overrides {
             Value::Nil => strip_nulls(defaults),
@@ -305,8 +312,13 @@ pub fn coalesce(defaults: &Value, overrides: &Value) -> Value {
             }
             Some(Value::Map(user)) => {
                 if let Value::Map(_) = default {
-                    let merged = coalesce(&default, &Value::Map(user.clone()));
-                    result.insert(key, merged);
+                    let user = Value::Map(user.clone());
+                    let combined = if merged.contains(&key) {
+                        merge(&default, &user)
+                    } else {
+                        coalesce(&default, &user)
+                    };
+                    result.insert(key, combined);
                 }
             }
             Some(_) => {}
@@ -316,6 +328,23 @@ pub fn coalesce(defaults: &Value, overrides: &Value) -> Value {
                 }
             }
         }
+    }
+    Value::from(result)
+}
+
+/// Helm's MergeTables: `over` wins, maps merge recursively, nulls stay.
+pub fn merge(base: &Value, over: &Value) -> Value {
+    let (Value::Map(base), Value::Map(over)) = (base, over) else {
+        return over.clone();
+    };
+    let mut result = over.to_map();
+    for (key, value) in base.entries() {
+        let combined = match result.get(&key) {
+            None => value,
+            Some(mine @ Value::Map(_)) if matches!(value, Value::Map(_)) => merge(&value, mine),
+            Some(mine) => mine.clone(),
+        };
+        result.insert(key, combined);
     }
     Value::from(result)
 }

@@ -189,6 +189,9 @@ impl<'t> Exec<'t> {
                 (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
             }
             Value::Nil => Vec::new(),
+            Value::Object(object) if object.entries().is_some() => {
+                object.entries().unwrap_or_default()
+            }
             other => {
                 return self.fail(
                     &branch.pipe.pos,

@@ -21,6 +21,11 @@ pub trait Object: Send + Sync + Debug {
     fn to_data(&self) -> Value {
         Value::Nil
     }
+    /// (key, value) pairs when the object is a Go map or slice that
+    /// `range` can iterate; None when it cannot.
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        None
+    }
 }
 
 #[derive(Clone, Debug, Default)]
