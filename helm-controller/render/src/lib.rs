@@ -8,5 +8,7 @@ pub mod files;
 pub mod funcs;
 pub mod json;
 pub mod manifest;
+pub mod schema;
+pub mod semver;
 pub mod values;
 pub mod yaml;

@@ -112,8 +112,10 @@ pub fn template(
     release: &ReleaseInfo,
     capabilities: &Capabilities,
 ) -> Result<Rendered, RenderError> {
+    check_kube_version(chart, capabilities)?;
     let chart = deps::process(chart, user_values);
     let values = deps::coalesce_tree(&chart, user_values);
+    crate::schema::validate(&chart, &values).map_err(RenderError)?;
     let mut files = render(&chart, &values, release, capabilities)?;
     let notes_path = format!("{}/templates/NOTES.txt", chart.name());
     let notes = files.get(&notes_path).cloned().unwrap_or_default();
@@ -125,6 +127,24 @@ pub fn template(
         notes,
         values,
     })
+}
+
+/// Chart.yaml `kubeVersion` must accept the cluster's version.
+fn check_kube_version(chart: &Chart, capabilities: &Capabilities) -> Result<(), RenderError> {
+    let wanted = chart.field("kubeVersion");
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let accepted = crate::semver::semver_compare(&wanted, &capabilities.kube_version)
+        .map_err(|e| RenderError(format!("chart {}: kubeVersion: {e}", chart.name())))?;
+    if accepted {
+        Ok(())
+    } else {
+        Err(RenderError(format!(
+            "chart requires kubeVersion: {wanted} which is incompatible with Kubernetes {}",
+            capabilities.kube_version
+        )))
+    }
 }
 
 /// Helm v4's SplitManifests: the text left-trimmed, split on

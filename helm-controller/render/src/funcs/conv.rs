@@ -170,6 +170,32 @@ pub fn register(t: &mut Template) {
         Ok(Value::Float(rounded / pow))
     });
 
+    t.func("semverCompare", |_, a| {
+        arity("semverCompare", a, 2)?;
+        crate::semver::semver_compare(&string(a, 0)?, &string(a, 1)?)
+            .map(Value::Bool)
+            .map_err(FuncError::Call)
+    });
+    t.func("semver", |_, a| {
+        arity("semver", a, 1)?;
+        let v = crate::semver::Version::parse(&string(a, 0)?).map_err(FuncError::Call)?;
+        Ok(k3r_gotemplate::map_of([
+            (
+                "Major".to_string(),
+                Value::Int(i64::try_from(v.major).unwrap_or(0)),
+            ),
+            (
+                "Minor".to_string(),
+                Value::Int(i64::try_from(v.minor).unwrap_or(0)),
+            ),
+            (
+                "Patch".to_string(),
+                Value::Int(i64::try_from(v.patch).unwrap_or(0)),
+            ),
+            ("Prerelease".to_string(), Value::from(v.pre)),
+        ]))
+    });
+
     // Reflection, with Go's type and kind names.
     t.func("typeOf", |_, a| {
         arity("typeOf", a, 1)?;

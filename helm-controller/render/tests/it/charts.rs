@@ -266,3 +266,68 @@ fn chart_suite_manifests_match_helm() {
         }
     }
 }
+
+#[test]
+fn schema_and_kube_version_failures_match_helm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chart = k3r_helm_oracle::write_chart(
+        dir.path(),
+        "strict",
+        "replicas: 1\nimage: {tag: v1}\n",
+        &[(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  r: {{ .Values.replicas | quote }}\n",
+        )],
+    );
+    write(
+        &chart,
+        "values.schema.json",
+        r#"{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "required": ["replicas"],
+            "properties": {"replicas": {"type": "integer", "minimum": 1},
+                           "image": {"type": "object", "properties": {"tag": {"type": "string"}}}}}"#,
+    );
+    // Valid values render the same.
+    let good = json!({"replicas": 3});
+    assert_eq!(
+        our_manifest(&chart, &good).expect("valid values render"),
+        k3r_helm_oracle::helm_manifest(&chart, "demo", "ns", &good).expect("Helm renders")
+    );
+    for bad in [
+        json!({"replicas": "two"}),
+        json!({"replicas": 0}),
+        json!({"image": {"tag": 5}}),
+    ] {
+        let helm =
+            k3r_helm_oracle::helm_manifest(&chart, "demo", "ns", &bad).expect_err("Helm rejects");
+        let ours = our_manifest(&chart, &bad).expect_err("we reject");
+        assert!(helm.contains("schema"), "{helm}");
+        assert!(
+            ours.contains("values don't meet the specifications of the schema"),
+            "{ours}"
+        );
+        assert!(ours.contains("strict:"), "{ours}");
+        let field = if bad.get("image").is_some() {
+            "/image/tag"
+        } else {
+            "/replicas"
+        };
+        assert!(ours.contains(field), "{bad}: {ours}");
+    }
+    // A kubeVersion the cluster does not satisfy.
+    write(
+        &chart,
+        "Chart.yaml",
+        "apiVersion: v2\nname: strict\nversion: 0.1.0\nkubeVersion: \">=1.99.0-0\"\n",
+    );
+    let helm =
+        k3r_helm_oracle::helm_manifest(&chart, "demo", "ns", &good).expect_err("Helm rejects");
+    let ours = our_manifest(&chart, &good).expect_err("we reject");
+    assert!(helm.contains("incompatible with Kubernetes"), "{helm}");
+    assert!(
+        ours.contains(
+            "chart requires kubeVersion: >=1.99.0-0 which is incompatible with Kubernetes"
+        ),
+        "{ours}"
+    );
+}

@@ -1,0 +1,73 @@
+//! values.schema.json: each chart's schema checked against its values
+//! (a subchart's against its own section), as Helm does before rendering.
+
+use k3r_gotemplate::Value;
+
+use crate::chart::Chart;
+
+/// Our values as serde_json (for the validator).
+pub fn to_serde(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Nil => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::String(s) => serde_json::Value::String(s.to_string()),
+        Value::Bytes(b) => serde_json::Value::String(crate::json::base64(b)),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(to_serde).collect()),
+        Value::Map(map) => serde_json::Value::Object(
+            map.entries()
+                .into_iter()
+                .map(|(k, v)| (k, to_serde(&v)))
+                .collect(),
+        ),
+        Value::Object(o) => to_serde(&o.to_data()),
+    }
+}
+
+/// Checks every schema in the tree; the error lists each failing chart
+/// and its problems.
+pub fn validate(chart: &Chart, values: &Value) -> Result<(), String> {
+    let mut failures = String::new();
+    check(chart, values, &mut failures);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "values don't meet the specifications of the schema(s) in the following chart(s):\n{failures}"
+        ))
+    }
+}
+
+fn check(chart: &Chart, values: &Value, failures: &mut String) {
+    if let Some(schema_text) = &chart.schema {
+        let problems = match serde_json::from_str::<serde_json::Value>(schema_text) {
+            Err(e) => vec![format!("values.schema.json is not valid JSON: {e}")],
+            Ok(schema) => match jsonschema::validator_for(&schema) {
+                Err(e) => vec![format!("values.schema.json is not a valid schema: {e}")],
+                Ok(validator) => validator
+                    .iter_errors(&to_serde(values))
+                    .map(|e| {
+                        let at = e.instance_path().to_string();
+                        if at.is_empty() {
+                            format!("- at '/': {e}")
+                        } else {
+                            format!("- at '{at}': {e}")
+                        }
+                    })
+                    .collect(),
+            },
+        };
+        if !problems.is_empty() {
+            failures.push_str(&format!("{}:\n{}\n", chart.name(), problems.join("\n")));
+        }
+    }
+    for sub in &chart.dependencies {
+        let section = match values {
+            Value::Map(m) => m.get(&sub.name()).unwrap_or_default(),
+            _ => Value::Nil,
+        };
+        check(sub, &section, failures);
+    }
+}
