@@ -30,6 +30,36 @@ except Exception as e:
     print(json.dumps({"error": str(e)}))
 "#;
 
+const READ: &str = r#"
+import json, sys
+from helm_python import Config
+config = Config(kubeconfig_path=sys.argv[1], namespace=sys.argv[2], storage_driver="secret")
+try:
+    out = {
+        "list": config.list(),
+        "values": config.get_values(sys.argv[3]),
+        "all_values": config.get_values(sys.argv[3], all_values=True),
+        "history": config.history(sys.argv[3]),
+    }
+    print(json.dumps({"ok": out}, default=str))
+except Exception as e:
+    print(json.dumps({"error": str(e)}))
+"#;
+
+/// What real Helm reads from a cluster for release `name` in `namespace`:
+/// {list, values, all_values, history} (as the SDK returns them).
+pub fn helm_read_release(
+    kubeconfig: &Path,
+    namespace: &str,
+    name: &str,
+) -> Result<serde_json::Value, String> {
+    let parsed = run(READ, &[&kubeconfig.display().to_string(), namespace, name]);
+    match parsed.get("error").and_then(|e| e.as_str()) {
+        Some(error) => Err(error.to_string()),
+        None => Ok(parsed["ok"].clone()),
+    }
+}
+
 /// Writes `<dir>/<name>/` with Chart.yaml, values.yaml and the templates
 /// (file name under templates/ -> text). Returns the chart directory.
 pub fn write_chart(

@@ -8,6 +8,7 @@ pub mod files;
 pub mod funcs;
 pub mod json;
 pub mod manifest;
+pub mod release;
 pub mod schema;
 pub mod semver;
 pub mod values;

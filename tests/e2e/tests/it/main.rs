@@ -3,5 +3,6 @@
 
 mod addons;
 mod cluster;
+mod helm_release;
 mod server_bad_input;
 mod single_node;

@@ -1,0 +1,1 @@
+{{- define "suite.fullname" -}}overridden-by-parent{{- end -}}
