@@ -228,14 +228,23 @@ fn resolve_plain(text: &str) -> Result<Value, String> {
 
 /// strconv.ParseInt/ParseUint(s, 0, 64) as a float64 (what JSON keeps).
 fn parse_go_int(s: &str) -> Option<f64> {
+    let (negative, magnitude) = go_integer(s)?;
+    if negative {
+        // ParseInt: down to i64::MIN.
+        (magnitude <= 1u64 << 63).then(|| -(magnitude as f64))
+    } else {
+        Some(magnitude as f64)
+    }
+}
+
+/// Go's integer syntax with base 0 (sign, 0x, 0o, 0b, a leading 0 for
+/// octal): the sign and the magnitude.
+pub(crate) fn go_integer(s: &str) -> Option<(bool, u64)> {
     let (negative, body) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    if body.is_empty() {
-        return None;
-    }
     let lower = body.to_ascii_lowercase();
     let (radix, digits) = if let Some(rest) = lower.strip_prefix("0x") {
         (16, rest)
@@ -251,20 +260,11 @@ fn parse_go_int(s: &str) -> Option<f64> {
     if digits.is_empty() {
         return None;
     }
-    let magnitude = u64::from_str_radix(digits, radix).ok()?;
-    if negative {
-        // ParseInt: down to i64::MIN.
-        if magnitude > 1u64 << 63 {
-            return None;
-        }
-        Some(-(magnitude as f64))
-    } else {
-        Some(magnitude as f64)
-    }
+    Some((negative, u64::from_str_radix(digits, radix).ok()?))
 }
 
 /// go-yaml v2: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
-fn is_yaml_float(s: &str) -> bool {
+pub(crate) fn is_yaml_float(s: &str) -> bool {
     let s = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (mantissa, exponent) = match s.find(['e', 'E']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),

@@ -7,6 +7,7 @@
 use k3r_gotemplate::{Value, format_float_g};
 
 use crate::json::base64;
+use crate::values::{go_integer, is_yaml_float};
 
 const BEST_WIDTH: usize = 80;
 const BEST_INDENT: usize = 2;
@@ -174,46 +175,28 @@ impl Emitter {
         }
         let allow_breaks = !simple_key;
         match style {
-            Style::Plain => self.plain(s, indent, allow_breaks),
-            Style::Single => self.single(s, indent, allow_breaks),
+            Style::Plain => self.plain_or_single(s, indent, allow_breaks, false),
+            Style::Single => self.plain_or_single(s, indent, allow_breaks, true),
             Style::Double => self.double(s, indent, allow_breaks),
             Style::Literal => self.literal(s, indent),
         }
     }
 
-    fn plain(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+    /// Plain and single-quoted scalars: past the width a space becomes a
+    /// line break (never the first or last character of a quoted one).
+    fn plain_or_single(&mut self, s: &str, indent: usize, allow_breaks: bool, quoted: bool) {
         let chars: Vec<char> = s.chars().collect();
-        let mut spaces = false;
-        for (i, &c) in chars.iter().enumerate() {
-            if c == ' ' {
-                if allow_breaks
-                    && !spaces
-                    && self.column() > BEST_WIDTH
-                    && chars.get(i + 1) != Some(&' ')
-                {
-                    self.newline_indent(indent);
-                } else {
-                    self.out.push(c);
-                }
-                spaces = true;
-            } else {
-                self.out.push(c);
-                spaces = false;
-            }
+        if quoted {
+            self.out.push('\'');
         }
-    }
-
-    fn single(&mut self, s: &str, indent: usize, allow_breaks: bool) {
-        let chars: Vec<char> = s.chars().collect();
-        self.out.push('\'');
         let mut spaces = false;
         for (i, &c) in chars.iter().enumerate() {
             if c == ' ' {
+                let inner = !quoted || (i > 0 && i + 1 < chars.len());
                 if allow_breaks
                     && !spaces
+                    && inner
                     && self.column() > BEST_WIDTH
-                    && i > 0
-                    && i + 1 < chars.len()
                     && chars.get(i + 1) != Some(&' ')
                 {
                     self.newline_indent(indent);
@@ -222,14 +205,16 @@ impl Emitter {
                 }
                 spaces = true;
             } else {
-                if c == '\'' {
+                if quoted && c == '\'' {
                     self.out.push('\'');
                 }
                 self.out.push(c);
                 spaces = false;
             }
         }
-        self.out.push('\'');
+        if quoted {
+            self.out.push('\'');
+        }
     }
 
     fn double(&mut self, s: &str, indent: usize, allow_breaks: bool) {
@@ -474,7 +459,7 @@ fn resolves_to_string(s: &str) -> bool {
         return true;
     }
     let plain = s.replace('_', "");
-    if go_int(&plain) || yaml_float(&plain) || is_timestamp(s) {
+    if go_integer(&plain).is_some() || is_yaml_float(&plain) || is_timestamp(s) {
         return false;
     }
     if let Some(rest) = plain
@@ -486,45 +471,6 @@ fn resolves_to_string(s: &str) -> bool {
         return false;
     }
     true
-}
-
-fn go_int(s: &str) -> bool {
-    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if body.is_empty() {
-        return false;
-    }
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(r) = lower.strip_prefix("0x") {
-        (16, r)
-    } else if let Some(r) = lower.strip_prefix("0o") {
-        (8, r)
-    } else if let Some(r) = lower.strip_prefix("0b") {
-        (2, r)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
-    !digits.is_empty() && u64::from_str_radix(digits, radix).is_ok()
-}
-
-fn yaml_float(s: &str) -> bool {
-    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let (mantissa, exponent) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = match mantissa.split_once('.') {
-        Some(("", frac)) => !frac.is_empty() && digits(frac),
-        Some((int, frac)) => !int.is_empty() && digits(int) && digits(frac),
-        None => !mantissa.is_empty() && digits(mantissa),
-    };
-    mantissa_ok
-        && exponent.is_none_or(|e| {
-            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-            !e.is_empty() && digits(e)
-        })
 }
 
 /// go-yaml v2 timestamps: 2006-1-2, with an optional time part.

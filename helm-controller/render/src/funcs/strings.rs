@@ -183,31 +183,13 @@ pub fn register(t: &mut Template) {
     t.func("split", |_, a| {
         arity("split", a, 2)?;
         let sep = string(a, 0)?;
-        let parts: Vec<String> = string(a, 1)?
-            .split(sep.as_str())
-            .map(String::from)
-            .collect();
-        Ok(k3r_gotemplate::map_of(
-            parts
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| (format!("_{i}"), Value::from(p))),
-        ))
+        Ok(numbered(string(a, 1)?.split(sep.as_str())))
     });
     t.func("splitn", |_, a| {
         arity("splitn", a, 3)?;
         let sep = string(a, 0)?;
         let n = usize::try_from(int(a, 1)?).unwrap_or(usize::MAX);
-        let parts: Vec<String> = string(a, 2)?
-            .splitn(n, sep.as_str())
-            .map(String::from)
-            .collect();
-        Ok(k3r_gotemplate::map_of(
-            parts
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| (format!("_{i}"), Value::from(p))),
-        ))
+        Ok(numbered(string(a, 2)?.splitn(n, sep.as_str())))
     });
     t.func("splitList", |_, a| {
         arity("splitList", a, 2)?;
@@ -277,6 +259,15 @@ pub fn register(t: &mut Template) {
         }
         Ok(text(out.join(" ")))
     });
+}
+
+/// sprig's split result: {"_0": first, "_1": second, ...}.
+fn numbered<'a>(parts: impl Iterator<Item = &'a str>) -> Value {
+    k3r_gotemplate::map_of(
+        parts
+            .enumerate()
+            .map(|(i, p)| (format!("_{i}"), Value::str(p))),
+    )
 }
 
 fn indent(spaces: i64, s: &str) -> String {

@@ -75,12 +75,7 @@ pub fn dns_resolution(cluster: &Cluster, pod: &str, service_ip: &str) {
     // NodeHosts: the nodehosts operator fills the key; CoreDNS reloads it
     // once the kubelet refreshed the mounted ConfigMap (up to a minute).
     let node = cluster.ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
-    let node_ip = cluster.ok(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={.items[0].status.addresses[?(@.type==\"InternalIP\")].address}",
-    ]);
+    let node_ip = cluster.node_ip();
     let hosts = cluster.ok(&[
         "-n",
         "kube-system",
@@ -148,6 +143,17 @@ fn operators_pod(cluster: &Cluster) -> String {
         // rollout never equal the holder.
         "jsonpath={.items[*].metadata.name}",
     ])
+}
+
+fn scale_operators(cluster: &Cluster, replicas: u32) {
+    cluster.ok(&[
+        "-n",
+        "kube-system",
+        "scale",
+        "deploy",
+        "k3r-operators",
+        &format!("--replicas={replicas}"),
+    ]);
 }
 
 struct Standby(Child);
@@ -219,14 +225,7 @@ pub fn operators_leadership(cluster: &Cluster, manifests: &Path) {
     // The pod stops gracefully and releases the lease: the standby leads
     // without waiting out the 15 s lease.
     let stopped = Instant::now();
-    cluster.ok(&[
-        "-n",
-        "kube-system",
-        "scale",
-        "deploy",
-        "k3r-operators",
-        "--replicas=0",
-    ]);
+    scale_operators(cluster, 0);
     cluster.eventually("the standby to lead", Duration::from_secs(60), || {
         (lease_holder(cluster) == "e2e-standby").then_some(())
     });
@@ -245,14 +244,7 @@ pub fn operators_leadership(cluster: &Cluster, manifests: &Path) {
         },
     );
     drop(standby);
-    cluster.ok(&[
-        "-n",
-        "kube-system",
-        "scale",
-        "deploy",
-        "k3r-operators",
-        "--replicas=1",
-    ]);
+    scale_operators(cluster, 1);
     cluster.eventually("a new pod to lead", Duration::from_secs(120), || {
         let pod = operators_pod(cluster);
         (!pod.is_empty() && lease_holder(cluster) == pod).then_some(())

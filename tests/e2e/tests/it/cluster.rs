@@ -181,6 +181,16 @@ impl Cluster {
         started.elapsed().as_secs_f64()
     }
 
+    /// The InternalIP of the (first) node.
+    pub fn node_ip(&self) -> String {
+        self.ok(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[0].status.addresses[?(@.type==\"InternalIP\")].address}",
+        ])
+    }
+
     /// When this server was started, as Kubernetes prints times (UTC, to
     /// the second, rounded down).
     pub fn started_rfc3339(&self) -> String {

@@ -223,12 +223,7 @@ fn single_node_cluster() {
             (from_pod.len() == 3).then_some(())
         },
     );
-    let node_ip = cluster.ok(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={.items[0].status.addresses[?(@.type==\"InternalIP\")].address}",
-    ]);
+    let node_ip = cluster.node_ip();
     let node_port = cluster.ok(&[
         "get",
         "svc",
