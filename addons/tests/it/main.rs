@@ -143,6 +143,7 @@ fn operators_deployment_is_filled_and_quoted() {
     // Each operator's roles are bound to the one ServiceAccount.
     for name in [
         "k3r-operators:deploy",
+        "k3r-operators:helm",
         "k3r-operators:nodehosts",
         "k3r-operators:leader-election",
     ] {

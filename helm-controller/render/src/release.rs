@@ -146,12 +146,7 @@ impl Release {
 
     /// base64(gzip(JSON)): the string Helm puts in `data.release`.
     pub fn encode(&self) -> String {
-        let json = self.to_json().to_string();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        // Writing to a Vec cannot fail.
-        let _ = gz.write_all(json.as_bytes());
-        let compressed = gz.finish().unwrap_or_default();
-        STANDARD.encode(compressed)
+        encode_json(&self.to_json())
     }
 
     /// The Secret object (for server-side apply).
@@ -173,6 +168,15 @@ impl Release {
             "data": {"release": STANDARD.encode(self.encode())},
         })
     }
+}
+
+/// base64(gzip(JSON)) of a release JSON (to rewrite a stored release).
+pub fn encode_json(json: &serde_json::Value) -> String {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing to a Vec cannot fail.
+    let _ = gz.write_all(json.to_string().as_bytes());
+    let compressed = gz.finish().unwrap_or_default();
+    STANDARD.encode(compressed)
 }
 
 /// Decodes `data.release` (after the API's base64): base64, then gzip if

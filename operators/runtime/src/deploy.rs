@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 use k3r_crds::addon::{Addon, AddonSpec, AddonStatus};
 use k3r_crds::condition::Condition;
 use k3r_deploy::{ObjectRef, checksum, is_disabled, parse_manifest, prune_set, refs, scan};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::{Discovery, Scope};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::discovery::Discovery;
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::Error;
+use crate::dynamic;
+use crate::events::publish;
 use crate::status::OperatorHandle;
 
 const MANAGER: &str = "k3r-deploy";
@@ -125,7 +126,7 @@ async fn remove_disabled(
             .map(|s| s.applied_objects.clone())
             .unwrap_or_default();
         for object in applied.iter().filter_map(|o| ObjectRef::parse(o)) {
-            delete(client, discovery, &object).await?;
+            dynamic::delete(client, discovery, &object).await?;
         }
         match addons.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {}
@@ -213,14 +214,14 @@ async fn reconcile_file(
     .await;
     let mut failure = None;
     for object in &objects {
-        if let Err(err) = apply(&client, discovery, object).await {
+        if let Err(err) = dynamic::apply(&client, discovery, object, MANAGER).await {
             failure = Some(err.to_string());
             break;
         }
     }
     if failure.is_none() {
         for stale in prune_set(&previous, &objects) {
-            if let Err(err) = delete(&client, discovery, &stale).await {
+            if let Err(err) = dynamic::delete(&client, discovery, &stale).await {
                 failure = Some(format!("pruning {stale}: {err}"));
             }
         }
@@ -334,97 +335,4 @@ async fn set_status(
         )
         .await?;
     Ok(())
-}
-
-async fn publish(
-    recorder: &Recorder,
-    reference: &k8s_openapi::api::core::v1::ObjectReference,
-    type_: EventType,
-    reason: &str,
-    note: &str,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.into()),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(err) = recorder.publish(&event, reference).await {
-        tracing::warn!(error = %err, reason, "cannot record event");
-    }
-}
-
-fn gvk_of(api_version: &str, kind: &str) -> GroupVersionKind {
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    GroupVersionKind::gvk(group, version, kind)
-}
-
-async fn resolve(
-    client: &Client,
-    discovery: &mut Discovery,
-    api_version: &str,
-    kind: &str,
-    namespace: Option<&str>,
-) -> Result<Api<DynamicObject>, Error> {
-    let gvk = gvk_of(api_version, kind);
-    if discovery.resolve_gvk(&gvk).is_none() {
-        // New CRDs may have appeared since the last discovery.
-        *discovery = Discovery::new(client.clone()).run().await?;
-    }
-    let (resource, capabilities) = discovery
-        .resolve_gvk(&gvk)
-        .ok_or_else(|| Error::Other(format!("the cluster does not serve {api_version} {kind}")))?;
-    Ok(match capabilities.scope {
-        Scope::Namespaced => {
-            Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource)
-        }
-        Scope::Cluster => Api::all_with(client.clone(), &resource),
-    })
-}
-
-async fn apply(
-    client: &Client,
-    discovery: &mut Discovery,
-    object: &serde_json::Value,
-) -> Result<(), Error> {
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    let api = resolve(
-        client,
-        discovery,
-        api_version,
-        kind,
-        object["metadata"]["namespace"].as_str(),
-    )
-    .await?;
-    api.patch(
-        name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .map_err(|e| Error::Other(format!("{api_version} {kind} {name}: {e}")))?;
-    Ok(())
-}
-
-async fn delete(
-    client: &Client,
-    discovery: &mut Discovery,
-    object: &ObjectRef,
-) -> Result<(), Error> {
-    let api = resolve(
-        client,
-        discovery,
-        &object.api_version,
-        &object.kind,
-        object.namespace.as_deref(),
-    )
-    .await?;
-    match api.delete(&object.name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }

@@ -5,6 +5,9 @@
 //! metrics). Only the replica holding the lease runs them.
 
 pub mod deploy;
+pub mod dynamic;
+pub mod events;
+pub mod helm;
 pub mod http;
 pub mod leader;
 pub mod nodehosts;
@@ -69,6 +72,7 @@ pub async fn run(
         tokio::try_join!(
             deploy::run(client.clone(), status.operator("deploy"), deploy_config),
             nodehosts::run(client.clone(), status.operator("nodehosts")),
+            helm::run(client.clone(), status.operator("helm")),
         )
     };
     let result = tokio::select! {

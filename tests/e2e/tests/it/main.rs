@@ -3,6 +3,7 @@
 
 mod addons;
 mod cluster;
+mod helm_chart;
 mod helm_release;
 mod server_bad_input;
 mod single_node;

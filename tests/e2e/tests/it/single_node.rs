@@ -239,6 +239,7 @@ fn single_node_cluster() {
     addons::dns_resolution(&cluster, &pods[2], &cluster_ip);
     addons::operators_leadership(&cluster, &data_dir.join("server/manifests"));
     crate::helm_release::real_helm_reads_our_releases(&cluster);
+    crate::helm_chart::helm_charts(&cluster);
     bulk_configmaps(&cluster);
 
     let versions = |cluster: &Cluster| {

@@ -1,0 +1,104 @@
+//! Objects of any kind, found through discovery: server-side apply and
+//! delete, shared by the operators that apply manifests.
+
+use k3r_deploy::ObjectRef;
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{Discovery, Scope};
+
+use crate::Error;
+
+fn gvk_of(api_version: &str, kind: &str) -> GroupVersionKind {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    GroupVersionKind::gvk(group, version, kind)
+}
+
+pub async fn resolve(
+    client: &Client,
+    discovery: &mut Discovery,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Result<Api<DynamicObject>, Error> {
+    let gvk = gvk_of(api_version, kind);
+    if discovery.resolve_gvk(&gvk).is_none() {
+        // New CRDs may have appeared since the last discovery.
+        *discovery = Discovery::new(client.clone()).run().await?;
+    }
+    let (resource, capabilities) = discovery
+        .resolve_gvk(&gvk)
+        .ok_or_else(|| Error::Other(format!("the cluster does not serve {api_version} {kind}")))?;
+    Ok(match capabilities.scope {
+        Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource)
+        }
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+    })
+}
+
+/// Whether objects of this kind live in a namespace.
+pub async fn is_namespaced(
+    client: &Client,
+    discovery: &mut Discovery,
+    api_version: &str,
+    kind: &str,
+) -> Result<bool, Error> {
+    let gvk = gvk_of(api_version, kind);
+    if discovery.resolve_gvk(&gvk).is_none() {
+        *discovery = Discovery::new(client.clone()).run().await?;
+    }
+    discovery
+        .resolve_gvk(&gvk)
+        .map(|(_, caps)| matches!(caps.scope, Scope::Namespaced))
+        .ok_or_else(|| Error::Other(format!("the cluster does not serve {api_version} {kind}")))
+}
+
+/// Server-side apply of one object as `manager` (forcing conflicts).
+pub async fn apply(
+    client: &Client,
+    discovery: &mut Discovery,
+    object: &serde_json::Value,
+    manager: &str,
+) -> Result<(), Error> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let api = resolve(
+        client,
+        discovery,
+        api_version,
+        kind,
+        object["metadata"]["namespace"].as_str(),
+    )
+    .await?;
+    api.patch(
+        name,
+        &PatchParams::apply(manager).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|e| Error::Other(format!("{api_version} {kind} {name}: {e}")))?;
+    Ok(())
+}
+
+/// Deletes one object; one that is already gone is fine.
+pub async fn delete(
+    client: &Client,
+    discovery: &mut Discovery,
+    object: &ObjectRef,
+) -> Result<(), Error> {
+    let api = resolve(
+        client,
+        discovery,
+        &object.api_version,
+        &object.kind,
+        object.namespace.as_deref(),
+    )
+    .await?;
+    match api.delete(&object.name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
