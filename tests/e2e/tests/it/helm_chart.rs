@@ -149,6 +149,7 @@ pub fn helm_charts(cluster: &Cluster) {
         "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {{name: greeter, namespace: kube-system}}\nspec:\n  repo: {}\n  chart: greeter\n  version: \"~0.1\"\n  targetNamespace: helm-e2e\n  createNamespace: true\n  valuesContent: |\n    greeting: hi\n",
         repo.url
     );
+    let started = std::time::Instant::now();
     let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&chart));
     assert!(
         applied.status.success(),
