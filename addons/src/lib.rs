@@ -3,6 +3,8 @@
 //! the auto-deploy directory at every server start (as k3s does, so user
 //! edits to them are lost; `--disable NAME` removes one instead).
 
+pub mod charts;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "rolebindings",
         include_str!("../templates/rolebindings.yaml.j2"),
     ),
+    ("traefik", include_str!("../templates/traefik.yaml.j2")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +64,19 @@ pub fn render(values: &ClusterValues) -> Result<Vec<(String, String)>, Error> {
     let mut env = Environment::new();
     // A misspelt value must fail the render, not become an empty string.
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let traefik = charts::archive(charts::TRAEFIK).map_err(|e| Error::Render {
+        name: "traefik".into(),
+        source: minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()),
+    })?;
     let context = minijinja::context! {
         cluster_dns => values.cluster_dns.to_string(),
         cluster_domain => values.cluster_domain,
         coredns_image => values.coredns_image(),
+        registry => values.registry,
+        traefik_chart => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(traefik)
+        },
     };
     TEMPLATES
         .iter()

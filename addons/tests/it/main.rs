@@ -81,7 +81,7 @@ fn rolebindings_bind_the_k3r_controller_user() {
 fn write_skips_disabled_and_keeps_unchanged_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let written = write(dir.path(), &values(), &["coredns".into()]).expect("write");
-    assert_eq!(written, ["rolebindings"]);
+    assert_eq!(written, ["rolebindings", "traefik"]);
     assert!(!dir.path().join("coredns.yaml").exists());
     let path = dir.path().join("rolebindings.yaml");
     let before = std::fs::metadata(&path)
@@ -156,4 +156,38 @@ fn operators_deployment_is_filled_and_quoted() {
             "binding {name}"
         );
     }
+}
+
+#[test]
+fn traefik_travels_as_a_reproducible_chart_in_a_helmchart() {
+    let first = render(&values()).expect("render");
+    let second = render(&values()).expect("render");
+    assert_eq!(
+        first, second,
+        "the packaged add-ons must not change between starts"
+    );
+    let (_, text) = first
+        .iter()
+        .find(|(f, _)| f == "traefik.yaml")
+        .expect("traefik");
+    let objects = parse_manifest(text).expect("parse");
+    let chart = find(&objects, "HelmChart", "traefik");
+    assert_eq!(chart["spec"]["targetNamespace"], "kube-system");
+    assert!(
+        chart["spec"]["valuesContent"]
+            .as_str()
+            .is_some_and(|v| v.contains("registry: registry.local:5000")),
+        "{chart}"
+    );
+    use base64::Engine;
+    let archive = base64::engine::general_purpose::STANDARD
+        .decode(
+            chart["spec"]["chartContent"]
+                .as_str()
+                .expect("chartContent"),
+        )
+        .expect("base64");
+    let loaded = k3r_helm_render::chart::load_archive(&archive).expect("a loadable chart");
+    assert_eq!(loaded.name(), "traefik");
+    assert_eq!(loaded.templates.len(), 6);
 }

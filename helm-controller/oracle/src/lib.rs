@@ -60,6 +60,42 @@ pub fn helm_read_release(
     }
 }
 
+const UPGRADE: &str = r#"
+import json, sys
+from helm_python import Config
+config = Config(kubeconfig_path=sys.argv[1], namespace=sys.argv[2], storage_driver="secret")
+try:
+    release = config.upgrade(sys.argv[4], sys.argv[3], json.loads(sys.argv[5]))
+    print(json.dumps({"ok": {"revision": release["revision"], "status": release["status"]}}, default=str))
+except Exception as e:
+    print(json.dumps({"error": str(e)}))
+"#;
+
+/// `helm upgrade NAME CHART` with real Helm against a cluster; returns
+/// {revision, status}.
+pub fn helm_upgrade(
+    kubeconfig: &Path,
+    namespace: &str,
+    name: &str,
+    chart: &Path,
+    values: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let parsed = run_as_helm(
+        UPGRADE,
+        &[
+            &kubeconfig.display().to_string(),
+            namespace,
+            name,
+            &chart.display().to_string(),
+            &values.to_string(),
+        ],
+    );
+    match parsed.get("error").and_then(|e| e.as_str()) {
+        Some(error) => Err(error.to_string()),
+        None => Ok(parsed["ok"].clone()),
+    }
+}
+
 /// Writes `<dir>/<name>/` with Chart.yaml, values.yaml and the templates
 /// (file name under templates/ -> text). Returns the chart directory.
 pub fn write_chart(
@@ -109,8 +145,31 @@ pub fn helm_manifest(
     }
 }
 
+/// Runs the script in a Python started under the name `helm`: the Go
+/// library names its server-side-apply field manager after the process
+/// (os.Args[0]), and the real helm CLI's is "helm".
+fn run_as_helm(script: &str, args: &[&str]) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("k3r-helm-oracle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("oracle dir");
+    let link = dir.join("helm");
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(python, &link).expect("symlink python as helm");
+    let result = run_with(&link.display().to_string(), script, args);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 fn run(script: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new("python3")
+    run_with("python3", script, args)
+}
+
+fn run_with(python: &str, script: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(python)
         .arg("-c")
         .arg(script)
         .args(args)

@@ -113,3 +113,22 @@ fn schema_and_kube_version_failures_match_helm() {
         "{ours}"
     );
 }
+
+/// The traefik chart k3r ships (addons/charts/traefik) renders exactly as
+/// Helm renders it, with defaults and with a HelmChartConfig-like override.
+#[test]
+fn packaged_traefik_chart_matches_helm() {
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../addons/charts/traefik");
+    for values in [
+        json!({}),
+        json!({"image": {"registry": "registry.local:5000", "tag": "v3.0.0"}, "replicas": 2,
+               "service": {"type": "ClusterIP", "annotations": {"a": "b"}},
+               "ingressClass": {"isDefault": false}, "extraArgs": ["--log.level=DEBUG"]}),
+    ] {
+        let helm = k3r_helm_oracle::helm_manifest(&chart, "demo", "ns", &values)
+            .unwrap_or_else(|e| panic!("Helm renders traefik with {values}: {e}"));
+        let ours = our_manifest(&chart, &values).expect("we render traefik");
+        assert!(helm.contains("kind: Deployment") && helm.contains("kind: IngressClass"));
+        assert_eq!(ours, helm, "traefik with {values}");
+    }
+}

@@ -111,11 +111,9 @@ fn key(chart: &HelmChart) -> String {
 /// One HelmChart: install/upgrade when its configuration changed,
 /// uninstall when it is being deleted.
 async fn reconcile(ctx: &mut Context, chart: &HelmChart) -> Result<(), Error> {
-    if chart.annotations().contains_key(UNMANAGED) {
-        return Ok(());
-    }
     let namespace = chart.namespace().unwrap_or_else(|| "default".into());
     let name = chart.name_any();
+    let unmanaged = chart.annotations().contains_key(UNMANAGED);
     let target = chart
         .spec
         .target_namespace
@@ -125,7 +123,10 @@ async fn reconcile(ctx: &mut Context, chart: &HelmChart) -> Result<(), Error> {
     let charts: Api<HelmChart> = Api::namespaced(ctx.client.clone(), &namespace);
     if chart.meta().deletion_timestamp.is_some() {
         if chart.finalizers().iter().any(|f| f == FINALIZER) {
-            uninstall(ctx, chart, &target).await?;
+            // An unmanaged chart's release belongs to whoever manages it now.
+            if !unmanaged {
+                uninstall(ctx, chart, &target).await?;
+            }
             let remaining: Vec<&String> = chart
                 .finalizers()
                 .iter()
@@ -139,6 +140,9 @@ async fn reconcile(ctx: &mut Context, chart: &HelmChart) -> Result<(), Error> {
                 )
                 .await?;
         }
+        return Ok(());
+    }
+    if unmanaged {
         return Ok(());
     }
     if let Some((retry_at, _)) = ctx.backoff.get(&key(chart))

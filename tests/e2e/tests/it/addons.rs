@@ -251,13 +251,42 @@ pub fn operators_leadership(cluster: &Cluster, manifests: &Path) {
     });
 }
 
-/// After a restart with `--disable coredns`: the manifest file is removed,
-/// its objects and its Addon are deleted, other add-ons stay.
-pub fn disabled_coredns_removed(cluster: &Cluster, manifests: &Path) {
-    assert!(
-        !manifests.join("coredns.yaml").exists(),
-        "the disabled manifest must be removed at start"
-    );
+/// The packaged traefik add-on: a HelmChart carrying its chart, installed
+/// by the helm operator (its image is not available offline, so only the
+/// objects are checked, not a running pod).
+pub fn traefik_installed(cluster: &Cluster) {
+    cluster.eventually("traefik installed", Duration::from_secs(120), || {
+        let out = cluster.kubectl(&[
+            "-n",
+            "kube-system",
+            "get",
+            "helmchart",
+            "traefik",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Failed\")].status}|{.status.conditions[?(@.type==\"Failed\")].reason}",
+        ]);
+        (String::from_utf8_lossy(&out.stdout) == "False|Installed").then_some(())
+    });
+    cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "deploy/traefik",
+        "svc/traefik",
+        "ingressclass/traefik",
+    ]);
+}
+
+/// After a restart with `--disable coredns,traefik`: the manifest files are
+/// removed, their objects and Addons are deleted (traefik's through the
+/// helm operator's uninstall), other add-ons stay.
+pub fn disabled_addons_removed(cluster: &Cluster, manifests: &Path) {
+    for file in ["coredns.yaml", "traefik.yaml"] {
+        assert!(
+            !manifests.join(file).exists(),
+            "the disabled manifest {file} must be removed at start"
+        );
+    }
     cluster.eventually(
         "the disabled add-on to be deleted",
         Duration::from_secs(120),
@@ -270,6 +299,9 @@ pub fn disabled_coredns_removed(cluster: &Cluster, manifests: &Path) {
                 "deploy/coredns",
                 "svc/kube-dns",
                 "cm/coredns",
+                "addon/traefik",
+                "helmchart/traefik",
+                "deploy/traefik",
                 "--ignore-not-found",
                 "-o",
                 "name",

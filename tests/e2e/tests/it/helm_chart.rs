@@ -276,6 +276,38 @@ pub fn helm_charts(cluster: &Cluster) {
     assert!(!events.trim().is_empty(), "a RenderFailed event");
     cluster.ok(&["-n", "kube-system", "delete", "helmchart", "broken"]);
 
+    // Real Helm takes the release over once the chart is unmanaged: the
+    // objects carry the ownership marks `helm upgrade` checks.
+    cluster.ok(&[
+        "-n",
+        "kube-system",
+        "annotate",
+        "helmchart",
+        "greeter",
+        "helmcharts.helm.cattle.io/unmanaged=true",
+    ]);
+    let upgraded = k3r_helm_oracle::helm_upgrade(
+        &cluster.kubeconfig,
+        "helm-e2e",
+        "greeter",
+        &testdata().join("greeter"),
+        &serde_json::json!({"greeting": "from real helm"}),
+    )
+    .expect("real helm upgrades the release k3r installed");
+    assert_eq!(upgraded["revision"], 4, "{upgraded}");
+    assert_eq!(
+        configmap(cluster, "greeter", "{.data.greeting}/{.data.revision}").as_deref(),
+        Some("from real helm/4")
+    );
+    cluster.ok(&[
+        "-n",
+        "kube-system",
+        "annotate",
+        "helmchart",
+        "greeter",
+        "helmcharts.helm.cattle.io/unmanaged-",
+    ]);
+
     // Deleting the HelmChart uninstalls the release.
     cluster.ok(&[
         "-n",

@@ -237,6 +237,7 @@ fn single_node_cluster() {
     assert!(pods.contains(&body), "NodePort answered {body:?}");
 
     addons::dns_resolution(&cluster, &pods[2], &cluster_ip);
+    addons::traefik_installed(&cluster);
     addons::operators_leadership(&cluster, &data_dir.join("server/manifests"));
     crate::helm_release::real_helm_reads_our_releases(&cluster);
     crate::helm_chart::helm_charts(&cluster);
@@ -261,6 +262,17 @@ fn single_node_cluster() {
                 "coredns",
                 "-o",
                 "jsonpath={.metadata.resourceVersion}",
+            ]),
+            // traefik's release revisions (the helm operator).
+            cluster.ok(&[
+                "-n",
+                "kube-system",
+                "get",
+                "secrets",
+                "-l",
+                "owner=helm,name=traefik",
+                "-o",
+                "name",
             ]),
         )
     };
@@ -313,10 +325,10 @@ fn single_node_cluster() {
     rss_report(&cluster);
     cluster.stop();
     drop(cluster);
-    // Once more with CoreDNS disabled: it is removed, the rest stays.
-    let mut cluster = Cluster::start(&data_dir, port, &["--disable=coredns"]);
+    // Once more with CoreDNS and traefik disabled: removed, the rest stays.
+    let mut cluster = Cluster::start(&data_dir, port, &["--disable=coredns,traefik"]);
     cluster.wait_ready(Duration::from_secs(240));
-    addons::disabled_coredns_removed(&cluster, &data_dir.join("server/manifests"));
+    addons::disabled_addons_removed(&cluster, &data_dir.join("server/manifests"));
     cluster.stop();
     drop(cluster);
     // Another token on an existing data dir is refused, naming the problem.
