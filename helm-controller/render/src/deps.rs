@@ -16,6 +16,7 @@ struct Dependency {
     alias: Option<String>,
     condition: String,
     tags: Vec<String>,
+    import_values: Vec<Value>,
 }
 
 fn dependencies_of(chart: &Chart) -> Vec<Dependency> {
@@ -40,11 +41,16 @@ fn dependencies_of(chart: &Chart) -> Vec<Dependency> {
                     .collect(),
                 _ => Vec::new(),
             };
+            let import_values = match m.get("import-values") {
+                Some(Value::List(items)) => items.to_vec(),
+                _ => Vec::new(),
+            };
             Some(Dependency {
                 name: text("name"),
                 alias: Some(text("alias")).filter(|a| !a.is_empty()),
                 condition: text("condition"),
                 tags,
+                import_values,
             })
         })
         .collect()
@@ -135,7 +141,57 @@ fn process_at(chart: &Chart, top: &Value, path: &str) -> Chart {
         .iter()
         .map(|c| process_at(c, top, &format!("{path}{}.", c.name())))
         .collect();
+    import_values(&mut result, &declared);
     result
+}
+
+/// `import-values`: a child's `exports.<name>` (string form) or any child
+/// table (`{child, parent}` form) copied into this chart's values, below
+/// the chart's own values (Helm's processImportValues, merge mode).
+fn import_values(chart: &mut Chart, declared: &[Dependency]) {
+    if declared.iter().all(|d| d.import_values.is_empty()) {
+        return;
+    }
+    let merged = coalesce_tree(chart, &Value::from(BTreeMap::new()));
+    let mut imported = Value::from(BTreeMap::new());
+    for dep in declared {
+        let name = dep.alias.clone().unwrap_or_else(|| dep.name.clone());
+        for entry in &dep.import_values {
+            let (child, parent) = match entry {
+                Value::String(export) => (format!("exports.{export}"), ".".to_string()),
+                Value::Map(m) => {
+                    let field = |k: &str| {
+                        m.get(k).map(|v| match v {
+                            Value::String(s) => s.to_string(),
+                            other => other.to_go_string(),
+                        })
+                    };
+                    match (field("child"), field("parent")) {
+                        (Some(c), Some(p)) => (c, p),
+                        _ => continue,
+                    }
+                }
+                _ => continue,
+            };
+            let Some(table @ Value::Map(_)) = path_value(&merged, &format!("{name}.{child}"))
+            else {
+                continue;
+            };
+            imported = crate::values::merge(&imported, &path_to_map(&parent, table));
+        }
+    }
+    // The chart's own (coalesced) values win over what it imports.
+    chart.values = crate::values::merge(&imported, &merged);
+}
+
+/// {"a.b": v} -> {a: {b: v}}; "." is the root.
+fn path_to_map(path: &str, value: Value) -> Value {
+    if path == "." || path.is_empty() {
+        return value;
+    }
+    path.rsplit('.').fold(value, |inner, key| {
+        Value::from(BTreeMap::from([(key.to_string(), inner)]))
+    })
 }
 
 /// The values a chart at `path` ("sub.subsub.") was given, from the root.
