@@ -6,6 +6,7 @@ mod collections;
 mod conv;
 mod encoding;
 mod helm;
+mod random;
 mod strings;
 
 use k3r_gotemplate::Template;
@@ -19,6 +20,7 @@ pub fn helm_template() -> Template {
     collections::register(&mut t);
     conv::register(&mut t);
     encoding::register(&mut t);
+    random::register(&mut t);
     helm::register(&mut t);
     t
 }
