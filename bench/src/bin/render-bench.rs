@@ -25,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         kube_version: "v1.36.0".into(),
         api_versions: vec!["v1".into(), "apps/v1".into()],
         helm_version: "v4.2".into(),
+        lookup: None,
     };
     let release = ReleaseInfo {
         name: "bench".into(),

@@ -23,7 +23,21 @@ pub struct ReleaseInfo {
     pub is_upgrade: bool,
 }
 
-/// What `.Capabilities` says.
+/// Helm's `lookup apiVersion kind namespace name`: the object (a map), a
+/// `{items: [...]}` list when name is empty, an empty map when not found.
+#[derive(Clone)]
+pub struct Lookup(pub Arc<LookupFn>);
+
+/// (apiVersion, kind, namespace, name) -> object, list or empty map.
+pub type LookupFn = dyn Fn(&str, &str, &str, &str) -> Result<Value, String> + Send + Sync;
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lookup")
+    }
+}
+
+/// What `.Capabilities` says (and, for `lookup`, how to reach the cluster).
 #[derive(Clone, Debug)]
 pub struct Capabilities {
     /// "v1.35.8"
@@ -31,6 +45,9 @@ pub struct Capabilities {
     /// group/versions and group/version/Kinds the cluster serves.
     pub api_versions: Vec<String>,
     pub helm_version: String,
+    /// The live cluster for `lookup`; without it lookup finds nothing, as
+    /// in `helm template`.
+    pub lookup: Option<Lookup>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -63,6 +80,27 @@ pub fn render(
     let mut names: Vec<&String> = templates.keys().collect();
     names.sort_by(|a, b| parse_order(a, b));
     let mut set = helm_template();
+    if let Some(Lookup(lookup)) = &capabilities.lookup {
+        let lookup = Arc::clone(lookup);
+        set.func("lookup", move |_, a| {
+            let text = |i: usize| match a.get(i) {
+                Some(Value::String(s)) => Ok(s.to_string()),
+                Some(Value::Nil) | None => Ok(String::new()),
+                Some(other) => Err(k3r_gotemplate::FuncError::Arg(format!(
+                    "wrong type for value; expected string; got {}",
+                    other.type_name()
+                ))),
+            };
+            if a.len() != 4 {
+                return Err(k3r_gotemplate::FuncError::Arg(format!(
+                    "wrong number of args for lookup: want 4 got {}",
+                    a.len()
+                )));
+            }
+            lookup(&text(0)?, &text(1)?, &text(2)?, &text(3)?)
+                .map_err(k3r_gotemplate::FuncError::Call)
+        });
+    }
     for name in &names {
         set.parse(name, &templates[name.as_str()].text)
             .map_err(|e| RenderError(e.to_string()))?;

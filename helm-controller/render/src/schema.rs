@@ -26,6 +26,28 @@ pub fn to_serde(value: &Value) -> serde_json::Value {
     }
 }
 
+/// serde_json as Kubernetes' unstructured objects decode it (what `lookup`
+/// returns): integers stay int64, other numbers are float64.
+pub fn from_serde(value: &serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or_default()),
+        },
+        serde_json::Value::String(s) => Value::str(s),
+        serde_json::Value::Array(items) => {
+            Value::from(items.iter().map(from_serde).collect::<Vec<_>>())
+        }
+        serde_json::Value::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), from_serde(v)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ),
+    }
+}
+
 /// Checks every schema in the tree; the error lists each failing chart
 /// and its problems.
 pub fn validate(chart: &Chart, values: &Value) -> Result<(), String> {

@@ -17,6 +17,7 @@ pub fn capabilities() -> Capabilities {
         kube_version: "v1.36.0".into(),
         api_versions: vec!["v1".into(), "apps/v1".into(), "batch/v1".into()],
         helm_version: "v4.2".into(),
+        lookup: None,
     }
 }
 

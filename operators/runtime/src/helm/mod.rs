@@ -20,7 +20,7 @@ use k3r_gotemplate::Value;
 use k3r_helm_controller::set::set_value;
 use k3r_helm_controller::values::{Layer, LayerSource, config_hash, user_values};
 use k3r_helm_render::chart::load_archive;
-use k3r_helm_render::engine::{Capabilities, ReleaseInfo};
+use k3r_helm_render::engine::{Capabilities, Lookup, ReleaseInfo};
 use k3r_helm_render::manifest::template;
 use k3r_helm_render::release::{Release, Status};
 use k8s_openapi::api::core::v1::Secret;
@@ -357,7 +357,18 @@ async fn install(
     };
     // Rendering completes before anything is applied: a template error
     // changes nothing in the cluster.
-    let rendered = template(&loaded, &user, &release_info, &capabilities).map_err(|e| Failure {
+    // On a blocking thread: `lookup` blocks on API requests.
+    let rendered = {
+        let (loaded, user) = (loaded.clone(), user.clone());
+        let release_info = release_info.clone();
+        tokio::task::spawn_blocking(move || template(&loaded, &user, &release_info, &capabilities))
+            .await
+            .map_err(|e| Failure {
+                reason: "RenderFailed",
+                message: format!("rendering stopped: {e}"),
+            })?
+    }
+    .map_err(|e| Failure {
         reason: "RenderFailed",
         message: e.to_string(),
     })?;
@@ -506,7 +517,53 @@ async fn capabilities(ctx: &mut Context) -> Result<Capabilities, Error> {
         kube_version: version.git_version,
         api_versions,
         helm_version: "v4.2".into(),
+        lookup: Some(lookup(ctx.client.clone())),
     })
+}
+
+/// `lookup` against the live API. Templates run on a blocking thread
+/// (see `install`), so each lookup blocks on the request.
+fn lookup(client: Client) -> Lookup {
+    let handle = tokio::runtime::Handle::current();
+    Lookup(std::sync::Arc::new(
+        move |api_version, kind, namespace, name| {
+            handle.block_on(lookup_object(&client, api_version, kind, namespace, name))
+        },
+    ))
+}
+
+async fn lookup_object(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, String> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .map_err(|e| format!("lookup {api_version} {kind}: {e}"))?;
+    let api: Api<kube::api::DynamicObject> =
+        if matches!(caps.scope, kube::discovery::Scope::Namespaced) && !namespace.is_empty() {
+            Api::namespaced_with(client.clone(), namespace, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+    let json = if name.is_empty() {
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("lookup {api_version} {kind}: {e}"))?;
+        json!({"items": list.items})
+    } else {
+        match api.get_opt(name).await {
+            Ok(Some(object)) => serde_json::to_value(object).map_err(|e| e.to_string())?,
+            Ok(None) => json!({}),
+            Err(e) => return Err(format!("lookup {api_version} {kind} {name}: {e}")),
+        }
+    };
+    Ok(k3r_helm_render::schema::from_serde(&json))
 }
 
 async fn set_condition(

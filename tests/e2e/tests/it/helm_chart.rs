@@ -165,6 +165,16 @@ pub fn helm_charts(cluster: &Cluster) {
         "E2E: HelmChart from a repository installed {:.1} s after it was applied",
         started.elapsed().as_secs_f64()
     );
+    // lookup reads the live cluster: an object, a missing one, a list.
+    assert_eq!(
+        configmap(
+            cluster,
+            "greeter",
+            "{.data.kubeSystem}/{.data.missing}/{.data.services}"
+        )
+        .as_deref(),
+        Some("kube-system/0/true")
+    );
     let marks = configmap(
         cluster,
         "greeter",
