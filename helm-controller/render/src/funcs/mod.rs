@@ -4,6 +4,7 @@
 mod args;
 mod collections;
 mod conv;
+mod dates;
 mod encoding;
 mod helm;
 mod random;
@@ -20,6 +21,7 @@ pub fn helm_template() -> Template {
     collections::register(&mut t);
     conv::register(&mut t);
     encoding::register(&mut t);
+    dates::register(&mut t);
     random::register(&mut t);
     helm::register(&mut t);
     t
