@@ -3,6 +3,7 @@
 //! chart version a repository index offers, and the hash that tells
 //! whether anything changed.
 
+pub mod policy;
 pub mod repo;
 pub mod set;
 pub mod values;

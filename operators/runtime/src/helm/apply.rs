@@ -27,12 +27,14 @@ pub async fn namespace(client: &Client, name: &str) -> Result<(), Error> {
 }
 
 /// The objects a manifest declares, with the release namespace filled in
-/// for namespaced kinds.
+/// for namespaced kinds. Kinds the cluster does not serve are an error, or,
+/// with `skip_unserved` (pruning: such objects cannot exist), left out.
 async fn objects(
     client: &Client,
     discovery: &mut Discovery,
     contents: impl Iterator<Item = (String, String)>,
     target: &str,
+    skip_unserved: bool,
 ) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     for (source, content) in contents {
@@ -44,7 +46,13 @@ async fn objects(
                 .unwrap_or_default()
                 .to_string();
             let kind = object["kind"].as_str().unwrap_or_default().to_string();
-            if dynamic::is_namespaced(client, discovery, &api_version, &kind).await?
+            let namespaced =
+                match dynamic::is_namespaced(client, discovery, &api_version, &kind).await {
+                    Ok(namespaced) => namespaced,
+                    Err(_) if skip_unserved => continue,
+                    Err(e) => return Err(e),
+                };
+            if namespaced
                 && object["metadata"]["namespace"]
                     .as_str()
                     .is_none_or(str::is_empty)
@@ -68,7 +76,7 @@ pub async fn release(
     let contents = documents
         .iter()
         .map(|d| (d.source.clone(), d.content.clone()));
-    for mut object in objects(client, discovery, contents, target).await? {
+    for mut object in objects(client, discovery, contents, target, false).await? {
         let metadata = &mut object["metadata"];
         if !metadata["labels"].is_object() {
             metadata["labels"] = json!({});
@@ -116,6 +124,7 @@ pub async fn prune(
             .into_iter()
             .map(|d| ("previous release".to_string(), d)),
         target,
+        true,
     )
     .await?;
     let keep: BTreeSet<String> = objects(
@@ -125,6 +134,7 @@ pub async fn prune(
             .iter()
             .map(|d| (d.source.clone(), d.content.clone())),
         target,
+        true,
     )
     .await?
     .iter()

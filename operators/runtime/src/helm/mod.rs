@@ -17,6 +17,7 @@ use futures::StreamExt;
 use k3r_crds::condition::Condition;
 use k3r_crds::helmchart::{HelmChart, HelmChartConfig, SecretSpec};
 use k3r_gotemplate::Value;
+use k3r_helm_controller::policy::{Action, Latest, decide};
 use k3r_helm_controller::set::set_value;
 use k3r_helm_controller::values::{Layer, LayerSource, config_hash, user_values};
 use k3r_helm_render::chart::load_archive;
@@ -321,16 +322,38 @@ async fn install(
         &user,
     );
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), target);
-    let history = store::history(&secrets, &name)
+    let mut history = store::history(&secrets, &name)
         .await
         .map_err(fail("ReleaseStoreFailed"))?;
-    let latest = history.last();
-    if let Some(latest) = latest
-        && latest.status == "deployed"
-        && latest.hash == hash
-    {
-        return Ok(Outcome::Unchanged);
+    let policy = failure_policy(ctx, chart, namespace).await;
+    let action = decide(
+        history.last().map(|l| Latest {
+            status: &l.status,
+            hash: &l.hash,
+        }),
+        &hash,
+        policy.as_deref(),
+    );
+    match action {
+        Action::Nothing => return Ok(Outcome::Unchanged),
+        Action::Abort => {
+            return Err(Failure {
+                reason: "Aborted",
+                message: "the last install or upgrade failed and failurePolicy is abort: \
+                          waiting for the HelmChart or its values to change"
+                    .into(),
+            });
+        }
+        Action::Reinstall => {
+            tracing::info!(chart = %name, "failed release: uninstalling before installing again");
+            uninstall_release(ctx, &name, target)
+                .await
+                .map_err(fail("UninstallFailed"))?;
+            history.clear();
+        }
+        Action::Install | Action::Upgrade => {}
     }
+    let latest = history.last();
     let credentials = match &spec.auth_secret {
         Some(reference) => Some(
             credentials(ctx, namespace, reference.name.as_str())
@@ -441,11 +464,10 @@ async fn install(
     Ok(Outcome::Deployed { revision, source })
 }
 
-/// Deletes what the latest revision applied, then every stored revision.
-async fn uninstall(ctx: &mut Context, chart: &HelmChart, target: &str) -> Result<(), Error> {
-    let name = chart.name_any();
+/// Deletes what the newest revision applied, then every stored revision.
+async fn uninstall_release(ctx: &mut Context, name: &str, target: &str) -> Result<(), Error> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), target);
-    let history = store::history(&secrets, &name).await?;
+    let history = store::history(&secrets, name).await?;
     if let Some(latest) = history.last() {
         apply::prune(
             &ctx.client,
@@ -459,6 +481,26 @@ async fn uninstall(ctx: &mut Context, chart: &HelmChart, target: &str) -> Result
     for stored in &history {
         store::delete(&secrets, stored).await?;
     }
+    Ok(())
+}
+
+/// failurePolicy: the HelmChartConfig's, else the HelmChart's.
+async fn failure_policy(ctx: &Context, chart: &HelmChart, namespace: &str) -> Option<String> {
+    let config = Api::<HelmChartConfig>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(&chart.name_any())
+        .await
+        .ok()
+        .flatten();
+    config
+        .and_then(|c| c.spec.failure_policy)
+        .or_else(|| chart.spec.failure_policy.clone())
+        .filter(|p| !p.is_empty())
+}
+
+/// The HelmChart is being deleted: uninstall its release.
+async fn uninstall(ctx: &mut Context, chart: &HelmChart, target: &str) -> Result<(), Error> {
+    let name = chart.name_any();
+    uninstall_release(ctx, &name, target).await?;
     ctx.backoff.remove(&key(chart));
     event(
         ctx,

@@ -90,6 +90,47 @@ impl Drop for Repository {
     }
 }
 
+fn base64(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut child = Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("base64");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("write");
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut text)
+        .expect("read");
+    let _ = child.wait();
+    text
+}
+
+fn release_secrets(cluster: &Cluster, release: &str) -> usize {
+    cluster
+        .ok(&[
+            "-n",
+            "helm-e2e",
+            "get",
+            "secrets",
+            "-l",
+            &format!("owner=helm,name={release}"),
+            "-o",
+            "name",
+        ])
+        .lines()
+        .count()
+}
+
 fn configmap(cluster: &Cluster, name: &str, field: &str) -> Option<String> {
     let out = cluster.kubectl(&[
         "-n",
@@ -231,30 +272,7 @@ pub fn helm_charts(cluster: &Cluster) {
 
     // A chart that cannot render fails with file and line; nothing applied.
     let broken = package("broken", work.path());
-    let content = {
-        use std::io::Read;
-        let mut child = Command::new("base64")
-            .arg("-w0")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("base64");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&broken)
-            .expect("write");
-        let mut text = String::new();
-        child
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut text)
-            .expect("read");
-        let _ = child.wait();
-        text
-    };
+    let content = base64(&broken);
     let chart = format!(
         "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {{name: broken, namespace: kube-system}}\nspec:\n  targetNamespace: helm-e2e\n  chartContent: {content}\n"
     );
@@ -285,6 +303,41 @@ pub fn helm_charts(cluster: &Cluster) {
     ]);
     assert!(!events.trim().is_empty(), "a RenderFailed event");
     cluster.ok(&["-n", "kube-system", "delete", "helmchart", "broken"]);
+
+    // A chart that renders but cannot be applied, with failurePolicy
+    // abort: one failed revision, then the operator waits for a change.
+    let unservable = base64(&package("unservable", work.path()));
+    let chart = format!(
+        "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {{name: unservable, namespace: kube-system}}\nspec:\n  targetNamespace: helm-e2e\n  failurePolicy: abort\n  chartContent: {unservable}\n"
+    );
+    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&chart));
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let status = cluster.eventually("the abort", Duration::from_secs(90), || {
+        let status = condition(cluster, "unservable");
+        status.starts_with("True|Aborted|").then_some(status)
+    });
+    assert!(status.contains("failurePolicy is abort"), "{status}");
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(
+        release_secrets(cluster, "unservable"),
+        1,
+        "abort must not retry"
+    );
+    cluster.ok(&[
+        "-n",
+        "kube-system",
+        "delete",
+        "helmchart",
+        "unservable",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    assert_eq!(release_secrets(cluster, "unservable"), 0);
+    assert!(configmap(cluster, "unservable-first", "{.metadata.name}").is_none());
 
     // Real Helm takes the release over once the chart is unmanaged: the
     // objects carry the ownership marks `helm upgrade` checks.
