@@ -194,7 +194,7 @@ fn resolve(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, 
     resolve_plain(text)
 }
 
-fn resolve_plain(text: &str) -> Result<Value, String> {
+pub(crate) fn resolve_plain(text: &str) -> Result<Value, String> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Nil),
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
@@ -264,7 +264,7 @@ pub(crate) fn go_integer(s: &str) -> Option<(bool, u64)> {
 }
 
 /// go-yaml v2: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
-pub(crate) fn is_yaml_float(s: &str) -> bool {
+fn is_yaml_float(s: &str) -> bool {
     let s = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (mantissa, exponent) = match s.find(['e', 'E']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),

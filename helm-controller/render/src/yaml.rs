@@ -7,7 +7,7 @@
 use k3r_gotemplate::{Value, format_float_g};
 
 use crate::json::base64;
-use crate::values::{go_integer, is_yaml_float};
+use crate::values::resolve_plain;
 
 const BEST_WIDTH: usize = 80;
 const BEST_INDENT: usize = 2;
@@ -443,34 +443,9 @@ fn analyze(s: &str) -> Analysis {
 
 /// Would go-yaml v2 read this plain text back as a string?
 fn resolves_to_string(s: &str) -> bool {
-    match s {
-        "" | "~" | "null" | "Null" | "NULL" | "y" | "Y" | "yes" | "Yes" | "YES" | "true"
-        | "True" | "TRUE" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO" | "false"
-        | "False" | "FALSE" | "off" | "Off" | "OFF" | ".inf" | ".Inf" | ".INF" | "+.inf"
-        | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN" | ".NAN" | "<<" => {
-            return false;
-        }
-        _ => {}
-    }
-    let Some(first) = s.chars().next() else {
-        return false;
-    };
-    if !(first.is_ascii_digit() || first == '-' || first == '+' || first == '.') {
-        return true;
-    }
-    let plain = s.replace('_', "");
-    if go_integer(&plain).is_some() || is_yaml_float(&plain) || is_timestamp(s) {
-        return false;
-    }
-    if let Some(rest) = plain
-        .strip_prefix("0b")
-        .or_else(|| plain.strip_prefix("-0b"))
-        && !rest.is_empty()
-        && rest.bytes().all(|b| b == b'0' || b == b'1')
-    {
-        return false;
-    }
-    true
+    // The reader's own resolution (values.rs), plus what it keeps as a
+    // string only because JSON cannot hold it: timestamps and merge keys.
+    s != "<<" && !is_timestamp(s) && matches!(resolve_plain(s), Ok(Value::String(_)))
 }
 
 /// go-yaml v2 timestamps: 2006-1-2, with an optional time part.

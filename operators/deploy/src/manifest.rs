@@ -38,7 +38,8 @@ impl ObjectRef {
         })
     }
 
-    fn of(object: &Value) -> Option<Self> {
+    /// The reference of an object, when it has apiVersion, kind and name.
+    pub fn of(object: &Value) -> Option<Self> {
         Some(Self {
             api_version: object["apiVersion"].as_str()?.to_string(),
             kind: object["kind"].as_str()?.to_string(),

@@ -5,13 +5,30 @@ use k3r_deploy::ObjectRef;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
-use kube::discovery::{Discovery, Scope};
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 
 use crate::Error;
 
 fn gvk_of(api_version: &str, kind: &str) -> GroupVersionKind {
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     GroupVersionKind::gvk(group, version, kind)
+}
+
+/// The resource and scope of a kind, refreshing discovery once when the
+/// kind is unknown (new CRDs may have appeared since the last discovery).
+async fn find(
+    client: &Client,
+    discovery: &mut Discovery,
+    api_version: &str,
+    kind: &str,
+) -> Result<(ApiResource, ApiCapabilities), Error> {
+    let gvk = gvk_of(api_version, kind);
+    if discovery.resolve_gvk(&gvk).is_none() {
+        *discovery = Discovery::new(client.clone()).run().await?;
+    }
+    discovery
+        .resolve_gvk(&gvk)
+        .ok_or_else(|| Error::Other(format!("the cluster does not serve {api_version} {kind}")))
 }
 
 pub async fn resolve(
@@ -21,14 +38,7 @@ pub async fn resolve(
     kind: &str,
     namespace: Option<&str>,
 ) -> Result<Api<DynamicObject>, Error> {
-    let gvk = gvk_of(api_version, kind);
-    if discovery.resolve_gvk(&gvk).is_none() {
-        // New CRDs may have appeared since the last discovery.
-        *discovery = Discovery::new(client.clone()).run().await?;
-    }
-    let (resource, capabilities) = discovery
-        .resolve_gvk(&gvk)
-        .ok_or_else(|| Error::Other(format!("the cluster does not serve {api_version} {kind}")))?;
+    let (resource, capabilities) = find(client, discovery, api_version, kind).await?;
     Ok(match capabilities.scope {
         Scope::Namespaced => {
             Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource)
@@ -44,14 +54,8 @@ pub async fn is_namespaced(
     api_version: &str,
     kind: &str,
 ) -> Result<bool, Error> {
-    let gvk = gvk_of(api_version, kind);
-    if discovery.resolve_gvk(&gvk).is_none() {
-        *discovery = Discovery::new(client.clone()).run().await?;
-    }
-    discovery
-        .resolve_gvk(&gvk)
-        .map(|(_, caps)| matches!(caps.scope, Scope::Namespaced))
-        .ok_or_else(|| Error::Other(format!("the cluster does not serve {api_version} {kind}")))
+    let (_, capabilities) = find(client, discovery, api_version, kind).await?;
+    Ok(matches!(capabilities.scope, Scope::Namespaced))
 }
 
 /// Server-side apply of one object as `manager` (forcing conflicts).

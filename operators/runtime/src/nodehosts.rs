@@ -77,12 +77,7 @@ pub async fn run(client: Client, handle: OperatorHandle) -> Result<(), Error> {
             tracing::warn!(error = %err, "updating NodeHosts failed; retrying");
         }
         handle.reconciled(result.is_ok(), started.elapsed());
-        // Wait for an event (coalescing a burst) or the resync tick.
-        let _ = tokio::time::timeout(RESYNC, events.next()).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        while let Ok(Some(())) =
-            tokio::time::timeout(Duration::from_millis(10), events.next()).await
-        {}
+        crate::events::wait_for_change(events.as_mut(), RESYNC).await;
     }
 }
 

@@ -92,21 +92,6 @@ pub async fn release(
     Ok(())
 }
 
-fn reference(object: &Value) -> ObjectRef {
-    ObjectRef {
-        api_version: object["apiVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        kind: object["kind"].as_str().unwrap_or_default().to_string(),
-        namespace: object["metadata"]["namespace"].as_str().map(String::from),
-        name: object["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    }
-}
-
 /// Deletes the objects of `previous_manifest` that `current` no longer
 /// declares (all of them for an uninstall), except those annotated
 /// `helm.sh/resource-policy: keep`; the newest kinds first.
@@ -138,10 +123,14 @@ pub async fn prune(
     )
     .await?
     .iter()
-    .map(|o| reference(o).to_string())
+    .filter_map(ObjectRef::of)
+    .map(|r| r.to_string())
     .collect();
     for object in previous.iter().rev() {
-        let reference = reference(object);
+        // parse_manifest only yields objects that have a reference.
+        let Some(reference) = ObjectRef::of(object) else {
+            continue;
+        };
         if keep.contains(&reference.to_string())
             || object["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
         {

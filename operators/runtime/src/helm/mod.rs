@@ -93,11 +93,7 @@ pub async fn run(client: Client, handle: OperatorHandle) -> Result<(), Error> {
             }
         };
         handle.reconciled(ok, started.elapsed());
-        let _ = tokio::time::timeout(RESYNC, events.next()).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        while let Ok(Some(())) =
-            tokio::time::timeout(Duration::from_millis(10), events.next()).await
-        {}
+        crate::events::wait_for_change(events.as_mut(), RESYNC).await;
     }
 }
 
@@ -217,15 +213,11 @@ fn fail(reason: &'static str) -> impl FnOnce(Error) -> Failure {
 async fn values(
     ctx: &Context,
     chart: &HelmChart,
+    config: Option<&HelmChartConfig>,
     namespace: &str,
-) -> Result<(Value, Vec<String>), Error> {
+) -> Result<Value, Error> {
     let mut layers = Vec::new();
-    let mut secret_texts = Vec::new();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let config: Option<HelmChartConfig> =
-        Api::<HelmChartConfig>::namespaced(ctx.client.clone(), namespace)
-            .get_opt(&chart.name_any())
-            .await?;
     let sources = [
         (
             "HelmChart",
@@ -235,10 +227,9 @@ async fn values(
         ),
         (
             "HelmChartConfig",
-            config.as_ref().and_then(|c| c.spec.values_content.clone()),
-            config.as_ref().and_then(|c| c.spec.values.clone()),
+            config.and_then(|c| c.spec.values_content.clone()),
+            config.and_then(|c| c.spec.values.clone()),
             config
-                .as_ref()
                 .map(|c| c.spec.values_secrets.clone())
                 .unwrap_or_default(),
         ),
@@ -276,7 +267,6 @@ async fn values(
                     .ok_or_else(|| {
                         Error::Other(format!("{kind} valuesSecrets {name}: no key {key:?}"))
                     })?;
-                secret_texts.push(data.clone());
                 layers.push(Layer {
                     origin: format!("{kind} valuesSecrets {name}/{key}"),
                     source: LayerSource::Yaml(data),
@@ -296,8 +286,7 @@ async fn values(
             (k.clone(), value)
         })
         .collect();
-    let values = user_values(&layers, &sets).map_err(|e| Error::Other(e.to_string()))?;
-    Ok((values, secret_texts))
+    user_values(&layers, &sets).map_err(|e| Error::Other(e.to_string()))
 }
 
 async fn install(
@@ -308,7 +297,16 @@ async fn install(
 ) -> Result<Outcome, Failure> {
     let name = chart.name_any();
     let spec = &chart.spec;
-    let (user, _) = values(ctx, chart, namespace)
+    // The HelmChartConfig of the same name adds values and may override
+    // failurePolicy.
+    let config = Api::<HelmChartConfig>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(&name)
+        .await
+        .map_err(|e| Failure {
+            reason: "InvalidValues",
+            message: format!("HelmChartConfig {name}: {e}"),
+        })?;
+    let user = values(ctx, chart, config.as_ref(), namespace)
         .await
         .map_err(fail("InvalidValues"))?;
     let hash = config_hash(
@@ -325,7 +323,10 @@ async fn install(
     let mut history = store::history(&secrets, &name)
         .await
         .map_err(fail("ReleaseStoreFailed"))?;
-    let policy = failure_policy(ctx, chart, namespace).await;
+    let policy = config
+        .and_then(|c| c.spec.failure_policy)
+        .or_else(|| chart.spec.failure_policy.clone())
+        .filter(|p| !p.is_empty());
     let action = decide(
         history.last().map(|l| Latest {
             status: &l.status,
@@ -482,19 +483,6 @@ async fn uninstall_release(ctx: &mut Context, name: &str, target: &str) -> Resul
         store::delete(&secrets, stored).await?;
     }
     Ok(())
-}
-
-/// failurePolicy: the HelmChartConfig's, else the HelmChart's.
-async fn failure_policy(ctx: &Context, chart: &HelmChart, namespace: &str) -> Option<String> {
-    let config = Api::<HelmChartConfig>::namespaced(ctx.client.clone(), namespace)
-        .get_opt(&chart.name_any())
-        .await
-        .ok()
-        .flatten();
-    config
-        .and_then(|c| c.spec.failure_policy)
-        .or_else(|| chart.spec.failure_policy.clone())
-        .filter(|p| !p.is_empty())
 }
 
 /// The HelmChart is being deleted: uninstall its release.
