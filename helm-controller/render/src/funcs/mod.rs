@@ -4,11 +4,13 @@
 mod args;
 mod collections;
 mod conv;
+mod crypto;
 mod dates;
 mod encoding;
 mod helm;
 mod random;
 mod strings;
+mod toml;
 
 use k3r_gotemplate::Template;
 
@@ -20,9 +22,11 @@ pub fn helm_template() -> Template {
     strings::register(&mut t);
     collections::register(&mut t);
     conv::register(&mut t);
+    crypto::register(&mut t);
     encoding::register(&mut t);
     dates::register(&mut t);
     random::register(&mut t);
+    toml::register(&mut t);
     helm::register(&mut t);
     t
 }

@@ -2,6 +2,8 @@
 //! give byte-identical files.
 
 mod charts;
+mod crypto;
 mod functions;
 mod harness;
+mod toml;
 mod toyaml;
