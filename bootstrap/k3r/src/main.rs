@@ -10,6 +10,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: pod logs and log files stay plain.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli::parse().and_then(cli::run) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -66,34 +66,51 @@ pub fn versions(index_yaml: &str, chart: &str) -> Result<Vec<ChartVersion>, Repo
             })
         })
         .collect();
-    found.sort_by(
-        |a, b| match (Version::parse(&a.version), Version::parse(&b.version)) {
-            (Ok(x), Ok(y)) => y.cmp(&x),
-            _ => b.version.cmp(&a.version),
-        },
-    );
+    sort_descending(&mut found, |v| v.version.as_str());
     Ok(found)
 }
 
 /// Helm's IndexFile.Get.
 pub fn select(index_yaml: &str, chart: &str, wanted: &str) -> Result<ChartVersion, RepoError> {
     let versions = versions(index_yaml, chart)?;
+    let names: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
+    match choose(&names, wanted)? {
+        Some(i) => Ok(versions[i].clone()),
+        None => Err(RepoError::NoVersion {
+            chart: chart.to_string(),
+            version: wanted.trim().to_string(),
+        }),
+    }
+}
+
+/// Which of `versions` (highest first) Helm picks for `wanted`: an exact
+/// match first, else the highest version satisfying the constraint; no
+/// constraint means the highest stable release.
+pub fn choose(versions: &[&str], wanted: &str) -> Result<Option<usize>, RepoError> {
     let wanted = wanted.trim();
     if !wanted.is_empty()
-        && let Some(exact) = versions.iter().find(|v| v.version == wanted)
+        && let Some(exact) = versions.iter().position(|v| *v == wanted)
     {
-        return Ok(exact.clone());
+        return Ok(Some(exact));
     }
     let constraint = if wanted.is_empty() { "*" } else { wanted };
     let constraints = Constraints::parse(constraint)
         .map_err(|e| RepoError::Constraint(constraint.to_string(), e))?;
-    versions
-        .into_iter()
-        .find(|v| Version::parse(&v.version).is_ok_and(|parsed| constraints.check(&parsed)))
-        .ok_or_else(|| RepoError::NoVersion {
-            chart: chart.to_string(),
-            version: wanted.to_string(),
-        })
+    Ok(versions
+        .iter()
+        .position(|v| Version::parse(v).is_ok_and(|parsed| constraints.check(&parsed))))
+}
+
+/// Sorts versions highest first (semantic versions before anything else).
+pub fn sort_descending<T>(items: &mut [T], version: impl Fn(&T) -> &str) {
+    items.sort_by(
+        |a, b| match (Version::parse(version(a)), Version::parse(version(b))) {
+            (Ok(x), Ok(y)) => y.cmp(&x),
+            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+            _ => version(b).cmp(version(a)),
+        },
+    );
 }
 
 /// A chart URL from the index, made absolute against the repository URL.

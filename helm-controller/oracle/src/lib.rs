@@ -3,6 +3,10 @@
 //! is written to a directory and rendered by it, and the tests compare our
 //! output with Helm's.
 
+mod registry;
+
+pub use registry::Registry;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,6 +92,46 @@ pub fn helm_upgrade(
             name,
             &chart.display().to_string(),
             &values.to_string(),
+        ],
+    );
+    match parsed.get("error").and_then(|e| e.as_str()) {
+        Some(error) => Err(error.to_string()),
+        None => Ok(parsed["ok"].clone()),
+    }
+}
+
+const PUSH: &str = r#"
+import json, sys, tempfile, os
+from helm_python import RegistryClient
+from helm_python.chart import package
+try:
+    work = tempfile.mkdtemp()
+    archive = package(sys.argv[1], destination=work, version=sys.argv[2])
+    with RegistryClient(plain_http=True, credentials_file=os.path.join(work, "registry.json")) as client:
+        client.login(sys.argv[4], sys.argv[5], sys.argv[6], plain_http=True)
+        out = client.push(archive, sys.argv[3], plain_http=True)
+    print(json.dumps({"ok": out}, default=str))
+except Exception as e:
+    print(json.dumps({"error": str(e)}))
+"#;
+
+/// `helm package --version VERSION CHART` and `helm push` to `remote`
+/// (oci://host/path) on a plain-HTTP registry after logging in.
+pub fn helm_push(
+    chart: &Path,
+    version: &str,
+    remote: &str,
+    (registry, username, password): (&str, &str, &str),
+) -> Result<serde_json::Value, String> {
+    let parsed = run(
+        PUSH,
+        &[
+            &chart.display().to_string(),
+            version,
+            remote,
+            registry,
+            username,
+            password,
         ],
     );
     match parsed.get("error").and_then(|e| e.as_str()) {

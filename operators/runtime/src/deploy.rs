@@ -214,7 +214,7 @@ async fn reconcile_file(
     .await;
     let mut failure = None;
     for object in &objects {
-        if let Err(err) = dynamic::apply(&client, discovery, object, MANAGER).await {
+        if let Err(err) = dynamic::apply(&client, discovery, object, MANAGER, true).await {
             failure = Some(err.to_string());
             break;
         }

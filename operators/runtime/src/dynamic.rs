@@ -58,12 +58,14 @@ pub async fn is_namespaced(
     Ok(matches!(capabilities.scope, Scope::Namespaced))
 }
 
-/// Server-side apply of one object as `manager` (forcing conflicts).
+/// Server-side apply of one object as `manager`, taking over fields other
+/// managers own when `force` is set.
 pub async fn apply(
     client: &Client,
     discovery: &mut Discovery,
     object: &serde_json::Value,
     manager: &str,
+    force: bool,
 ) -> Result<(), Error> {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
@@ -76,31 +78,48 @@ pub async fn apply(
         object["metadata"]["namespace"].as_str(),
     )
     .await?;
-    api.patch(
-        name,
-        &PatchParams::apply(manager).force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .map_err(|e| Error::Other(format!("{api_version} {kind} {name}: {e}")))?;
+    let mut params = PatchParams::apply(manager);
+    params.force = force;
+    api.patch(name, &params, &Patch::Apply(object))
+        .await
+        .map_err(|e| Error::Other(format!("{api_version} {kind} {name}: {e}")))?;
     Ok(())
 }
 
-/// Deletes one object; one that is already gone is fine.
-pub async fn delete(
+async fn api_of(
     client: &Client,
     discovery: &mut Discovery,
     object: &ObjectRef,
-) -> Result<(), Error> {
-    let api = resolve(
+) -> Result<Api<DynamicObject>, Error> {
+    resolve(
         client,
         discovery,
         &object.api_version,
         &object.kind,
         object.namespace.as_deref(),
     )
-    .await?;
-    match api.delete(&object.name, &DeleteParams::default()).await {
+    .await
+}
+
+/// One object, if it exists.
+pub async fn get(
+    client: &Client,
+    discovery: &mut Discovery,
+    object: &ObjectRef,
+) -> Result<Option<DynamicObject>, Error> {
+    let api = api_of(client, discovery, object).await?;
+    Ok(api.get_opt(&object.name).await?)
+}
+
+/// Deletes one object; one that is already gone is fine. Dependents go
+/// too, in the background (a Job's pods would otherwise be orphaned).
+pub async fn delete(
+    client: &Client,
+    discovery: &mut Discovery,
+    object: &ObjectRef,
+) -> Result<(), Error> {
+    let api = api_of(client, discovery, object).await?;
+    match api.delete(&object.name, &DeleteParams::background()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.into()),

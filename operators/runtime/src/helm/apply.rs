@@ -65,18 +65,138 @@ async fn objects(
     Ok(out)
 }
 
+/// The objects of rendered documents, namespaced into `target`.
+pub async fn objects_of(
+    client: &Client,
+    discovery: &mut Discovery,
+    documents: &[Document],
+    target: &str,
+) -> Result<Vec<Value>, Error> {
+    let contents = documents
+        .iter()
+        .map(|d| (d.source.clone(), d.content.clone()));
+    objects(client, discovery, contents, target, false).await
+}
+
+/// Helm's check before creating objects: one that already exists must
+/// carry this release's marks, unless `take_ownership` adopts it. Objects
+/// the previous revision declared are the release's own already.
+pub async fn check_ownership(
+    client: &Client,
+    discovery: &mut Discovery,
+    documents: &[Document],
+    previous_manifest: &str,
+    (release, target): (&str, &str),
+    take_ownership: bool,
+) -> Result<(), Error> {
+    if take_ownership {
+        return Ok(());
+    }
+    let previous: BTreeSet<String> = objects(
+        client,
+        discovery,
+        split_documents(previous_manifest)
+            .into_iter()
+            .map(|d| ("previous release".to_string(), d)),
+        target,
+        true,
+    )
+    .await?
+    .iter()
+    .filter_map(ObjectRef::of)
+    .map(|r| r.to_string())
+    .collect();
+    let verb = if previous_manifest.is_empty() {
+        "install"
+    } else {
+        "upgrade"
+    };
+    // Kinds the cluster does not serve cannot exist yet; applying them
+    // fails later, recorded as a failed revision.
+    let contents = documents
+        .iter()
+        .map(|d| (d.source.clone(), d.content.clone()));
+    for object in objects(client, discovery, contents, target, true).await? {
+        let Some(reference) = ObjectRef::of(&object) else {
+            continue;
+        };
+        if previous.contains(&reference.to_string()) {
+            continue;
+        }
+        let Some(existing) = dynamic::get(client, discovery, &reference).await? else {
+            continue;
+        };
+        let problems = ownership_problems(
+            existing.metadata.labels.as_ref(),
+            existing.metadata.annotations.as_ref(),
+            release,
+            target,
+        );
+        if !problems.is_empty() {
+            let place = reference
+                .namespace
+                .as_ref()
+                .map(|ns| format!(" in namespace \"{ns}\""))
+                .unwrap_or_default();
+            return Err(Error::Other(format!(
+                "rendered manifests contain a resource that already exists. Unable to continue with {verb}: \
+                 {} \"{}\"{place} exists and cannot be imported into the current release: \
+                 invalid ownership metadata; {} (set spec.takeOwnership to adopt it)",
+                reference.kind,
+                reference.name,
+                problems.join("; ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Helm's ownership validation errors, in its wording.
+fn ownership_problems(
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    release: &str,
+    target: &str,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let checks = [
+        ("label", labels, "app.kubernetes.io/managed-by", "Helm"),
+        (
+            "annotation",
+            annotations,
+            "meta.helm.sh/release-name",
+            release,
+        ),
+        (
+            "annotation",
+            annotations,
+            "meta.helm.sh/release-namespace",
+            target,
+        ),
+    ];
+    for (what, map, key, want) in checks {
+        match map.and_then(|m| m.get(key)) {
+            None => problems.push(format!(
+                "{what} validation error: missing key \"{key}\": must be set to \"{want}\""
+            )),
+            Some(have) if have != want => problems.push(format!(
+                "{what} validation error: key \"{key}\" must equal \"{want}\": current value is \"{have}\""
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
 /// Applies every document in install order, marked as Helm marks them.
 pub async fn release(
     client: &Client,
     discovery: &mut Discovery,
     documents: &[Document],
-    release: &str,
-    target: &str,
+    (release, target): (&str, &str),
+    force: bool,
 ) -> Result<(), Error> {
-    let contents = documents
-        .iter()
-        .map(|d| (d.source.clone(), d.content.clone()));
-    for mut object in objects(client, discovery, contents, target, false).await? {
+    for mut object in objects_of(client, discovery, documents, target).await? {
         let metadata = &mut object["metadata"];
         if !metadata["labels"].is_object() {
             metadata["labels"] = json!({});
@@ -87,7 +207,7 @@ pub async fn release(
         }
         metadata["annotations"]["meta.helm.sh/release-name"] = json!(release);
         metadata["annotations"]["meta.helm.sh/release-namespace"] = json!(target);
-        dynamic::apply(client, discovery, &object, MANAGER).await?;
+        dynamic::apply(client, discovery, &object, MANAGER, force).await?;
     }
     Ok(())
 }
@@ -139,4 +259,34 @@ pub async fn prune(
         dynamic::delete(client, discovery, &reference).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn ownership_problems_in_helms_words() {
+        let labels = map(&[("app.kubernetes.io/managed-by", "Helm")]);
+        let annotations = map(&[
+            ("meta.helm.sh/release-name", "web"),
+            ("meta.helm.sh/release-namespace", "apps"),
+        ]);
+        assert!(ownership_problems(Some(&labels), Some(&annotations), "web", "apps").is_empty());
+        assert_eq!(
+            ownership_problems(None, Some(&annotations), "db", "apps"),
+            vec![
+                "label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"".to_string(),
+                "annotation validation error: key \"meta.helm.sh/release-name\" must equal \"db\": current value is \"web\"".to_string(),
+            ]
+        );
+    }
 }

@@ -1,11 +1,13 @@
 //! Where a HelmChart's chart comes from: `chartContent` (a base64 .tgz),
 //! `chart` as an http(s) .tgz URL, or `repo` + `chart` + `version` through
-//! the repository's index.yaml — with `repoCA`, `authSecret` (basic auth),
+//! the repository's index.yaml, or `oci://` registries — with `repoCA`,
+//! `repoCAConfigMap`, `authSecret` (basic auth), `dockerRegistrySecret`,
 //! `insecureSkipTLSVerify` and `plainHTTP` as helm-controller has them.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use k3r_crds::helmchart::HelmChartSpec;
+use k3r_helm_controller::oci::{Reference, docker_credentials};
 use k3r_helm_controller::repo;
 
 use crate::Error;
@@ -16,7 +18,18 @@ pub struct Credentials {
     pub password: String,
 }
 
-fn client(spec: &HelmChartSpec) -> Result<reqwest::Client, Error> {
+/// What the chart's Secrets and ConfigMaps contribute to fetching it.
+#[derive(Default)]
+pub struct Access {
+    /// `authSecret`
+    pub basic: Option<Credentials>,
+    /// `dockerRegistrySecret`'s `.dockerconfigjson`
+    pub registry_config: Option<Vec<u8>>,
+    /// `repoCAConfigMap`'s certificates
+    pub extra_ca: Vec<String>,
+}
+
+fn client(spec: &HelmChartSpec, extra_ca: &[String]) -> Result<reqwest::Client, Error> {
     let mut builder = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .danger_accept_invalid_certs(spec.insecure_skip_tls_verify.unwrap_or(false));
@@ -24,6 +37,13 @@ fn client(spec: &HelmChartSpec) -> Result<reqwest::Client, Error> {
         let cert = reqwest::Certificate::from_pem(ca.as_bytes())
             .map_err(|e| Error::Other(format!("spec.repoCA: {e}")))?;
         builder = builder.add_root_certificate(cert);
+    }
+    for pem in extra_ca {
+        for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| Error::Other(format!("spec.repoCAConfigMap: {e}")))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
     }
     builder
         .build()
@@ -55,10 +75,8 @@ async fn get(
 }
 
 /// The chart archive, and a description of where it came from.
-pub async fn fetch(
-    spec: &HelmChartSpec,
-    credentials: Option<&Credentials>,
-) -> Result<(Vec<u8>, String), Error> {
+pub async fn fetch(spec: &HelmChartSpec, access: &Access) -> Result<(Vec<u8>, String), Error> {
+    let credentials = access.basic.as_ref();
     if let Some(content) = spec
         .chart_content
         .as_deref()
@@ -75,12 +93,24 @@ pub async fn fetch(
             "spec.chart or spec.chartContent is required".into(),
         ));
     }
+    let http = client(spec, &access.extra_ca)?;
     if chart.starts_with("oci://") {
-        return Err(Error::Other(
-            "oci:// charts are not supported yet; use repo, a .tgz URL or chartContent".into(),
-        ));
+        let reference = Reference::parse(chart).map_err(|e| Error::Other(e.to_string()))?;
+        // The registry's own entry in dockerRegistrySecret first.
+        let registry_credentials = access
+            .registry_config
+            .as_deref()
+            .and_then(|config| docker_credentials(config, &reference.registry))
+            .map(|(username, password)| Credentials { username, password });
+        return super::oci::pull(
+            &http,
+            &reference,
+            spec.version.as_deref().unwrap_or_default(),
+            spec.plain_http.unwrap_or(false),
+            registry_credentials.as_ref().or(credentials),
+        )
+        .await;
     }
-    let http = client(spec)?;
     if chart.starts_with("http://") || chart.starts_with("https://") {
         let bytes = get(&http, chart, credentials).await?;
         return Ok((bytes, chart.to_string()));
@@ -101,7 +131,12 @@ pub async fn fetch(
         )));
     };
     let url = repo::resolve_url(repo_url, url);
-    let bytes = get(&http, &url, credentials).await?;
+    // Like Helm, credentials go to another host only with passCredentials.
+    let same_host = reqwest::Url::parse(&url).ok().map(|u| u.origin())
+        == reqwest::Url::parse(repo_url).ok().map(|u| u.origin());
+    let chart_credentials =
+        credentials.filter(|_| same_host || spec.auth_pass_credentials == Some(true));
+    let bytes = get(&http, &url, chart_credentials).await?;
     Ok((
         bytes,
         format!("{chart} {} from {repo_url}", selected.version),

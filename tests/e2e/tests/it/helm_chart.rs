@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use crate::cluster::Cluster;
 
-fn testdata() -> PathBuf {
+pub(crate) fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/charts")
 }
 
 /// `helm package`: a .tgz of the chart directory.
-fn package(chart: &str, out: &Path) -> Vec<u8> {
+pub(crate) fn package(chart: &str, out: &Path) -> Vec<u8> {
     let tgz = out.join(format!("{chart}-0.1.0.tgz"));
     let status = Command::new("tar")
         .arg("-C")
@@ -90,7 +90,7 @@ impl Drop for Repository {
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     use std::io::Read;
     let mut child = Command::new("base64")
         .arg("-w0")
@@ -115,7 +115,7 @@ fn base64(bytes: &[u8]) -> String {
     text
 }
 
-fn release_secrets(cluster: &Cluster, release: &str) -> usize {
+pub(crate) fn release_secrets(cluster: &Cluster, release: &str) -> usize {
     cluster
         .ok(&[
             "-n",
@@ -131,7 +131,7 @@ fn release_secrets(cluster: &Cluster, release: &str) -> usize {
         .count()
 }
 
-fn configmap(cluster: &Cluster, name: &str, field: &str) -> Option<String> {
+pub(crate) fn configmap(cluster: &Cluster, name: &str, field: &str) -> Option<String> {
     let out = cluster.kubectl(&[
         "-n",
         "helm-e2e",
@@ -146,7 +146,7 @@ fn configmap(cluster: &Cluster, name: &str, field: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn condition(cluster: &Cluster, chart: &str) -> String {
+pub(crate) fn condition(cluster: &Cluster, chart: &str) -> String {
     cluster.ok(&[
         "-n",
         "kube-system",
@@ -158,8 +158,13 @@ fn condition(cluster: &Cluster, chart: &str) -> String {
     ])
 }
 
-fn helm_revisions(cluster: &Cluster) -> Vec<(i64, String)> {
-    let read = k3r_helm_oracle::helm_read_release(&cluster.kubeconfig, "helm-e2e", "greeter")
+pub(crate) fn helm_revisions(cluster: &Cluster) -> Vec<(i64, String)> {
+    revisions_of(cluster, "greeter")
+}
+
+/// (revision, status) of a release in helm-e2e, as real Helm reads them.
+pub(crate) fn revisions_of(cluster: &Cluster, release: &str) -> Vec<(i64, String)> {
+    let read = k3r_helm_oracle::helm_read_release(&cluster.kubeconfig, "helm-e2e", release)
         .expect("real Helm reads the release");
     read["history"]
         .as_array()

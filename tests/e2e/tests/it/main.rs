@@ -4,6 +4,7 @@
 mod addons;
 mod cluster;
 mod helm_chart;
+mod helm_features;
 mod helm_release;
 mod server_bad_input;
 mod single_node;

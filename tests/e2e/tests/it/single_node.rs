@@ -241,6 +241,7 @@ fn single_node_cluster() {
     addons::operators_leadership(&cluster, &data_dir.join("server/manifests"));
     crate::helm_release::real_helm_reads_our_releases(&cluster);
     crate::helm_chart::helm_charts(&cluster);
+    crate::helm_features::helm_features(&cluster);
     bulk_configmaps(&cluster);
 
     let versions = |cluster: &Cluster| {
