@@ -58,10 +58,7 @@ pub fn helm_read_release(
     name: &str,
 ) -> Result<serde_json::Value, String> {
     let parsed = run(READ, &[&kubeconfig.display().to_string(), namespace, name]);
-    match parsed.get("error").and_then(|e| e.as_str()) {
-        Some(error) => Err(error.to_string()),
-        None => Ok(parsed["ok"].clone()),
-    }
+    outcome(&parsed)
 }
 
 const UPGRADE: &str = r#"
@@ -94,10 +91,7 @@ pub fn helm_upgrade(
             &values.to_string(),
         ],
     );
-    match parsed.get("error").and_then(|e| e.as_str()) {
-        Some(error) => Err(error.to_string()),
-        None => Ok(parsed["ok"].clone()),
-    }
+    outcome(&parsed)
 }
 
 const PUSH: &str = r#"
@@ -134,10 +128,7 @@ pub fn helm_push(
             password,
         ],
     );
-    match parsed.get("error").and_then(|e| e.as_str()) {
-        Some(error) => Err(error.to_string()),
-        None => Ok(parsed["ok"].clone()),
-    }
+    outcome(&parsed)
 }
 
 /// Writes `<dir>/<name>/` with Chart.yaml, values.yaml and the templates
@@ -206,6 +197,14 @@ fn run_as_helm(script: &str, args: &[&str]) -> serde_json::Value {
     let result = run_with(&link.display().to_string(), script, args);
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// A script's {"ok": …} or {"error": "…"}.
+fn outcome(parsed: &serde_json::Value) -> Result<serde_json::Value, String> {
+    match parsed.get("error").and_then(|e| e.as_str()) {
+        Some(error) => Err(error.to_string()),
+        None => Ok(parsed["ok"].clone()),
+    }
 }
 
 fn run(script: &str, args: &[&str]) -> serde_json::Value {

@@ -238,6 +238,17 @@ fn list(args: &[Value], i: usize, name: &str) -> Result<Vec<Value>> {
     }
 }
 
+/// (cn, ips, alternateDNS, daysValid): the arguments every certificate
+/// function starts with.
+fn cert_params(a: &[Value], name: &str) -> Result<CertificateParams> {
+    base_params(
+        &string(a, 0)?,
+        &list(a, 1, name)?,
+        &list(a, 2, name)?,
+        int(a, 3)?,
+    )
+}
+
 fn self_signed(params: CertificateParams, key: Key) -> Result<Value> {
     let cert = params.self_signed(&key.pair).map_err(call)?;
     Ok(certificate(cert.pem(), key.pem))
@@ -307,42 +318,22 @@ pub fn register(t: &mut Template) {
     });
     t.func("genSelfSignedCert", |_, a| {
         arity("genSelfSignedCert", a, 4)?;
-        let params = base_params(
-            &string(a, 0)?,
-            &list(a, 1, "genSelfSignedCert")?,
-            &list(a, 2, "genSelfSignedCert")?,
-            int(a, 3)?,
-        )?;
+        let params = cert_params(a, "genSelfSignedCert")?;
         self_signed(params, rsa_key(2048)?)
     });
     t.func("genSelfSignedCertWithKey", |_, a| {
         arity("genSelfSignedCertWithKey", a, 5)?;
-        let params = base_params(
-            &string(a, 0)?,
-            &list(a, 1, "genSelfSignedCertWithKey")?,
-            &list(a, 2, "genSelfSignedCertWithKey")?,
-            int(a, 3)?,
-        )?;
+        let params = cert_params(a, "genSelfSignedCertWithKey")?;
         self_signed(params, given_key(&string(a, 4)?)?)
     });
     t.func("genSignedCert", |_, a| {
         arity("genSignedCert", a, 5)?;
-        let params = base_params(
-            &string(a, 0)?,
-            &list(a, 1, "genSignedCert")?,
-            &list(a, 2, "genSignedCert")?,
-            int(a, 3)?,
-        )?;
+        let params = cert_params(a, "genSignedCert")?;
         signed(params, rsa_key(2048)?, &a[4])
     });
     t.func("genSignedCertWithKey", |_, a| {
         arity("genSignedCertWithKey", a, 6)?;
-        let params = base_params(
-            &string(a, 0)?,
-            &list(a, 1, "genSignedCertWithKey")?,
-            &list(a, 2, "genSignedCertWithKey")?,
-            int(a, 3)?,
-        )?;
+        let params = cert_params(a, "genSignedCertWithKey")?;
         signed(params, given_key(&string(a, 5)?)?, &a[4])
     });
     t.func("buildCustomCert", |_, a| {

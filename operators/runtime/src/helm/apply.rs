@@ -65,6 +65,35 @@ async fn objects(
     Ok(out)
 }
 
+/// (source, text) of each rendered document.
+fn from_documents(documents: &[Document]) -> impl Iterator<Item = (String, String)> + '_ {
+    documents
+        .iter()
+        .map(|d| (d.source.clone(), d.content.clone()))
+}
+
+/// (source, text) of each document of a stored release manifest.
+fn from_manifest(manifest: &str) -> impl Iterator<Item = (String, String)> {
+    split_documents(manifest)
+        .into_iter()
+        .map(|d| ("previous release".to_string(), d))
+}
+
+/// The references of the objects that can exist (served kinds).
+async fn references(
+    client: &Client,
+    discovery: &mut Discovery,
+    contents: impl Iterator<Item = (String, String)>,
+    target: &str,
+) -> Result<BTreeSet<String>, Error> {
+    Ok(objects(client, discovery, contents, target, true)
+        .await?
+        .iter()
+        .filter_map(ObjectRef::of)
+        .map(|r| r.to_string())
+        .collect())
+}
+
 /// The objects of rendered documents, namespaced into `target`.
 pub async fn objects_of(
     client: &Client,
@@ -72,10 +101,7 @@ pub async fn objects_of(
     documents: &[Document],
     target: &str,
 ) -> Result<Vec<Value>, Error> {
-    let contents = documents
-        .iter()
-        .map(|d| (d.source.clone(), d.content.clone()));
-    objects(client, discovery, contents, target, false).await
+    objects(client, discovery, from_documents(documents), target, false).await
 }
 
 /// Helm's check before creating objects: one that already exists must
@@ -92,20 +118,7 @@ pub async fn check_ownership(
     if take_ownership {
         return Ok(());
     }
-    let previous: BTreeSet<String> = objects(
-        client,
-        discovery,
-        split_documents(previous_manifest)
-            .into_iter()
-            .map(|d| ("previous release".to_string(), d)),
-        target,
-        true,
-    )
-    .await?
-    .iter()
-    .filter_map(ObjectRef::of)
-    .map(|r| r.to_string())
-    .collect();
+    let previous = references(client, discovery, from_manifest(previous_manifest), target).await?;
     let verb = if previous_manifest.is_empty() {
         "install"
     } else {
@@ -113,10 +126,7 @@ pub async fn check_ownership(
     };
     // Kinds the cluster does not serve cannot exist yet; applying them
     // fails later, recorded as a failed revision.
-    let contents = documents
-        .iter()
-        .map(|d| (d.source.clone(), d.content.clone()));
-    for object in objects(client, discovery, contents, target, true).await? {
+    for object in objects(client, discovery, from_documents(documents), target, true).await? {
         let Some(reference) = ObjectRef::of(&object) else {
             continue;
         };
@@ -225,27 +235,12 @@ pub async fn prune(
     let previous = objects(
         client,
         discovery,
-        split_documents(previous_manifest)
-            .into_iter()
-            .map(|d| ("previous release".to_string(), d)),
+        from_manifest(previous_manifest),
         target,
         true,
     )
     .await?;
-    let keep: BTreeSet<String> = objects(
-        client,
-        discovery,
-        current
-            .iter()
-            .map(|d| (d.source.clone(), d.content.clone())),
-        target,
-        true,
-    )
-    .await?
-    .iter()
-    .filter_map(ObjectRef::of)
-    .map(|r| r.to_string())
-    .collect();
+    let keep = references(client, discovery, from_documents(current), target).await?;
     for object in previous.iter().rev() {
         // parse_manifest only yields objects that have a reference.
         let Some(reference) = ObjectRef::of(object) else {
