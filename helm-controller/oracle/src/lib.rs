@@ -101,21 +101,24 @@ from helm_python.chart import package
 try:
     work = tempfile.mkdtemp()
     archive = package(sys.argv[1], destination=work, version=sys.argv[2])
-    with RegistryClient(plain_http=True, credentials_file=os.path.join(work, "registry.json")) as client:
-        client.login(sys.argv[4], sys.argv[5], sys.argv[6], plain_http=True)
-        out = client.push(archive, sys.argv[3], plain_http=True)
+    tls = sys.argv[7] == "tls"
+    with RegistryClient(plain_http=not tls, credentials_file=os.path.join(work, "registry.json")) as client:
+        client.login(sys.argv[4], sys.argv[5], sys.argv[6], plain_http=not tls, insecure=tls)
+        out = client.push(archive, sys.argv[3], plain_http=not tls, insecure_skip_tls_verify=tls)
     print(json.dumps({"ok": out}, default=str))
 except Exception as e:
     print(json.dumps({"error": str(e)}))
 "#;
 
 /// `helm package --version VERSION CHART` and `helm push` to `remote`
-/// (oci://host/path) on a plain-HTTP registry after logging in.
+/// (oci://host/path) after logging in, over plain HTTP or (`tls`) HTTPS
+/// without verification.
 pub fn helm_push(
     chart: &Path,
     version: &str,
     remote: &str,
     (registry, username, password): (&str, &str, &str),
+    tls: bool,
 ) -> Result<serde_json::Value, String> {
     let parsed = run(
         PUSH,
@@ -126,6 +129,7 @@ pub fn helm_push(
             registry,
             username,
             password,
+            if tls { "tls" } else { "plain" },
         ],
     );
     outcome(&parsed)

@@ -1,6 +1,7 @@
 //! A real OCI registry for tests: Debian's docker-registry (the CNCF
-//! distribution server) with htpasswd auth on a free port, data in a
-//! temporary directory, stopped on drop. Charts are pushed by real Helm.
+//! distribution server) with htpasswd auth on a free port, over plain HTTP
+//! or TLS with a CA of its own (made by openssl), data in a temporary
+//! directory, stopped on drop. Charts are pushed by real Helm.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,14 +13,26 @@ pub struct Registry {
     pub host: String,
     pub username: String,
     pub password: String,
+    /// The CA that signed the registry's certificate (TLS registries).
+    pub ca_pem: Option<String>,
     child: Child,
     dir: PathBuf,
 }
 
 impl Registry {
-    /// Starts a registry listening on all addresses, reached as
+    /// Starts a plain-HTTP registry listening on all addresses, reached as
     /// `advertise` (an address pods can dial, such as the node IP).
     pub fn start(advertise: &str) -> Result<Registry, String> {
+        Self::launch(advertise, false)
+    }
+
+    /// Starts a registry serving TLS with a certificate for `advertise`
+    /// (an IP address) from a fresh CA, `ca_pem`.
+    pub fn start_tls(advertise: &str) -> Result<Registry, String> {
+        Self::launch(advertise, true)
+    }
+
+    fn launch(advertise: &str, tls: bool) -> Result<Registry, String> {
         let port = TcpListener::bind("0.0.0.0:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("free port: {e}"))?
@@ -32,8 +45,19 @@ impl Registry {
             .output()
             .map_err(|e| format!("htpasswd (apt install apache2-utils): {e}"))?;
         std::fs::write(dir.join("htpasswd"), &htpasswd.stdout).map_err(|e| e.to_string())?;
+        let (ca_pem, tls_config) = if tls {
+            let ca = certificates(&dir, advertise)?;
+            let config = format!(
+                "\n  tls: {{certificate: {}, key: {}}}",
+                dir.join("server.crt").display(),
+                dir.join("server.key").display()
+            );
+            (Some(ca), config)
+        } else {
+            (None, String::new())
+        };
         let config = format!(
-            "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {data}}}\nhttp:\n  addr: 0.0.0.0:{port}\nauth:\n  htpasswd: {{realm: k3r-test, path: {htpasswd}}}\n",
+            "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {data}}}\nhttp:\n  addr: 0.0.0.0:{port}{tls_config}\nauth:\n  htpasswd: {{realm: k3r-test, path: {htpasswd}}}\n",
             data = dir.join("data").display(),
             htpasswd = dir.join("htpasswd").display(),
         );
@@ -50,6 +74,7 @@ impl Registry {
             host: format!("{advertise}:{port}"),
             username: username.into(),
             password: password.into(),
+            ca_pem,
             child,
             dir,
         };
@@ -71,6 +96,7 @@ impl Registry {
             version,
             &format!("oci://{}/{path}", self.host),
             (&self.host, &self.username, &self.password),
+            self.ca_pem.is_some(),
         )
         .map(|_| ())
     }
@@ -82,4 +108,71 @@ impl Drop for Registry {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A CA and a server certificate for `ip` signed by it, in `dir`
+/// (ca.crt, server.crt, server.key); returns the CA PEM.
+fn certificates(dir: &Path, ip: &str) -> Result<String, String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=k3r-test-registry-ca",
+        "-days",
+        "2",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=registry",
+    ])?;
+    std::fs::write(dir.join("san.ext"), format!("subjectAltName=IP:{ip}\n"))
+        .map_err(|e| e.to_string())?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ])?;
+    std::fs::read_to_string(dir.join("ca.crt")).map_err(|e| e.to_string())
 }

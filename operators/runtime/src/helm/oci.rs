@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use sha2::{Digest, Sha256};
 
-use super::source::Credentials;
+use super::source::{Credentials, chain};
 use crate::Error;
 
 struct Session<'a> {
@@ -45,7 +45,7 @@ impl Session<'_> {
         Ok(response
             .bytes()
             .await
-            .map_err(|e| Error::Other(format!("GET {url}: {e}")))?
+            .map_err(|e| Error::Other(format!("GET {url}: {}", chain(&e))))?
             .to_vec())
     }
 
@@ -60,7 +60,7 @@ impl Session<'_> {
         request
             .send()
             .await
-            .map_err(|e| Error::Other(format!("GET {url}: {e}")))
+            .map_err(|e| Error::Other(format!("GET {url}: {}", chain(&e))))
     }
 
     /// The Authorization header answering `challenge`.
@@ -92,10 +92,9 @@ impl Session<'_> {
                 if let Some(c) = self.credentials {
                     request = request.basic_auth(&c.username, Some(&c.password));
                 }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| Error::Other(format!("registry token from {realm}: {e}")))?;
+                let response = request.send().await.map_err(|e| {
+                    Error::Other(format!("registry token from {realm}: {}", chain(&e)))
+                })?;
                 if response.status() == StatusCode::UNAUTHORIZED && self.credentials.is_none() {
                     return Err(needs_credentials());
                 }
@@ -105,12 +104,12 @@ impl Session<'_> {
                         response.status()
                     )));
                 }
-                let body = response
-                    .bytes()
-                    .await
-                    .map_err(|e| Error::Other(format!("registry token from {realm}: {e}")))?;
-                let body: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|e| Error::Other(format!("registry token from {realm}: {e}")))?;
+                let body = response.bytes().await.map_err(|e| {
+                    Error::Other(format!("registry token from {realm}: {}", chain(&e)))
+                })?;
+                let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                    Error::Other(format!("registry token from {realm}: {}", chain(&e)))
+                })?;
                 let token = body["token"]
                     .as_str()
                     .or_else(|| body["access_token"].as_str())

@@ -12,6 +12,22 @@ use k3r_helm_controller::repo;
 
 use crate::Error;
 
+/// An error with its causes ("error sending request" says little; the
+/// cause says "invalid peer certificate: UnknownIssuer").
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Basic-auth credentials from `authSecret`.
 pub struct Credentials {
     pub username: String,
@@ -33,15 +49,23 @@ fn client(spec: &HelmChartSpec, extra_ca: &[String]) -> Result<reqwest::Client, 
     let mut builder = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .danger_accept_invalid_certs(spec.insecure_skip_tls_verify.unwrap_or(false));
+    let mut bundles: Vec<(&str, &str)> = Vec::new();
     if let Some(ca) = spec.repo_ca.as_deref().filter(|c| !c.trim().is_empty()) {
-        let cert = reqwest::Certificate::from_pem(ca.as_bytes())
-            .map_err(|e| Error::Other(format!("spec.repoCA: {e}")))?;
-        builder = builder.add_root_certificate(cert);
+        bundles.push(("spec.repoCA", ca));
     }
-    for pem in extra_ca {
-        for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-            .map_err(|e| Error::Other(format!("spec.repoCAConfigMap: {e}")))?
-        {
+    bundles.extend(
+        extra_ca
+            .iter()
+            .map(|ca| ("spec.repoCAConfigMap", ca.as_str())),
+    );
+    for (field, pem) in bundles {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| Error::Other(format!("{field}: {e}")))?;
+        // Text without any PEM certificate parses as an empty bundle.
+        if certs.is_empty() {
+            return Err(Error::Other(format!("{field}: no PEM certificate in it")));
+        }
+        for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
     }
@@ -62,7 +86,7 @@ async fn get(
     let response = request
         .send()
         .await
-        .map_err(|e| Error::Other(format!("GET {url}: {e}")))?;
+        .map_err(|e| Error::Other(format!("GET {url}: {}", chain(&e))))?;
     let status = response.status();
     if !status.is_success() {
         return Err(Error::Other(format!("GET {url}: {status}")));
@@ -70,7 +94,7 @@ async fn get(
     Ok(response
         .bytes()
         .await
-        .map_err(|e| Error::Other(format!("GET {url}: {e}")))?
+        .map_err(|e| Error::Other(format!("GET {url}: {}", chain(&e))))?
         .to_vec())
 }
 
@@ -141,4 +165,64 @@ pub async fn fetch(spec: &HelmChartSpec, access: &Access) -> Result<(Vec<u8>, St
         bytes,
         format!("{chart} {} from {repo_url}", selected.version),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TLS registry whose CA the client must be told about.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn registry_ca_trust() {
+        let registry = k3r_helm_oracle::Registry::start_tls("127.0.0.1").expect("registry");
+        let chart_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/e2e/testdata/charts/greeter");
+        registry
+            .push(&chart_dir, "0.1.0", "charts")
+            .expect("helm push");
+        let ca = registry.ca_pem.clone().expect("a CA");
+        let base = HelmChartSpec {
+            chart: Some(format!("oci://{}/charts/greeter", registry.host)),
+            version: Some("0.1.0".into()),
+            ..HelmChartSpec::default()
+        };
+        let access = || Access {
+            basic: Some(Credentials {
+                username: registry.username.clone(),
+                password: registry.password.clone(),
+            }),
+            ..Access::default()
+        };
+        let untrusted = fetch(&base, &access()).await.expect_err("unknown CA");
+        assert!(
+            untrusted.to_string().contains("UnknownIssuer"),
+            "{untrusted}"
+        );
+        let with_repo_ca = HelmChartSpec {
+            repo_ca: Some(ca.clone()),
+            ..base.clone()
+        };
+        let (bytes, _) = fetch(&with_repo_ca, &access()).await.expect("spec.repoCA");
+        assert!(!bytes.is_empty());
+        let from_config_map = Access {
+            extra_ca: vec![ca],
+            ..access()
+        };
+        fetch(&base, &from_config_map)
+            .await
+            .expect("spec.repoCAConfigMap");
+        let insecure = HelmChartSpec {
+            insecure_skip_tls_verify: Some(true),
+            ..base.clone()
+        };
+        fetch(&insecure, &access())
+            .await
+            .expect("spec.insecureSkipTLSVerify");
+        let bad_ca = HelmChartSpec {
+            repo_ca: Some("not a certificate".into()),
+            ..base
+        };
+        let refused = fetch(&bad_ca, &access()).await.expect_err("bad repoCA");
+        assert!(refused.to_string().contains("spec.repoCA"), "{refused}");
+    }
 }
