@@ -155,6 +155,21 @@ pub fn ensure(dir: &Path, stem: &str, spec: &LeafSpec, ca: &Ca) -> Result<()> {
             "renewing certificate"
         );
     }
+    let cert = sign(spec, &key, ca, now)?;
+    files::write_public(&cert_path, cert.as_bytes())?;
+    Ok(())
+}
+
+/// A fresh key and a certificate for it, issued by `ca` (for agents
+/// joining: their certificates are never written on the server).
+/// Returns (certificate PEM followed by the CA's, key PEM).
+pub fn issue(spec: &LeafSpec, ca: &Ca) -> Result<(String, String)> {
+    let key = KeyPair::generate()?;
+    let cert = sign(spec, &key, ca, OffsetDateTime::now_utc())?;
+    Ok((format!("{cert}{}", ca.cert_pem), key.serialize_pem()))
+}
+
+fn sign(spec: &LeafSpec, key: &KeyPair, ca: &Ca, now: OffsetDateTime) -> Result<String> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params
         .distinguished_name
@@ -186,7 +201,5 @@ pub fn ensure(dir: &Path, stem: &str, spec: &LeafSpec, ca: &Ca) -> Result<()> {
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(LEAF_VALIDITY_DAYS);
     params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&key, &ca.issuer)?;
-    files::write_public(&cert_path, cert.pem().as_bytes())?;
-    Ok(())
+    Ok(params.signed_by(key, &ca.issuer)?.pem())
 }

@@ -14,9 +14,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use ca::Ca;
-pub use files::write_private;
+pub use files::{write_private, write_public};
 pub use kubeconfig::write_kubeconfig;
-pub use leaf::{LeafSpec, Usage};
+pub use leaf::{LeafSpec, Usage, issue};
 pub use token::{Token, ca_hash, generate_password};
 
 #[derive(Debug, thiserror::Error)]

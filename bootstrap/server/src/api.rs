@@ -128,6 +128,7 @@ pub fn rest_path(object: &serde_json::Value) -> Result<String, Error> {
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let plural = match kind {
         "ServiceAccount" => "serviceaccounts",
+        "Secret" => "secrets",
         "ClusterRole" => "clusterroles",
         "ClusterRoleBinding" => "clusterrolebindings",
         "Role" => "roles",

@@ -8,6 +8,7 @@ mod checks;
 pub mod cleanup;
 pub mod config;
 mod crds;
+pub mod join;
 pub mod layout;
 mod node;
 mod operators;
@@ -160,7 +161,7 @@ async fn boot(
             api_service_ip: config.api_service_ip()?,
         },
     )?;
-    token::ensure(layout, &pki, config.token.as_deref())?;
+    let token = token::ensure(layout, &pki, config.token.as_deref())?;
     tracing::info!("certificates and token ready");
     addons::write(config, layout)?;
 
@@ -241,6 +242,12 @@ async fn boot(
             server_ca: pki.server_ca.clone(),
             proxy_cert: pki.cert("client-auth-proxy"),
             proxy_key: pki.key("client-auth-proxy"),
+            join: std::sync::Arc::new(join::JoinService::new(
+                config,
+                &pki,
+                token.password.clone(),
+                api.clone(),
+            )?),
         },
         stop_rx,
     )

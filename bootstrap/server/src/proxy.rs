@@ -1,5 +1,6 @@
-//! The supervisor listener on :6443. It answers /cacerts and /ping itself
-//! and forwards everything else to kube-apiserver on 127.0.0.1:6444.
+//! The supervisor listener on :6443. It answers /cacerts, /ping and the
+//! join endpoints (/v1-k3r/*, see `join`) itself and forwards everything
+//! else to kube-apiserver on 127.0.0.1:6444.
 //! Clients that present a certificate from the client CA are vouched for
 //! with the front-proxy headers (X-Remote-User/Group) over a connection
 //! authenticated as system:auth-proxy; other requests pass through with
@@ -24,6 +25,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::connector;
+use crate::join::{self, Certified, JoinService};
 use crate::{Error, tls};
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -41,14 +43,11 @@ pub struct ProxyConfig {
     pub server_ca: PathBuf,
     pub proxy_cert: PathBuf,
     pub proxy_key: PathBuf,
+    pub join: Arc<JoinService>,
 }
 
 /// Who a client certificate says the client is.
-#[derive(Clone, Debug, Default)]
-struct Identity {
-    user: String,
-    groups: Vec<String>,
-}
+type Identity = Certified;
 
 fn identity_of(cert: &[u8]) -> Option<Identity> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert).ok()?;
@@ -104,6 +103,7 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let base = Arc::new(config.backend.trim_end_matches('/').to_string());
+    let join = Arc::clone(&config.join);
     Ok(tokio::spawn(async move {
         loop {
             let (socket, peer) = tokio::select! {
@@ -117,6 +117,7 @@ pub async fn serve(
             let backend = backend.clone();
             let ca_pem = ca_pem.clone();
             let base = Arc::clone(&base);
+            let join = Arc::clone(&join);
             tokio::spawn(async move {
                 let stream = match acceptor.accept(socket).await {
                     Ok(s) => s,
@@ -136,7 +137,7 @@ pub async fn serve(
                         req,
                         identity.clone(),
                         backend.clone(),
-                        ca_pem.clone(),
+                        (ca_pem.clone(), Arc::clone(&join)),
                         Arc::clone(&base),
                     )
                 });
@@ -156,12 +157,21 @@ async fn handle(
     mut req: Request<Incoming>,
     identity: Option<Identity>,
     backend: Backend,
-    ca_pem: Bytes,
+    (ca_pem, join): (Bytes, Arc<JoinService>),
     base: Arc<String>,
 ) -> Result<Response<Body>, Infallible> {
     match req.uri().path() {
         "/cacerts" => return Ok(text(StatusCode::OK, ca_pem)),
         "/ping" => return Ok(text(StatusCode::OK, "pong")),
+        path if path.starts_with(join::PREFIX) => {
+            let reply = join.handle(path, req.headers(), identity.as_ref()).await;
+            let mut response = text(reply.status, reply.body);
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static(reply.content_type),
+            );
+            return Ok(response);
+        }
         _ => {}
     }
     let upgrade = req.headers().get(hyper::header::UPGRADE).cloned();

@@ -9,6 +9,7 @@ mod killall;
 mod kubectl;
 mod operators;
 mod server;
+mod token;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -38,6 +39,8 @@ enum Command {
     Operators(operators::OperatorsArgs),
     /// Stop k3r and everything it started; remove its mounts, interfaces and iptables chains
     Killall(killall::KillallArgs),
+    /// Create, list and delete bootstrap tokens for joining agents
+    Token(token::TokenArgs),
 }
 
 /// Parses the command line, splicing config-file values in before the
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(args) => image::run(args),
         Command::Killall(args) => killall::run(args),
         Command::Operators(args) => operators::run(args),
+        Command::Token(args) => token::run(args),
     }
 }
 
