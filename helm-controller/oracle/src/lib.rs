@@ -203,6 +203,25 @@ fn run_as_helm(script: &str, args: &[&str]) -> serde_json::Value {
     result
 }
 
+/// Runs a tool (openssl, base64, …) with `input` on its stdin.
+pub fn pipe(program: &str, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        // A tool that exits early closes its stdin; its output says why.
+        let _ = stdin.write_all(input);
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
 /// A script's {"ok": …} or {"error": "…"}.
 fn outcome(parsed: &serde_json::Value) -> Result<serde_json::Value, String> {
     match parsed.get("error").and_then(|e| e.as_str()) {

@@ -91,21 +91,7 @@ fn decode(text: &str) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn openssl(args: &[&str], input: &[u8]) -> String {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("openssl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    let out = child.wait_with_output().expect("openssl runs");
+    let out = k3r_helm_oracle::pipe("openssl", args, input);
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",

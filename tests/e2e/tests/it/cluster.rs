@@ -31,6 +31,8 @@ pub fn free_port() -> u16 {
 
 pub struct Cluster {
     pub data_dir: PathBuf,
+    /// The supervisor port (https://127.0.0.1:PORT).
+    pub port: u16,
     pub kubeconfig: PathBuf,
     child: Option<Child>,
     log: Arc<Mutex<Vec<String>>>,
@@ -65,6 +67,7 @@ impl Cluster {
         });
         Self {
             data_dir: data_dir.to_path_buf(),
+            port,
             kubeconfig,
             child: Some(child),
             log,

@@ -91,28 +91,8 @@ impl Drop for Repository {
 }
 
 pub(crate) fn base64(bytes: &[u8]) -> String {
-    use std::io::Read;
-    let mut child = Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("base64");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(bytes)
-        .expect("write");
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut text)
-        .expect("read");
-    let _ = child.wait();
-    text
+    let out = k3r_helm_oracle::pipe("base64", &["-w0"], bytes);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub(crate) fn release_secrets(cluster: &Cluster, release: &str) -> usize {

@@ -6,5 +6,6 @@ mod cluster;
 mod helm_chart;
 mod helm_features;
 mod helm_release;
+mod join;
 mod server_bad_input;
 mod single_node;

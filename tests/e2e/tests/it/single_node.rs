@@ -242,6 +242,7 @@ fn single_node_cluster() {
     crate::helm_release::real_helm_reads_our_releases(&cluster);
     crate::helm_chart::helm_charts(&cluster);
     crate::helm_features::helm_features(&cluster);
+    crate::join::join_endpoints(&cluster);
     bulk_configmaps(&cluster);
 
     let versions = |cluster: &Cluster| {
