@@ -1,4 +1,5 @@
-//! Command lines of the upstream components. User passthrough args
+//! Command lines of the control-plane components (the node's are in
+//! k3r-node). User passthrough args
 //! (`--kube-apiserver-arg=key=value`) come last, so they win.
 
 use std::path::Path;
@@ -6,21 +7,12 @@ use std::path::Path;
 use k3r_pki::Pki;
 
 use crate::config::ServerConfig;
-use crate::layout::{Layout, containerd_socket};
+use k3r_node::{flag, passthrough};
 
-fn flag(name: &str, value: impl std::fmt::Display) -> String {
-    format!("--{name}={value}")
-}
+use crate::layout::Layout;
 
 fn path(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// `key=value` (or `key`) from a passthrough flag, as `--key=value`.
-pub fn passthrough(args: &[String]) -> Vec<String> {
-    args.iter()
-        .map(|a| format!("--{}", a.trim_start_matches('-')))
-        .collect()
 }
 
 pub fn apiserver(
@@ -164,109 +156,4 @@ pub fn scheduler(config: &ServerConfig, layout: &Layout) -> Vec<String> {
     ];
     args.extend(passthrough(&config.kube_scheduler_args));
     args
-}
-
-/// The KubeletConfiguration file (flags for it are deprecated upstream).
-pub fn kubelet_config(
-    config: &ServerConfig,
-    layout: &Layout,
-    pki: &Pki,
-    resolv_conf: &Path,
-) -> String {
-    format!(
-        "apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-failCgroupV1: false
-cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://{socket}
-authentication:
-  anonymous:
-    enabled: false
-  webhook:
-    enabled: true
-  x509:
-    clientCAFile: {client_ca}
-authorization:
-  mode: Webhook
-clusterDNS:
-- {dns}
-clusterDomain: {domain}
-tlsCertFile: {cert}
-tlsPrivateKeyFile: {key}
-staticPodPath: {static_pods}
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-failSwapOn: false
-serializeImagePulls: false
-resolvConf: {resolv}
-# containerd 1.6 cannot pin images: never garbage-collect the pause image.
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-evictionHard:
-  imagefs.available: 5%
-  nodefs.available: 5%
-",
-        socket = containerd_socket().display(),
-        client_ca = pki.client_ca.display(),
-        dns = config.cluster_dns,
-        domain = config.cluster_domain,
-        cert = pki.cert("serving-kubelet").display(),
-        key = pki.key("serving-kubelet").display(),
-        static_pods = layout.agent().join("pod-manifests").display(),
-        resolv = resolv_conf.display(),
-    )
-}
-
-pub fn kubelet(config: &ServerConfig, layout: &Layout) -> Vec<String> {
-    let mut args = vec![
-        "kubelet".into(),
-        flag("config", path(&layout.agent_etc().join("kubelet.conf"))),
-        flag("kubeconfig", path(&layout.kubeconfig("kubelet"))),
-        flag("hostname-override", &config.node_name),
-        flag("node-ip", config.node_ip),
-        flag("root-dir", path(&layout.kubelet_root())),
-        flag("containerd", path(&containerd_socket())),
-    ];
-    if !config.node_labels.is_empty() {
-        args.push(flag("node-labels", config.node_labels.join(",")));
-    }
-    if !config.node_taints.is_empty() {
-        args.push(flag("register-with-taints", config.node_taints.join(",")));
-    }
-    args.extend(passthrough(&config.kubelet_args));
-    args
-}
-
-pub fn kube_proxy(config: &ServerConfig, layout: &Layout) -> Vec<String> {
-    let mut args = vec![
-        "kube-proxy".into(),
-        flag("kubeconfig", path(&layout.kubeconfig("kube-proxy"))),
-        flag("hostname-override", &config.node_name),
-        flag("cluster-cidr", config.cluster_cidr),
-        flag("proxy-mode", "iptables"),
-        flag("healthz-bind-address", "127.0.0.1:10256"),
-        flag("metrics-bind-address", "127.0.0.1:10249"),
-        // Leave the host's conntrack sysctls alone.
-        flag("conntrack-max-per-core", 0),
-        flag("conntrack-tcp-timeout-established", "0s"),
-        flag("conntrack-tcp-timeout-close-wait", "0s"),
-    ];
-    args.extend(passthrough(&config.kube_proxy_args));
-    args
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passthrough_args_become_flags() {
-        let got = super::passthrough(&[
-            "v=2".into(),
-            "--feature-gates=A=true".into(),
-            "allow-privileged".into(),
-        ]);
-        assert_eq!(
-            got,
-            ["--v=2", "--feature-gates=A=true", "--allow-privileged"]
-        );
-    }
 }

@@ -37,18 +37,6 @@ impl Layout {
     pub fn agent_etc(&self) -> PathBuf {
         self.agent().join("etc")
     }
-    pub fn cni_conf_dir(&self) -> PathBuf {
-        self.agent_etc().join("cni").join("net.d")
-    }
-    pub fn images(&self) -> PathBuf {
-        self.agent().join("images")
-    }
-    pub fn containerd_root(&self) -> PathBuf {
-        self.agent().join("containerd")
-    }
-    pub fn kubelet_root(&self) -> PathBuf {
-        self.agent().join("kubelet")
-    }
     pub fn kubeconfig(&self, name: &str) -> PathBuf {
         self.cred().join(format!("{name}.kubeconfig"))
     }
@@ -59,9 +47,3 @@ impl Layout {
 
 /// Runtime state that must not outlive a boot (sockets, pids).
 pub const RUN_DIR: &str = "/run/k3r";
-
-pub fn containerd_socket() -> PathBuf {
-    Path::new(RUN_DIR)
-        .join("containerd")
-        .join("containerd.sock")
-}

@@ -46,9 +46,15 @@ pub enum Error {
     Api(String),
     #[error("host setup: {0}")]
     Host(String),
+    #[error(transparent)]
+    Node(#[from] k3r_node::Error),
     #[error("{0}")]
     Timeout(String),
 }
+
+/// host-local IPAM's state for the server's node (kept where earlier
+/// releases put it).
+const CNI_STATE_DIR: &str = "/var/lib/cni/k3r";
 
 /// What ran, so it can be stopped in reverse order.
 struct Running {
@@ -278,15 +284,20 @@ async fn boot(
     )));
 
     // The node.
-    node::prepare_host()?;
-    let containerd_conf = layout.agent_etc().join("containerd").join("config.toml");
+    let node_paths = k3r_node::NodePaths::new(
+        &layout.agent(),
+        std::path::Path::new(layout::RUN_DIR),
+        std::path::Path::new(CNI_STATE_DIR),
+    );
+    k3r_node::host::prepare_host()?;
+    let containerd_conf = node_paths.etc().join("containerd").join("config.toml");
     std::fs::create_dir_all(
         containerd_conf
             .parent()
             .unwrap_or(layout.agent_etc().as_path()),
     )
     .map_err(|e| Error::Io(containerd_conf.clone(), e))?;
-    std::fs::write(&containerd_conf, node::containerd_config(layout))
+    std::fs::write(&containerd_conf, k3r_node::containerd::config(&node_paths))
         .map_err(|e| Error::Io(containerd_conf.clone(), e))?;
     running.children.push(executor.start(ProcessSpec {
         name: "containerd".into(),
@@ -296,38 +307,56 @@ async fn boot(
         cwd: None,
         log: layout.log("containerd"),
     }));
-    node::wait_for_containerd(Duration::from_secs(60)).await?;
-    node::import_images(layout).await?;
+    k3r_node::containerd::wait(&node_paths, Duration::from_secs(60)).await?;
+    k3r_node::containerd::import_images(&node_paths).await?;
     tracing::info!(
         seconds = started.elapsed().as_secs_f32(),
         "containerd ready, images imported"
     );
 
     // Not needed for the node to become Ready: import in the background.
-    let operators_layout = layout.clone();
+    let (operators_layout, operators_paths) = (layout.clone(), node_paths.clone());
     tokio::spawn(async move {
-        if let Err(err) = node::import_operators_image(&operators_layout).await {
+        if let Err(err) = node::import_operators_image(&operators_layout, &operators_paths).await {
             tracing::error!(error = %err, "operators image");
         }
     });
-    let resolv = node::resolv_conf(layout)?;
-    let kubelet_conf = layout.agent_etc().join("kubelet.conf");
+    let resolv = k3r_node::host::resolv_conf(&node_paths)?;
+    let kubelet = k3r_node::kubelet::Kubelet {
+        node_name: config.node_name.clone(),
+        node_ip: config.node_ip,
+        cluster_dns: config.cluster_dns,
+        cluster_domain: config.cluster_domain.clone(),
+        client_ca: pki.client_ca.clone(),
+        serving_cert: pki.cert("serving-kubelet"),
+        serving_key: pki.key("serving-kubelet"),
+        kubeconfig: layout.kubeconfig("kubelet"),
+        config_file: layout.agent_etc().join("kubelet.conf"),
+        labels: config.node_labels.clone(),
+        taints: config.node_taints.clone(),
+        extra_args: config.kubelet_args.clone(),
+    };
     std::fs::write(
-        &kubelet_conf,
-        args::kubelet_config(config, layout, &pki, &resolv),
+        &kubelet.config_file,
+        k3r_node::kubelet::config(&kubelet, &node_paths, &resolv),
     )
-    .map_err(|e| Error::Io(kubelet_conf.clone(), e))?;
+    .map_err(|e| Error::Io(kubelet.config_file.clone(), e))?;
     running.children.push(executor.start(spec(
         layout,
         config,
         "kubelet",
-        args::kubelet(config, layout),
+        k3r_node::kubelet::args(&kubelet, &node_paths),
     )));
     running.children.push(executor.start(spec(
         layout,
         config,
         "kube-proxy",
-        args::kube_proxy(config, layout),
+        k3r_node::kubelet::kube_proxy_args(
+            &config.node_name,
+            &config.cluster_cidr.to_string(),
+            &layout.kubeconfig("kube-proxy"),
+            &config.kube_proxy_args,
+        ),
     )));
 
     let node_path = format!("/api/v1/nodes/{}", config.node_name);
@@ -343,29 +372,48 @@ async fn boot(
     })
     .await?;
     let pod_cidr = pod_cidr.into_inner().unwrap_or_else(|p| p.into_inner());
-    node::write_cni_config(layout, &pod_cidr, &config.cluster_cidr.to_string())?;
-    // A Ready condition left over from before a restart does not count:
-    // the kubelet of this boot must have reported it.
-    let booted =
-        humantime::format_rfc3339_seconds(std::time::SystemTime::now() - started.elapsed())
-            .to_string();
+    k3r_node::cni::write(&node_paths, &pod_cidr, &config.cluster_cidr.to_string())?;
+    // A Ready condition left over from before a restart does not count on
+    // its own: this boot's kubelet must have reported it, or — after a
+    // quick restart, when the kubelet sees nothing changed and does not
+    // report — at least renewed the node's lease.
+    let booted = std::time::SystemTime::now() - started.elapsed();
+    let lease_path = format!(
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{}",
+        config.node_name
+    );
     wait_until("node Ready", Duration::from_secs(180), || async {
         let Ok(Some(node)) = api.get_json(&node_path).await else {
             return false;
         };
-        node["status"]["conditions"].as_array().is_some_and(|c| {
-            c.iter().any(|c| {
-                c["type"] == "Ready"
-                    && c["status"] == "True"
-                    && c["lastHeartbeatTime"]
-                        .as_str()
-                        .is_some_and(|t| t >= booted.as_str())
-            })
-        })
+        let ready = node["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready" && c["status"] == "True"))
+            .cloned();
+        let Some(ready) = ready else {
+            return false;
+        };
+        if since(&ready["lastHeartbeatTime"], booted) {
+            return true;
+        }
+        matches!(api.get_json(&lease_path).await, Ok(Some(lease)) if since(&lease["spec"]["renewTime"], booted))
     })
     .await?;
     tracing::info!(node = %config.node_name, pod_cidr = %pod_cidr, seconds = started.elapsed().as_secs_f32(), "node Ready");
     Ok(())
+}
+
+/// Whether an API timestamp (RFC 3339) is not before `instant` (to the
+/// second: API times may carry no fraction).
+fn since(timestamp: &serde_json::Value, instant: std::time::SystemTime) -> bool {
+    let floor = instant
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| std::time::UNIX_EPOCH + Duration::from_secs(d.as_secs()))
+        .unwrap_or(instant);
+    timestamp
+        .as_str()
+        .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
+        .is_some_and(|t| t >= floor)
 }
 
 pub(crate) async fn wait_until<F, Fut>(
@@ -387,4 +435,25 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_times_compare_to_the_second() {
+        let boot = humantime::parse_rfc3339("2026-11-24T09:10:51.700Z").expect("time");
+        assert!(since(&serde_json::json!("2026-11-24T09:10:51Z"), boot));
+        assert!(since(
+            &serde_json::json!("2026-11-24T09:10:52.123456Z"),
+            boot
+        ));
+        assert!(!since(
+            &serde_json::json!("2026-11-24T09:10:50.999999Z"),
+            boot
+        ));
+        assert!(!since(&serde_json::json!(null), boot));
+        assert!(!since(&serde_json::json!("yesterday"), boot));
+    }
 }

@@ -1,0 +1,154 @@
+//! containerd for a node: its config, waiting for it, and importing image
+//! tarballs (k3r's own and the airgap directory), pinned.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::{Error, NodePaths};
+
+/// containerd's config.toml for this node.
+pub fn config(paths: &NodePaths) -> String {
+    format!(
+        r#"version = 2
+root = "{root}"
+state = "{state}"
+
+[grpc]
+  address = "{socket}"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  # Firecracker-style sandboxes refuse negative oom_score_adj.
+  restrict_oom_score_adj = true
+  enable_unprivileged_ports = true
+  enable_unprivileged_icmp = true
+
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = false
+
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "{cni}"
+"#,
+        root = paths.containerd_root().display(),
+        state = paths.containerd_state().display(),
+        socket = paths.containerd_socket().display(),
+        pause = k3r_images::PAUSE_IMAGE,
+        cni = paths.cni_conf_dir().display(),
+    )
+}
+
+pub async fn wait(paths: &NodePaths, timeout: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let ok = tokio::process::Command::new("ctr")
+            .args([
+                "-a",
+                &paths.containerd_socket().to_string_lossy(),
+                "version",
+            ])
+            .output()
+            .await
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Host(
+                "containerd did not come up (see logs/containerd.log)".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Imports one image tarball into the k8s.io namespace and pins what it
+/// brought in.
+pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>, Error> {
+    let socket = paths.containerd_socket().to_string_lossy().into_owned();
+    let output = tokio::process::Command::new("ctr")
+        .args([
+            "-a",
+            &socket,
+            "-n",
+            "k8s.io",
+            "images",
+            "import",
+            "--all-platforms",
+        ])
+        .arg(file)
+        .output()
+        .await
+        .map_err(|e| Error::Host(format!("ctr: {e}")))?;
+    if !output.status.success() {
+        return Err(Error::Host(format!(
+            "importing {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    // ctr prints "unpacking <ref> (<digest>)...done" per image.
+    let refs: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("unpacking ")
+                .and_then(|r| r.split(' ').next())
+                .map(String::from)
+        })
+        .collect();
+    for reference in &refs {
+        let _ = tokio::process::Command::new("ctr")
+            .args([
+                "-a",
+                &socket,
+                "-n",
+                "k8s.io",
+                "images",
+                "label",
+                reference,
+                "io.cri-containerd.pinned=pinned",
+            ])
+            .output()
+            .await;
+    }
+    Ok(refs)
+}
+
+/// Writes k3r's own images and imports them with everything in
+/// agent/images (the airgap path).
+pub async fn import_images(paths: &NodePaths) -> Result<(), Error> {
+    let own = paths.own_images();
+    std::fs::create_dir_all(&own).map_err(|e| Error::Io(own.clone(), e))?;
+    let pause = own.join("pause.tar");
+    k3r_images::write_image(&k3r_images::pause_image(), &pause)
+        .map_err(|e| Error::Host(e.to_string()))?;
+    let mut files = vec![pause];
+    std::fs::create_dir_all(paths.images()).map_err(|e| Error::Io(paths.images(), e))?;
+    let mut airgap: Vec<PathBuf> = std::fs::read_dir(paths.images())
+        .map_err(|e| Error::Io(paths.images(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".tar")
+                || name.ends_with(".tar.gz")
+                || name.ends_with(".tgz")
+                || name.ends_with(".tar.zst")
+        })
+        .collect();
+    airgap.sort();
+    files.extend(airgap);
+    for file in files {
+        let started = Instant::now();
+        let refs = import_image(paths, &file).await?;
+        tracing::info!(file = %file.display(), images = ?refs, seconds = started.elapsed().as_secs_f32(), "imported images");
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Host settings kubelet and kube-proxy expect, and the resolv.conf pods
+//! get.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, NodePaths};
+
+/// Mount propagation, forwarding and bridge netfilter, as kubelet and
+/// kube-proxy expect them.
+pub fn prepare_host() -> Result<(), Error> {
+    use nix::mount::{MsFlags, mount};
+    let shared = std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|info| {
+            info.lines()
+                .any(|l| l.split(' ').nth(4) == Some("/") && l.contains("shared:"))
+        })
+        .unwrap_or(false);
+    if !shared {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| Error::Host(format!("mount --make-rshared /: {e}")))?;
+    }
+    if !Path::new("/proc/sys/net/bridge").exists() {
+        let _ = std::process::Command::new("modprobe")
+            .arg("br_netfilter")
+            .status();
+    }
+    for (key, value) in [
+        ("net/ipv4/ip_forward", "1"),
+        ("net/bridge/bridge-nf-call-iptables", "1"),
+        ("net/bridge/bridge-nf-call-ip6tables", "1"),
+    ] {
+        let path = Path::new("/proc/sys").join(key);
+        if path.exists() {
+            std::fs::write(&path, value)
+                .map_err(|e| Error::Host(format!("sysctl {key}={value}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// The host's resolv.conf if it names a usable resolver, else a fallback
+/// (kubelet refuses a resolv.conf that points at loopback for pods).
+pub fn resolv_conf(paths: &NodePaths) -> Result<PathBuf, Error> {
+    let host = Path::new("/etc/resolv.conf");
+    let usable = std::fs::read_to_string(host)
+        .map(|text| {
+            text.lines().any(|l| {
+                l.trim().strip_prefix("nameserver").is_some_and(|ip| {
+                    ip.trim()
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| !ip.is_loopback())
+                })
+            })
+        })
+        .unwrap_or(false);
+    if usable {
+        return Ok(host.to_path_buf());
+    }
+    let fallback = paths.etc().join("resolv.conf");
+    std::fs::write(&fallback, "nameserver 8.8.8.8\n")
+        .map_err(|e| Error::Io(fallback.clone(), e))?;
+    Ok(fallback)
+}

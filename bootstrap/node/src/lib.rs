@@ -1,0 +1,127 @@
+//! What every node runs, whether it is a server or an agent: the host
+//! settings kubelet and kube-proxy need, containerd with k3r's images, the
+//! CNI config for the node's pod CIDR, and the kubelet and kube-proxy
+//! command lines. Paths come from `NodePaths`, so several nodes (an agent
+//! per network namespace in the tests) can share one machine.
+
+pub mod cni;
+pub mod containerd;
+pub mod host;
+pub mod kubelet;
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("host setup: {0}")]
+    Host(String),
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    Io(PathBuf, std::io::Error),
+}
+
+/// Where a node keeps its state: `agent_dir` (DATA_DIR/agent) for what
+/// lasts, `run_dir` for what must not outlive a boot (containerd's state
+/// and socket).
+#[derive(Clone, Debug)]
+pub struct NodePaths {
+    pub agent_dir: PathBuf,
+    pub run_dir: PathBuf,
+    /// host-local IPAM's allocations.
+    pub cni_state_dir: PathBuf,
+}
+
+impl NodePaths {
+    pub fn new(agent_dir: &Path, run_dir: &Path, cni_state_dir: &Path) -> Self {
+        Self {
+            agent_dir: agent_dir.to_path_buf(),
+            run_dir: run_dir.to_path_buf(),
+            cni_state_dir: cni_state_dir.to_path_buf(),
+        }
+    }
+    pub fn etc(&self) -> PathBuf {
+        self.agent_dir.join("etc")
+    }
+    pub fn cni_conf_dir(&self) -> PathBuf {
+        self.etc().join("cni").join("net.d")
+    }
+    pub fn images(&self) -> PathBuf {
+        self.agent_dir.join("images")
+    }
+    pub fn own_images(&self) -> PathBuf {
+        self.agent_dir.join("k3r-images")
+    }
+    pub fn containerd_root(&self) -> PathBuf {
+        self.agent_dir.join("containerd")
+    }
+    pub fn containerd_state(&self) -> PathBuf {
+        self.run_dir.join("containerd")
+    }
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.containerd_state().join("containerd.sock")
+    }
+    pub fn kubelet_root(&self) -> PathBuf {
+        self.agent_dir.join("kubelet")
+    }
+    pub fn pod_manifests(&self) -> PathBuf {
+        self.agent_dir.join("pod-manifests")
+    }
+}
+
+/// `--name=value`
+pub fn flag(name: &str, value: impl std::fmt::Display) -> String {
+    format!("--{name}={value}")
+}
+
+/// `key=value` (or `key`) from a passthrough flag, as `--key=value`.
+pub fn passthrough(args: &[String]) -> Vec<String> {
+    args.iter()
+        .map(|a| format!("--{}", a.trim_start_matches('-')))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passthrough_args_become_flags() {
+        let got = passthrough(&[
+            "v=2".into(),
+            "--feature-gates=A=true".into(),
+            "allow-privileged".into(),
+        ]);
+        assert_eq!(
+            got,
+            ["--v=2", "--feature-gates=A=true", "--allow-privileged"]
+        );
+    }
+
+    #[test]
+    fn two_nodes_on_one_machine_share_no_path() {
+        let a = NodePaths::new(
+            Path::new("/d/a/agent"),
+            Path::new("/run/k3r-a"),
+            Path::new("/d/a/agent/cni"),
+        );
+        let b = NodePaths::new(
+            Path::new("/d/b/agent"),
+            Path::new("/run/k3r-b"),
+            Path::new("/d/b/agent/cni"),
+        );
+        for (x, y) in [
+            (a.containerd_socket(), b.containerd_socket()),
+            (a.containerd_root(), b.containerd_root()),
+            (a.kubelet_root(), b.kubelet_root()),
+            (a.cni_conf_dir(), b.cni_conf_dir()),
+            (a.cni_state_dir.clone(), b.cni_state_dir.clone()),
+        ] {
+            assert_ne!(x, y);
+        }
+        let cni = cni::config("10.42.1.0/24", "10.42.0.0/16", &a.cni_state_dir);
+        assert!(
+            cni.contains("/d/a/agent/cni") && cni.contains("10.42.1.0/24"),
+            "{cni}"
+        );
+        assert!(containerd::config(&a).contains("/run/k3r-a/containerd/containerd.sock"));
+    }
+}
