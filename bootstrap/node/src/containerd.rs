@@ -70,24 +70,26 @@ pub async fn wait(paths: &NodePaths, timeout: Duration) -> Result<(), Error> {
     }
 }
 
+/// `ctr -a <socket> -n k8s.io images …`
+async fn ctr_images(paths: &NodePaths, args: &[&str]) -> std::io::Result<std::process::Output> {
+    tokio::process::Command::new("ctr")
+        .arg("-a")
+        .arg(paths.containerd_socket())
+        .args(["-n", "k8s.io", "images"])
+        .args(args)
+        .output()
+        .await
+}
+
 /// Imports one image tarball into the k8s.io namespace and pins what it
 /// brought in.
 pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>, Error> {
-    let socket = paths.containerd_socket().to_string_lossy().into_owned();
-    let output = tokio::process::Command::new("ctr")
-        .args([
-            "-a",
-            &socket,
-            "-n",
-            "k8s.io",
-            "images",
-            "import",
-            "--all-platforms",
-        ])
-        .arg(file)
-        .output()
-        .await
-        .map_err(|e| Error::Host(format!("ctr: {e}")))?;
+    let output = ctr_images(
+        paths,
+        &["import", "--all-platforms", &file.to_string_lossy()],
+    )
+    .await
+    .map_err(|e| Error::Host(format!("ctr: {e}")))?;
     if !output.status.success() {
         return Err(Error::Host(format!(
             "importing {}: {}",
@@ -105,19 +107,11 @@ pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>,
         })
         .collect();
     for reference in &refs {
-        let _ = tokio::process::Command::new("ctr")
-            .args([
-                "-a",
-                &socket,
-                "-n",
-                "k8s.io",
-                "images",
-                "label",
-                reference,
-                "io.cri-containerd.pinned=pinned",
-            ])
-            .output()
-            .await;
+        let _ = ctr_images(
+            paths,
+            &["label", reference, "io.cri-containerd.pinned=pinned"],
+        )
+        .await;
     }
     Ok(refs)
 }
