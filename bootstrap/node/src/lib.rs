@@ -2,12 +2,14 @@
 //! settings kubelet and kube-proxy need, containerd with k3r's images, the
 //! CNI config for the node's pod CIDR, and the kubelet and kube-proxy
 //! command lines. Paths come from `NodePaths`, so several nodes (an agent
-//! per network namespace in the tests) can share one machine.
+//! per network namespace in the tests) can share one machine. `process`
+//! is the executor seam every supervised component runs through.
 
 pub mod cni;
 pub mod containerd;
 pub mod host;
 pub mod kubelet;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 

@@ -12,7 +12,6 @@ pub mod join;
 pub mod layout;
 mod node;
 mod operators;
-mod process;
 mod proxy;
 mod tls;
 mod token;
@@ -28,7 +27,7 @@ use tokio::sync::watch;
 
 pub use crate::config::ServerConfig;
 use crate::layout::Layout;
-use crate::process::{ChildExecutor, Executor, ProcessSpec, Supervised};
+use k3r_node::process::{ChildExecutor, Executor, ProcessSpec, Supervised};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
