@@ -105,7 +105,52 @@ pub fn stop_workloads(data_dir: &Path) {
     // Give the kernel a moment to tear down killed processes' mounts.
     std::thread::sleep(std::time::Duration::from_millis(300));
     let mounts = unmount_under(&[data_dir.to_path_buf(), PathBuf::from(RUN_DIR)]);
-    tracing::info!(pods, shims, mounts, "workloads stopped");
+    let netns = remove_orphaned_pod_netns();
+    tracing::info!(pods, shims, mounts, netns, "workloads stopped");
+}
+
+/// Network namespaces the CNI plugins made for pods (`/run/netns/cni-*`,
+/// bind mounts) outlive pods killed without the CRI. Those no process is
+/// in any more are removed; ones still in use (another runtime's pods)
+/// are left alone.
+pub fn remove_orphaned_pod_netns() -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return 0;
+    };
+    let in_use: std::collections::BTreeSet<u64> = std::fs::read_dir("/proc")
+        .map(|procs| {
+            procs
+                .filter_map(|p| p.ok())
+                .filter_map(|p| std::fs::read_link(p.path().join("ns/net")).ok())
+                .filter_map(|link| {
+                    let text = link.to_string_lossy().into_owned();
+                    text.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut removed = 0;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("cni-") {
+            continue;
+        }
+        let Ok(metadata) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if in_use.contains(&metadata.ino()) {
+            continue;
+        }
+        let deleted = std::process::Command::new("ip")
+            .args(["netns", "delete", &name])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if deleted {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// `k3r killall`: everything above plus any k3r process, the network

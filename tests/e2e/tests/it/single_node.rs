@@ -296,6 +296,11 @@ fn single_node_cluster() {
     );
     let mounts = mounts_under(&data_dir);
     assert!(mounts.is_empty(), "mounts left after SIGTERM: {mounts:#?}");
+    let netns = crate::cluster::orphaned_pod_netns();
+    assert!(
+        netns.is_empty(),
+        "pod network namespaces left after SIGTERM: {netns:#?}"
+    );
 
     // Start again on the same data dir: same state, workloads back.
     let mut cluster = Cluster::start(&data_dir, port, &[]);
@@ -361,6 +366,8 @@ fn single_node_cluster() {
         .output()
         .expect("ip");
     assert!(!link.status.success(), "cni0 left behind");
+    let netns = crate::cluster::orphaned_pod_netns();
+    assert!(netns.is_empty(), "pod network namespaces left: {netns:#?}");
     let rules = Command::new("iptables-save")
         .output()
         .expect("iptables-save");
