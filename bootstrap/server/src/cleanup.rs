@@ -106,7 +106,33 @@ pub fn stop_workloads(data_dir: &Path) {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let mounts = unmount_under(&[data_dir.to_path_buf(), PathBuf::from(RUN_DIR)]);
     let netns = remove_orphaned_pod_netns();
-    tracing::info!(pods, shims, mounts, netns, "workloads stopped");
+    let addresses = release_pod_addresses(Path::new(crate::CNI_STATE_DIR));
+    tracing::info!(pods, shims, mounts, netns, addresses, "workloads stopped");
+}
+
+/// host-local IPAM keeps one file per allocated pod IP and only frees it
+/// on CNI DEL, which pods killed at stop never get: without this, every
+/// restart leaks the node's pod IPs until its range is exhausted. Every
+/// pod of this node is gone by now, so every allocation is stale.
+pub fn release_pod_addresses(state_dir: &Path) -> usize {
+    let Ok(networks) = std::fs::read_dir(state_dir) else {
+        return 0;
+    };
+    let mut released = 0;
+    for network in networks.filter_map(|n| n.ok()) {
+        let Ok(entries) = std::fs::read_dir(network.path()) else {
+            continue;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.parse::<std::net::IpAddr>().is_ok()
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                released += 1;
+            }
+        }
+    }
+    released
 }
 
 /// Network namespaces the CNI plugins made for pods (`/run/netns/cni-*`,
@@ -215,5 +241,27 @@ pub fn remove_iptables_chains() {
             }
             let _ = child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_address_files_are_released() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let network = dir.path().join("cbr0");
+        std::fs::create_dir_all(&network).expect("dir");
+        for name in ["10.42.0.5", "10.42.0.6", "last_reserved_ip.0", "lock"] {
+            std::fs::write(network.join(name), "x").expect("write");
+        }
+        assert_eq!(release_pod_addresses(dir.path()), 2);
+        let left: Vec<String> = std::fs::read_dir(&network)
+            .expect("read")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert_eq!(release_pod_addresses(&dir.path().join("missing")), 0);
     }
 }

@@ -53,7 +53,7 @@ pub enum Error {
 
 /// host-local IPAM's state for the server's node (kept where earlier
 /// releases put it).
-const CNI_STATE_DIR: &str = "/var/lib/cni/k3r";
+pub(crate) const CNI_STATE_DIR: &str = "/var/lib/cni/k3r";
 
 /// What ran, so it can be stopped in reverse order.
 struct Running {
