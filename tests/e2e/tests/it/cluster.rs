@@ -50,6 +50,10 @@ impl Cluster {
             .arg(&kubeconfig)
             .arg(format!("--https-listen-port={port}"))
             .arg("--config=/nonexistent/k3r-e2e.yaml")
+            // This host's disk is shared and its free space swings (down to
+            // 5% of it at times): the default percentages would put the node
+            // under DiskPressure mid-run and keep test pods off it.
+            .arg("--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi")
             .args(extra)
             .env("K3R_LOG", "info")
             .stdout(Stdio::null())
@@ -152,9 +156,40 @@ impl Cluster {
             if let Some(v) = check() {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            if Instant::now() >= deadline {
+                panic!("timed out waiting for {what}\n{}", self.diagnosis());
+            }
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    /// Node conditions, pods and recent events: what a timeout needs to be
+    /// understood from a CI log alone.
+    pub fn diagnosis(&self) -> String {
+        let queries: [&[&str]; 3] = [
+            &[
+                "get",
+                "nodes",
+                "-o",
+                "custom-columns=NAME:.metadata.name,CONDITIONS:.status.conditions[?(@.status==\"True\")].type,TAINTS:.spec.taints[*].key",
+            ],
+            &["get", "pods", "-A", "-o", "wide"],
+            &["get", "events", "-A", "--sort-by=.lastTimestamp"],
+        ];
+        let mut report = String::new();
+        for args in queries {
+            let out = self.kubectl(args);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            report.push_str(&format!(
+                "--- kubectl {}\n{}\n{}",
+                args.join(" "),
+                tail.join("\n"),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        report
     }
 
     /// SIGTERM and wait; returns seconds the stop took.
