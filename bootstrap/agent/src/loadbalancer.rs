@@ -69,6 +69,35 @@ impl LoadBalancer {
         self.local
     }
 
+    /// A handle that updates the server list from elsewhere.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Replaces the server list, staying on the current server if it is
+    /// still listed.
+    pub fn set_servers(&self, servers: Vec<String>) {
+        self.handle().set_servers(servers);
+    }
+
+    pub fn servers(&self) -> Vec<String> {
+        self.shared
+            .servers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Updates a running load balancer's server list.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
     /// Replaces the server list, staying on the current server if it is
     /// still listed.
     pub fn set_servers(&self, mut servers: Vec<String>) {
@@ -89,14 +118,6 @@ impl LoadBalancer {
         }
         *list = servers;
         self.shared.current.store(index, Ordering::Relaxed);
-    }
-
-    pub fn servers(&self) -> Vec<String> {
-        self.shared
-            .servers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 }
 

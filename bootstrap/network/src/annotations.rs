@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use crate::host_gw::GatewayPeer;
 use crate::vxlan::{Peer, format_mac, parse_mac};
 
 pub const BACKEND_TYPE: &str = "flannel.alpha.coreos.com/backend-type";
@@ -23,6 +24,27 @@ pub fn for_node(vni: u32, vtep_mac: &[u8; 6], public_ip: Ipv4Addr) -> BTreeMap<S
         (PUBLIC_IP.to_string(), public_ip.to_string()),
         (SUBNET_MANAGER.to_string(), "true".to_string()),
     ])
+}
+
+/// What a host-gw node publishes.
+pub fn for_host_gw(public_ip: Ipv4Addr) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (BACKEND_TYPE.to_string(), "host-gw".to_string()),
+        (BACKEND_DATA.to_string(), "null".to_string()),
+        (PUBLIC_IP.to_string(), public_ip.to_string()),
+        (SUBNET_MANAGER.to_string(), "true".to_string()),
+    ])
+}
+
+/// Another node as a host-gw peer: its pod CIDR via its public IP.
+pub fn gateway_peer(pod_cidr: &str, annotations: &BTreeMap<String, String>) -> Option<GatewayPeer> {
+    if annotations.get(BACKEND_TYPE).map(String::as_str) != Some("host-gw") {
+        return None;
+    }
+    Some(GatewayPeer {
+        subnet: pod_cidr.parse().ok()?,
+        gateway: annotations.get(PUBLIC_IP)?.parse().ok()?,
+    })
 }
 
 /// Another node as a vxlan peer: its pod CIDR and flannel annotations;
@@ -62,5 +84,9 @@ mod tests {
         host_gw.insert(BACKEND_TYPE.into(), "host-gw".into());
         assert!(super::peer("10.42.1.0/24", &host_gw).is_none());
         assert!(super::peer("not a cidr", &published).is_none());
+        assert!(gateway_peer("10.42.1.0/24", &published).is_none());
+        let gw = gateway_peer("10.42.2.0/24", &for_host_gw(Ipv4Addr::new(10, 77, 0, 3)))
+            .expect("a host-gw peer");
+        assert_eq!(gw.gateway, Ipv4Addr::new(10, 77, 0, 3));
     }
 }

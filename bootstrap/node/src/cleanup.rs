@@ -1,12 +1,14 @@
-//! Leaving the host as it was: pod processes, containerd shims, k3r's
-//! mounts, and (for `k3r killall`) network interfaces and iptables chains.
+//! Leaving the host as a stopped node should: its pod processes,
+//! containerd shims, mounts, pod network namespaces and IP allocations —
+//! only this node's, so several nodes can share a machine — and, for
+//! `k3r killall`, k3r's iptables chains.
 
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::layout::RUN_DIR;
+use crate::NodePaths;
 
 fn pids_in_cgroup_tree(root: &Path, pids: &mut Vec<i32>) {
     if let Ok(procs) = std::fs::read_to_string(root.join("cgroup.procs")) {
@@ -21,15 +23,17 @@ fn pids_in_cgroup_tree(root: &Path, pids: &mut Vec<i32>) {
     }
 }
 
-/// Kills every process in the kubelet's pod cgroups.
-pub fn kill_pods() -> usize {
+/// Kills every process in the kubelet's pod cgroups below `cgroup_root`
+/// ("/" for a node that has the machine to itself).
+pub fn kill_pods(cgroup_root: &str) -> usize {
     let mut pids = Vec::new();
-    for root in [
-        "/sys/fs/cgroup/pids/kubepods",
-        "/sys/fs/cgroup/unified/kubepods",
-        "/sys/fs/cgroup/kubepods",
+    let relative = Path::new(cgroup_root.trim_start_matches('/')).join("kubepods");
+    for hierarchy in [
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup",
     ] {
-        pids_in_cgroup_tree(Path::new(root), &mut pids);
+        pids_in_cgroup_tree(&Path::new(hierarchy).join(&relative), &mut pids);
     }
     pids.sort_unstable();
     pids.dedup();
@@ -40,7 +44,7 @@ pub fn kill_pods() -> usize {
 }
 
 /// Processes whose command line contains `needle`.
-fn processes_matching(needle: &str) -> Vec<i32> {
+pub fn processes_matching(needle: &str) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -60,9 +64,11 @@ fn processes_matching(needle: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Kills containerd shims of k3r's containerd.
-pub fn kill_shims() -> usize {
-    let shims: Vec<i32> = processes_matching(&format!("{RUN_DIR}/containerd"))
+/// Kills the shims of the node's containerd (their command line names
+/// its socket).
+pub fn kill_shims(paths: &NodePaths) -> usize {
+    let socket = paths.containerd_socket().display().to_string();
+    let shims: Vec<i32> = processes_matching(&socket)
         .into_iter()
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -97,17 +103,37 @@ pub fn unmount_under(dirs: &[PathBuf]) -> usize {
     count
 }
 
-/// What a stopping server removes: pods, shims and mounts under the data
-/// dir and the run dir.
-pub fn stop_workloads(data_dir: &Path) {
-    let pods = kill_pods();
-    let shims = kill_shims();
+/// What a stopping node removes: its pods, shims, mounts under the data
+/// dir and the run dir, pod network namespaces and IP allocations.
+pub fn stop_workloads(paths: &NodePaths, data_dir: &Path, cgroup_root: &str) {
+    let pods = kill_pods(cgroup_root);
+    let shims = kill_shims(paths);
     // Give the kernel a moment to tear down killed processes' mounts.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let mounts = unmount_under(&[data_dir.to_path_buf(), PathBuf::from(RUN_DIR)]);
+    let mounts = unmount_under(&[data_dir.to_path_buf(), paths.run_dir.clone()]);
     let netns = remove_orphaned_pod_netns();
-    let addresses = release_pod_addresses(Path::new(crate::CNI_STATE_DIR));
+    let addresses = release_pod_addresses(&paths.cni_state_dir);
     tracing::info!(pods, shims, mounts, netns, addresses, "workloads stopped");
+}
+
+/// host-local's allocation files (one per pod IP) under `state_dir`.
+pub fn allocated_pod_addresses(state_dir: &Path) -> Vec<PathBuf> {
+    let Ok(networks) = std::fs::read_dir(state_dir) else {
+        return Vec::new();
+    };
+    networks
+        .filter_map(|n| n.ok())
+        .filter_map(|network| std::fs::read_dir(network.path()).ok())
+        .flat_map(|entries| entries.filter_map(|e| e.ok()))
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .parse::<std::net::IpAddr>()
+                .is_ok()
+        })
+        .map(|entry| entry.path())
+        .collect()
 }
 
 /// host-local IPAM keeps one file per allocated pod IP and only frees it
@@ -115,34 +141,20 @@ pub fn stop_workloads(data_dir: &Path) {
 /// restart leaks the node's pod IPs until its range is exhausted. Every
 /// pod of this node is gone by now, so every allocation is stale.
 pub fn release_pod_addresses(state_dir: &Path) -> usize {
-    let Ok(networks) = std::fs::read_dir(state_dir) else {
-        return 0;
-    };
-    let mut released = 0;
-    for network in networks.filter_map(|n| n.ok()) {
-        let Ok(entries) = std::fs::read_dir(network.path()) else {
-            continue;
-        };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.parse::<std::net::IpAddr>().is_ok()
-                && std::fs::remove_file(entry.path()).is_ok()
-            {
-                released += 1;
-            }
-        }
-    }
-    released
+    allocated_pod_addresses(state_dir)
+        .iter()
+        .filter(|path| std::fs::remove_file(path).is_ok())
+        .count()
 }
 
 /// Network namespaces the CNI plugins made for pods (`/run/netns/cni-*`,
-/// bind mounts) outlive pods killed without the CRI. Those no process is
-/// in any more are removed; ones still in use (another runtime's pods)
-/// are left alone.
-pub fn remove_orphaned_pod_netns() -> usize {
+/// bind mounts) outlive pods killed without the CRI. These are the ones no
+/// process is in any more; ones still in use (another node's or runtime's
+/// pods) are not listed.
+pub fn orphaned_pod_netns() -> Vec<String> {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir("/run/netns") else {
-        return 0;
+        return Vec::new();
     };
     let in_use: std::collections::BTreeSet<u64> = std::fs::read_dir("/proc")
         .map(|procs| {
@@ -156,60 +168,25 @@ pub fn remove_orphaned_pod_netns() -> usize {
                 .collect()
         })
         .unwrap_or_default();
-    let mut removed = 0;
-    for entry in entries.filter_map(|e| e.ok()) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("cni-") {
-            continue;
-        }
-        let Ok(metadata) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
-        if in_use.contains(&metadata.ino()) {
-            continue;
-        }
-        let deleted = std::process::Command::new("ip")
-            .args(["netns", "delete", &name])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if deleted {
-            removed += 1;
-        }
-    }
-    removed
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cni-"))
+        .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| !in_use.contains(&m.ino())))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
-/// `k3r killall`: everything above plus any k3r process, the network
-/// devices and iptables chains k3r and its components created.
-pub fn killall(data_dir: &Path) {
-    for pattern in [
-        "k3r server",
-        "k3r agent",
-        "k3r-kube ",
-        "containerd --config",
-    ] {
-        for pid in processes_matching(pattern) {
-            if std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .contains(&data_dir.display().to_string())
-                        || pattern != "containerd --config"
-                })
-                .unwrap_or(false)
-            {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
-    }
-    stop_workloads(data_dir);
-    for device in ["cni0", "flannel.1"] {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "delete", device])
-            .output();
-    }
-    remove_iptables_chains();
-    let _ = std::fs::remove_dir_all(RUN_DIR);
+/// Removes what `orphaned_pod_netns` lists.
+pub fn remove_orphaned_pod_netns() -> usize {
+    orphaned_pod_netns()
+        .iter()
+        .filter(|name| {
+            std::process::Command::new("ip")
+                .args(["netns", "delete", name])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .count()
 }
 
 /// Removes the iptables rules and chains of kube-proxy, the CNI plugins

@@ -5,7 +5,9 @@ use std::path::Path;
 use crate::{Error, NodePaths};
 
 /// The bridge CNI config for this node's pod CIDR.
-pub fn config(pod_cidr: &str, cluster_cidr: &str, state_dir: &Path) -> String {
+/// `ipMasq` is off: the node network controller masquerades only what
+/// leaves the cluster CIDR, so pods see each other's real addresses.
+pub fn config(pod_cidr: &str, cluster_cidr: &str, state_dir: &Path, mtu: u32) -> String {
     serde_json::json!({
         "cniVersion": "1.0.0",
         "name": "cbr0",
@@ -17,7 +19,8 @@ pub fn config(pod_cidr: &str, cluster_cidr: &str, state_dir: &Path) -> String {
                 "isDefaultGateway": true,
                 "hairpinMode": true,
                 "forceAddress": true,
-                "ipMasq": true,
+                "ipMasq": false,
+                "mtu": mtu,
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{ "subnet": pod_cidr }]],
@@ -32,11 +35,11 @@ pub fn config(pod_cidr: &str, cluster_cidr: &str, state_dir: &Path) -> String {
     .to_string()
 }
 
-pub fn write(paths: &NodePaths, pod_cidr: &str, cluster_cidr: &str) -> Result<(), Error> {
+pub fn write(paths: &NodePaths, pod_cidr: &str, cluster_cidr: &str, mtu: u32) -> Result<(), Error> {
     let dir = paths.cni_conf_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
     let path = dir.join("10-k3r.conflist");
-    let contents = config(pod_cidr, cluster_cidr, &paths.cni_state_dir);
+    let contents = config(pod_cidr, cluster_cidr, &paths.cni_state_dir, mtu);
     if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
         std::fs::write(&path, contents).map_err(|e| Error::Io(path.clone(), e))?;
     }

@@ -32,6 +32,8 @@ state = "{state}"
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
   SystemdCgroup = false
+  # runc's state next to this containerd's, not the host-wide default.
+  Root = "{runc}"
 
 [plugins."io.containerd.grpc.v1.cri".cni]
   bin_dir = "/usr/lib/cni"
@@ -42,6 +44,7 @@ state = "{state}"
         socket = paths.containerd_socket().display(),
         pause = k3r_images::PAUSE_IMAGE,
         cni = paths.cni_conf_dir().display(),
+        runc = paths.containerd_state().join("runc").display(),
     )
 }
 

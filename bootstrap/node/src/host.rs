@@ -67,3 +67,12 @@ pub fn resolv_conf(paths: &NodePaths) -> Result<PathBuf, Error> {
         .map_err(|e| Error::Io(fallback.clone(), e))?;
     Ok(fallback)
 }
+
+/// `program`'s path on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+}

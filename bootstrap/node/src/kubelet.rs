@@ -23,6 +23,16 @@ pub struct Kubelet {
     pub labels: Vec<String>,
     pub taints: Vec<String>,
     pub extra_args: Vec<String>,
+    /// Where nodes sharing a machine keep apart: the cgroup the node's
+    /// pods live under, and a pod log dir of its own (kubelet deletes the
+    /// log dirs of pods it does not know).
+    pub shared_host: Option<SharedHost>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SharedHost {
+    pub cgroup_root: String,
+    pub pod_logs_dir: PathBuf,
 }
 
 /// The KubeletConfiguration file (flags for it are deprecated upstream).
@@ -59,7 +69,7 @@ imageGCLowThresholdPercent: 99
 evictionHard:
   imagefs.available: 5%
   nodefs.available: 5%
-",
+{shared}",
         socket = paths.containerd_socket().display(),
         client_ca = kubelet.client_ca.display(),
         dns = kubelet.cluster_dns,
@@ -68,6 +78,15 @@ evictionHard:
         key = kubelet.serving_key.display(),
         static_pods = paths.pod_manifests().display(),
         resolv = resolv_conf.display(),
+        shared = kubelet
+            .shared_host
+            .as_ref()
+            .map(|s| format!(
+                "cgroupRoot: {}\npodLogsDir: {}\n",
+                s.cgroup_root,
+                s.pod_logs_dir.display()
+            ))
+            .unwrap_or_default(),
     )
 }
 

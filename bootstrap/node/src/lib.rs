@@ -5,11 +5,14 @@
 //! per network namespace in the tests) can share one machine. `process`
 //! is the executor seam every supervised component runs through.
 
+pub mod cgroups;
+pub mod cleanup;
 pub mod cni;
 pub mod containerd;
 pub mod host;
 pub mod kubelet;
 pub mod process;
+pub mod scope;
 
 use std::path::{Path, PathBuf};
 
@@ -119,9 +122,11 @@ mod tests {
         ] {
             assert_ne!(x, y);
         }
-        let cni = cni::config("10.42.1.0/24", "10.42.0.0/16", &a.cni_state_dir);
+        let cni = cni::config("10.42.1.0/24", "10.42.0.0/16", &a.cni_state_dir, 1450);
         assert!(
-            cni.contains("/d/a/agent/cni") && cni.contains("10.42.1.0/24"),
+            cni.contains("/d/a/agent/cni")
+                && cni.contains("10.42.1.0/24")
+                && cni.contains(r#""mtu":1450"#),
             "{cni}"
         );
         assert!(containerd::config(&a).contains("/run/k3r-a/containerd/containerd.sock"));

@@ -41,13 +41,7 @@ pub fn preflight(config: &ServerConfig) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| p.is_file())
-}
+pub use k3r_node::host::which;
 
 fn port_free(ip: IpAddr, port: u16) -> Result<(), Error> {
     TcpListener::bind(SocketAddr::new(ip, port))

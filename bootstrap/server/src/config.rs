@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub kube_binary: PathBuf,
     /// Client TLS for an external https:// etcd.
     pub datastore_tls: Option<DatastoreTls>,
+    pub flannel_backend: k3r_network::Backend,
+    pub flannel_iface: Option<String>,
 }
 
 #[derive(Clone, Debug)]

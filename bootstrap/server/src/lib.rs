@@ -17,7 +17,7 @@ mod tls;
 mod token;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,7 @@ pub(crate) const CNI_STATE_DIR: &str = "/var/lib/cni/k3r";
 struct Running {
     data_dir: PathBuf,
     children: Vec<Supervised>,
+    network: Option<k3r_network::NodeNetwork>,
     datastore: Option<Datastore>,
     stop_listener: watch::Sender<bool>,
 }
@@ -66,6 +67,7 @@ struct Running {
 impl Running {
     async fn stop(mut self) {
         let _ = self.stop_listener.send(true);
+        drop(self.network.take());
         let mut workloads_stopped = false;
         while let Some(child) = self.children.pop() {
             tracing::info!(component = %child.name, "stopping");
@@ -89,7 +91,10 @@ impl Running {
 
     async fn stop_workloads(&self) {
         let data_dir = self.data_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || cleanup::stop_workloads(&data_dir)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            k3r_node::cleanup::stop_workloads(&cleanup::server_node(&data_dir), &data_dir, "/")
+        })
+        .await;
     }
 }
 
@@ -113,6 +118,7 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> Re
     let mut running = Running {
         data_dir: config.data_dir.clone(),
         children: Vec::new(),
+        network: None,
         datastore: None,
         stop_listener,
     };
@@ -283,11 +289,7 @@ async fn boot(
     )));
 
     // The node.
-    let node_paths = k3r_node::NodePaths::new(
-        &layout.agent(),
-        std::path::Path::new(layout::RUN_DIR),
-        std::path::Path::new(CNI_STATE_DIR),
-    );
+    let node_paths = cleanup::server_node(&config.data_dir);
     k3r_node::host::prepare_host()?;
     let containerd_conf = node_paths.etc().join("containerd").join("config.toml");
     std::fs::create_dir_all(
@@ -334,6 +336,7 @@ async fn boot(
         labels: config.node_labels.clone(),
         taints: config.node_taints.clone(),
         extra_args: config.kubelet_args.clone(),
+        shared_host: None,
     };
     std::fs::write(
         &kubelet.config_file,
@@ -371,7 +374,14 @@ async fn boot(
     })
     .await?;
     let pod_cidr = pod_cidr.into_inner().unwrap_or_else(|p| p.into_inner());
-    k3r_node::cni::write(&node_paths, &pod_cidr, &config.cluster_cidr.to_string())?;
+    let network = start_network(config, layout, &pod_cidr).await?;
+    k3r_node::cni::write(
+        &node_paths,
+        &pod_cidr,
+        &config.cluster_cidr.to_string(),
+        network.mtu,
+    )?;
+    running.network = Some(network);
     // A Ready condition left over from before a restart does not count on
     // its own: this boot's kubelet must have reported it, or — after a
     // quick restart, when the kubelet sees nothing changed and does not
@@ -400,6 +410,42 @@ async fn boot(
     .await?;
     tracing::info!(node = %config.node_name, pod_cidr = %pod_cidr, seconds = started.elapsed().as_secs_f32(), "node Ready");
     Ok(())
+}
+
+/// The node network controller for the server's node.
+async fn start_network(
+    config: &ServerConfig,
+    layout: &Layout,
+    pod_cidr: &str,
+) -> Result<k3r_network::NodeNetwork, Error> {
+    let network_error = |e: k3r_network::Error| Error::Host(format!("node networking: {e}"));
+    let (IpAddr::V4(node_ip), ipnet::IpNet::V4(cluster_cidr)) =
+        (config.node_ip, config.cluster_cidr)
+    else {
+        return Err(Error::Config(
+            "node networking needs an IPv4 node IP and cluster CIDR".into(),
+        ));
+    };
+    let pod_cidr = pod_cidr
+        .parse()
+        .map_err(|_| Error::Api(format!("node pod CIDR {pod_cidr:?} is not an IPv4 CIDR")))?;
+    let client = k3r_network::node::client(&layout.kubeconfig("k3r-controller"))
+        .await
+        .map_err(network_error)?;
+    k3r_network::node::start(
+        client,
+        k3r_network::NodeNetworkConfig {
+            node_name: config.node_name.clone(),
+            node_ip,
+            iface: config.flannel_iface.clone(),
+            backend: config.flannel_backend,
+            cluster_cidr,
+            external_ip: config.node_external_ip,
+        },
+        pod_cidr,
+    )
+    .await
+    .map_err(network_error)
 }
 
 /// Whether an API timestamp (RFC 3339) is not before `instant` (to the

@@ -58,10 +58,12 @@ pub fn config_files(config: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Turns config files into arguments for a command whose long flags are
-/// `known`, leaving out keys that `cli_args` sets itself.
+/// `known`, leaving out keys that `cli_args` sets itself and keys in
+/// `elsewhere` (another command's flags: one file serves server and agent).
 pub fn config_args(
     files: &[PathBuf],
     known: &[String],
+    elsewhere: &[String],
     cli_args: &[String],
 ) -> anyhow::Result<Vec<String>> {
     let mut merged: BTreeMap<String, Value> = BTreeMap::new();
@@ -80,6 +82,9 @@ pub fn config_args(
                 None => (raw_key.clone(), false),
             };
             if !known.contains(&key) {
+                if elsewhere.contains(&key) {
+                    continue;
+                }
                 bail!("{}: unknown config key {key:?}", file.display());
             }
             let value = to_strings(&key, file, &raw_value)?;
@@ -171,7 +176,8 @@ mod tests {
         write(dir.path(), "config.yaml.d/ignored.txt", "not: yaml: at all");
         let files = config_files(&main).expect("files");
         assert_eq!(files.len(), 3);
-        let args = config_args(&files, &known(), &["--tls-san=cli".to_string()]).expect("args");
+        let args =
+            config_args(&files, &known(), &[], &["--tls-san=cli".to_string()]).expect("args");
         assert_eq!(
             args,
             [
@@ -186,10 +192,20 @@ mod tests {
     }
 
     #[test]
+    fn another_commands_keys_are_skipped() {
+        let dir = tempfile::tempdir().expect("dir");
+        let shared = dir.path().join("config.yaml");
+        std::fs::write(&shared, "tls-san: a\nflannel-iface: eth1\n").expect("write");
+        let args = config_args(&[shared], &known(), &["flannel-iface".to_string()], &[])
+            .expect("server's keys are skipped");
+        assert_eq!(args, ["--tls-san=a"]);
+    }
+
+    #[test]
     fn unknown_keys_and_bad_yaml_name_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let bad_key = write(dir.path(), "a.yaml", "tokn: x\n");
-        let err = config_args(&[bad_key], &known(), &[])
+        let err = config_args(&[bad_key], &known(), &[], &[])
             .expect_err("unknown key")
             .to_string();
         assert!(
@@ -197,7 +213,7 @@ mod tests {
             "{err}"
         );
         let bad_yaml = write(dir.path(), "b.yaml", "token: [unclosed\n");
-        let err = config_args(&[bad_yaml], &known(), &[])
+        let err = config_args(&[bad_yaml], &known(), &[], &[])
             .expect_err("bad yaml")
             .to_string();
         assert!(
@@ -205,6 +221,6 @@ mod tests {
             "{err}"
         );
         let nested = write(dir.path(), "c.yaml", "token:\n  nested: map\n");
-        assert!(config_args(&[nested], &known(), &[]).is_err());
+        assert!(config_args(&[nested], &known(), &[], &[]).is_err());
     }
 }

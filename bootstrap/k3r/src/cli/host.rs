@@ -10,6 +10,19 @@ pub fn hostname() -> anyhow::Result<String> {
     Ok(name.to_string_lossy().to_lowercase())
 }
 
+pub fn check_node_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    {
+        bail!(
+            "--node-name: {name:?} is not a valid Kubernetes node name (lowercase letters, digits, '-' and '.')"
+        );
+    }
+    Ok(())
+}
+
 /// The IPv4 address of the interface holding the default route, else the
 /// first non-loopback IPv4 address.
 pub fn default_ip() -> anyhow::Result<IpAddr> {

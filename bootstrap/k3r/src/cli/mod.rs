@@ -1,6 +1,7 @@
 //! Command-line flags. Each subcommand parses its flags here and calls into
 //! the crate that implements it.
 
+mod agent;
 mod configfile;
 mod datastore;
 mod host;
@@ -29,6 +30,8 @@ pub struct Cli {
 enum Command {
     /// Run a server: control plane, datastore and a node
     Server(Box<server::ServerArgs>),
+    /// Run an agent: join a server's cluster as a node
+    Agent(Box<agent::AgentArgs>),
     /// Run kubectl against this server's cluster
     Kubectl(kubectl::KubectlArgs),
     /// Run the etcd-API datastore on its own (for tests and benchmarks)
@@ -55,22 +58,31 @@ pub fn parse() -> anyhow::Result<Cli> {
     else {
         return Ok(Cli::parse_from(args));
     };
-    if args[sub_index] != "server" {
+    let subcommand = args[sub_index].clone();
+    if subcommand != "server" && subcommand != "agent" {
         return Ok(Cli::parse_from(args));
     }
     let cli_args = &args[sub_index + 1..];
     let config = config_path(cli_args);
     let command = Cli::command();
-    let known: Vec<String> = command
-        .find_subcommand("server")
-        .map(|c| {
-            c.get_arguments()
-                .filter_map(|a| a.get_long().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let flags = |name: &str| -> Vec<String> {
+        command
+            .find_subcommand(name)
+            .map(|c| {
+                c.get_arguments()
+                    .filter_map(|a| a.get_long().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let known = flags(&subcommand);
+    let other = if subcommand == "server" {
+        "agent"
+    } else {
+        "server"
+    };
     let files = configfile::config_files(&config)?;
-    let from_files = configfile::config_args(&files, &known, cli_args)?;
+    let from_files = configfile::config_args(&files, &known, &flags(other), cli_args)?;
     let mut spliced: Vec<String> = args[..=sub_index].to_vec();
     spliced.extend(from_files);
     spliced.extend(cli_args.iter().cloned());
@@ -97,6 +109,7 @@ fn config_path(cli_args: &[String]) -> std::path::PathBuf {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(*args),
+        Command::Agent(args) => agent::run(*args),
         Command::Kubectl(args) => kubectl::run(args),
         Command::Datastore(args) => datastore::run(args),
         Command::Image(args) => image::run(args),

@@ -118,6 +118,9 @@ pub struct ServerArgs {
     /// Flannel backend (vxlan, host-gw or none); multi-node networking
     #[arg(long, default_value = "vxlan")]
     flannel_backend: String,
+    /// Interface for node-to-node pod traffic (default: the node IP's)
+    #[arg(long)]
+    flannel_iface: Option<String>,
 }
 
 const KNOWN_COMPONENTS: [&str; 6] = [
@@ -151,12 +154,7 @@ impl ServerArgs {
                 );
             }
         }
-        if !["vxlan", "host-gw", "none"].contains(&self.flannel_backend.as_str()) {
-            bail!(
-                "--flannel-backend: {:?} is not one of vxlan, host-gw, none",
-                self.flannel_backend
-            );
-        }
+        let flannel_backend: k3r_network::Backend = self.flannel_backend.parse()?;
         let token = match (self.token, self.token_file) {
             (Some(t), _) => Some(t),
             (None, Some(file)) => Some(
@@ -171,15 +169,7 @@ impl ServerArgs {
             Some(name) => name,
             None => host::hostname()?,
         };
-        if node_name.is_empty()
-            || !node_name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        {
-            bail!(
-                "--node-name: {node_name:?} is not a valid Kubernetes node name (lowercase letters, digits, '-' and '.')"
-            );
-        }
+        host::check_node_name(&node_name)?;
         let data_dir = self.data_dir.clone();
         let node_ip = match self.node_ip {
             Some(ip) => ip,
@@ -214,6 +204,8 @@ impl ServerArgs {
             node_labels: self.node_label,
             node_taints: self.node_taint,
             kube_binary: host::kube_binary(Some(&data_dir))?,
+            flannel_backend,
+            flannel_iface: self.flannel_iface,
             datastore_tls: match (
                 self.datastore_cafile,
                 self.datastore_certfile,

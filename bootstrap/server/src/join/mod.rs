@@ -73,7 +73,7 @@ pub fn critical_config(config: &ServerConfig) -> serde_json::Value {
         "clusterDNS": config.cluster_dns.to_string(),
         "clusterDomain": config.cluster_domain,
         "serviceNodePortRange": config.service_node_port_range,
-        "flannelBackend": "vxlan",
+        "flannelBackend": config.flannel_backend.as_str(),
         "systemDefaultRegistry": config.system_default_registry,
     })
 }

@@ -337,29 +337,6 @@ pub fn pack_coredns(output: &Path) {
     assert!(status.success(), "building and packing CoreDNS");
 }
 
-/// Pod network namespaces (`/run/netns/cni-*`) no process is in.
-pub fn orphaned_pod_netns() -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
-    let in_use: std::collections::BTreeSet<u64> = std::fs::read_dir("/proc")
-        .map(|procs| {
-            procs
-                .filter_map(|p| p.ok())
-                .filter_map(|p| std::fs::read_link(p.path().join("ns/net")).ok())
-                .filter_map(|l| {
-                    let text = l.to_string_lossy().into_owned();
-                    text.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    std::fs::read_dir("/run/netns")
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().starts_with("cni-"))
-                .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| !in_use.contains(&m.ino())))
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+/// Pod network namespaces no process is in: what a stopped node must not
+/// leave (the same listing `k3r` cleans up with).
+pub use k3r_node::cleanup::orphaned_pod_netns;

@@ -2,6 +2,7 @@
 //! one at a time: the node's ports and /run/k3r are per host.
 
 mod addons;
+mod agents;
 mod cluster;
 mod helm_chart;
 mod helm_features;

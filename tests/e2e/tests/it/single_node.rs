@@ -45,7 +45,7 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 "#;
 
-fn http_get(addr: &str) -> Option<String> {
+pub(crate) fn http_get(addr: &str) -> Option<String> {
     let mut stream =
         TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
@@ -243,6 +243,7 @@ fn single_node_cluster() {
     crate::helm_chart::helm_charts(&cluster);
     crate::helm_features::helm_features(&cluster);
     crate::join::join_endpoints(&cluster);
+    crate::agents::multi_node(&mut cluster, &data_dir, port);
     bulk_configmaps(&cluster);
 
     let versions = |cluster: &Cluster| {
@@ -300,6 +301,12 @@ fn single_node_cluster() {
     assert!(
         netns.is_empty(),
         "pod network namespaces left after SIGTERM: {netns:#?}"
+    );
+    let addresses =
+        k3r_node::cleanup::allocated_pod_addresses(std::path::Path::new("/var/lib/cni/k3r"));
+    assert!(
+        addresses.is_empty(),
+        "pod IPs still allocated after SIGTERM: {addresses:#?}"
     );
 
     // Start again on the same data dir: same state, workloads back.

@@ -1,0 +1,97 @@
+//! What flannel's iptables manager keeps: pod traffic leaving the cluster
+//! CIDR is masqueraded, traffic inside it is not, and the FORWARD chain
+//! accepts the cluster's traffic whatever its policy. The rules live in
+//! k3r's own chains (K3R-POSTRTG, K3R-FWD), rewritten whole each time, so
+//! `k3r killall` can remove them by name.
+
+use ipnet::Ipv4Net;
+
+use crate::Error;
+
+pub const NAT_CHAIN: &str = "K3R-POSTRTG";
+pub const FORWARD_CHAIN: &str = "K3R-FWD";
+
+/// The iptables-restore input for the cluster CIDR.
+pub fn restore_input(cluster: Ipv4Net) -> String {
+    format!(
+        "*nat
+:{NAT_CHAIN} - [0:0]
+-A {NAT_CHAIN} -m mark --mark 0x4000/0x4000 -m comment --comment \"kube-proxy masquerades what it marked\" -j RETURN
+-A {NAT_CHAIN} -s {cluster} -d {cluster} -m comment --comment \"pod to pod: keep the source\" -j RETURN
+-A {NAT_CHAIN} -s {cluster} ! -d 224.0.0.0/4 -m comment --comment \"pods leaving the cluster\" -j MASQUERADE --random-fully
+-A {NAT_CHAIN} ! -s {cluster} -d {cluster} -m comment --comment \"into pods from outside the cluster\" -j MASQUERADE --random-fully
+COMMIT
+*filter
+:{FORWARD_CHAIN} - [0:0]
+-A {FORWARD_CHAIN} -s {cluster} -m comment --comment \"from pods\" -j ACCEPT
+-A {FORWARD_CHAIN} -d {cluster} -m comment --comment \"to pods\" -j ACCEPT
+COMMIT
+"
+    )
+}
+
+async fn iptables(args: &[&str]) -> Result<bool, Error> {
+    let output = tokio::process::Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| Error::Iptables(format!("iptables: {e}")))?;
+    Ok(output.status.success())
+}
+
+/// Writes the chains and makes POSTROUTING and FORWARD jump to them.
+pub async fn ensure(cluster: Ipv4Net) -> Result<(), Error> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("iptables-restore")
+        .args(["-w", "--noflush"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Iptables(format!("iptables-restore: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(restore_input(cluster).as_bytes())
+            .await
+            .map_err(|e| Error::Iptables(format!("iptables-restore: {e}")))?;
+    }
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|e| Error::Iptables(format!("iptables-restore: {e}")))?;
+    if !output.status.success() {
+        return Err(Error::Iptables(format!(
+            "iptables-restore: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    for (table, chain, target) in [
+        ("nat", "POSTROUTING", NAT_CHAIN),
+        ("filter", "FORWARD", FORWARD_CHAIN),
+    ] {
+        if !iptables(&["-t", table, "-C", chain, "-j", target]).await?
+            && !iptables(&["-t", table, "-I", chain, "1", "-j", target]).await?
+        {
+            return Err(Error::Iptables(format!(
+                "cannot add the jump from {table}/{chain} to {target}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_are_masqueraded_only_when_leaving_the_cluster() {
+        let input = restore_input("10.42.0.0/16".parse().expect("cidr"));
+        assert!(input.contains(
+            "-A K3R-POSTRTG -s 10.42.0.0/16 -d 10.42.0.0/16 -m comment --comment \"pod to pod: keep the source\" -j RETURN"
+        ));
+        assert!(input.contains("-s 10.42.0.0/16 ! -d 224.0.0.0/4"));
+        assert!(input.contains("-A K3R-FWD -d 10.42.0.0/16"));
+        assert_eq!(input.matches("COMMIT").count(), 2);
+    }
+}

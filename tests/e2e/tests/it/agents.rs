@@ -1,0 +1,515 @@
+//! Multi-node: two `k3r agent`s, each in its own network namespace (on a
+//! bridge the test makes) with its own data dir, join the e2e server.
+//! Pods land on every node and reach each other, Services and NodePorts
+//! across nodes; logs and exec reach agent pods; the server restarts and
+//! the agents carry on; a wrong token is refused before any credential.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::cluster::{Cluster, k3r_binary, mounts_under, processes_mentioning};
+
+const BRIDGE: &str = "k3re2e0";
+const SUBNET: &str = "10.213.0";
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A bridge on the host and one network namespace per agent, wired to it
+/// with a veth pair; removed on drop.
+struct TestNet {
+    namespaces: Vec<String>,
+}
+
+impl TestNet {
+    fn create(agents: usize) -> Self {
+        let _ = Command::new("ip").args(["link", "delete", BRIDGE]).output();
+        ip(&["link", "add", BRIDGE, "type", "bridge"]);
+        ip(&["addr", "add", &format!("{SUBNET}.1/24"), "dev", BRIDGE]);
+        ip(&["link", "set", BRIDGE, "up"]);
+        let mut net = TestNet {
+            namespaces: Vec::new(),
+        };
+        for i in 1..=agents {
+            let ns = format!("k3re2e-a{i}");
+            let host_end = format!("k3re2e-v{i}");
+            let _ = Command::new("ip").args(["netns", "delete", &ns]).output();
+            ip(&["netns", "add", &ns]);
+            net.namespaces.push(ns.clone());
+            ip(&[
+                "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ]);
+            ip(&["link", "set", &host_end, "master", BRIDGE, "up"]);
+            let address = format!("{}/24", Self::address(i));
+            for args in [
+                vec!["addr", "add", &address, "dev", "eth0"],
+                vec!["link", "set", "eth0", "up"],
+                vec!["link", "set", "lo", "up"],
+                vec!["route", "add", "default", "via", "10.213.0.1"],
+            ] {
+                let mut full = vec!["-n", ns.as_str()];
+                full.extend(args);
+                ip(&full);
+            }
+        }
+        net
+    }
+
+    fn address(i: usize) -> String {
+        format!("{SUBNET}.{}", 10 + i)
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).output();
+        }
+        let _ = Command::new("ip").args(["link", "delete", BRIDGE]).output();
+    }
+}
+
+/// A `k3r agent` process in a network namespace.
+struct Agent {
+    name: String,
+    data_dir: PathBuf,
+    child: Option<Child>,
+    log: Arc<Mutex<Vec<String>>>,
+    started: Instant,
+}
+
+fn agent_command(netns: &str, args: &[String]) -> Command {
+    let mut command = Command::new("nsenter");
+    command
+        .arg(format!("--net=/run/netns/{netns}"))
+        .arg(k3r_binary())
+        .arg("agent")
+        .arg("--config=/nonexistent/k3r-e2e.yaml")
+        .args(args)
+        .env("K3R_LOG", "info");
+    command
+}
+
+impl Agent {
+    fn start(
+        netns: &str,
+        name: &str,
+        address: &str,
+        data_dir: &Path,
+        server: &str,
+        token: &str,
+    ) -> Agent {
+        let args: Vec<String> = vec![
+            format!("--server={server}"),
+            format!("--token={token}"),
+            format!("--data-dir={}", data_dir.display()),
+            format!("--node-name={name}"),
+            format!("--node-ip={address}"),
+            "--shared-host".into(),
+            "--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi".into(),
+        ];
+        let mut child = agent_command(netns, &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("k3r agent starts");
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stderr = child.stderr.take().expect("stderr");
+        let (sink, prefix) = (Arc::clone(&log), name.to_string());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[{prefix}] {line}");
+                sink.lock().expect("log").push(line);
+            }
+        });
+        Agent {
+            name: name.into(),
+            data_dir: data_dir.to_path_buf(),
+            child: Some(child),
+            log,
+            started: Instant::now(),
+        }
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> f64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .log
+                .lock()
+                .expect("log")
+                .iter()
+                .any(|l| l.contains("node Ready"))
+            {
+                return self.started.elapsed().as_secs_f64();
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "agent {} exited with {status} before its node was Ready",
+                    self.name
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent {} not Ready within {timeout:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// SIGTERM and wait; returns seconds the stop took.
+    fn stop(&mut self) -> f64 {
+        let started = Instant::now();
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !matches!(child.try_wait(), Ok(Some(_))) {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("agent {} did not stop within 60 s of SIGTERM", self.name);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        started.elapsed().as_secs_f64()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+    }
+}
+
+const SPREAD: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector: {matchLabels: {app: spread}}
+            topologyKey: kubernetes.io/hostname
+      containers:
+      - name: web
+        image: docker.io/library/busybox:k3r-e2e
+        imagePullPolicy: Never
+        command: ["/bin/sh", "-c", "mkdir -p /www && hostname > /www/index.html && echo started on $NODE && exec httpd -f -p 8080 -h /www"]
+        env: [{name: NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: spread}
+spec:
+  type: NodePort
+  selector: {app: spread}
+  ports: [{port: 80, targetPort: 8080}]
+"#;
+
+/// name, node, pod IP and container ID of each running spread pod.
+fn spread_pods(cluster: &Cluster) -> Vec<(String, String, String, String)> {
+    cluster
+        .ok(&[
+            "get", "pods", "-l", "app=spread", "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
+        ])
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 5 && f[4] == "true")
+                .then(|| (f[0].into(), f[1].into(), f[2].into(), f[3].into()))
+        })
+        .collect()
+}
+
+/// The body of GET / on `target` (ip:port) from inside `pod`.
+fn get_from_pod(cluster: &Cluster, pod: &str, target: &str) -> Option<String> {
+    let (host, port) = target.rsplit_once(':')?;
+    let request = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}");
+    let out = cluster.kubectl(&["exec", pod, "--", "sh", "-c", &request]);
+    let body = String::from_utf8_lossy(&out.stdout);
+    body.split("\r\n\r\n").nth(1).map(|b| b.trim().to_string())
+}
+
+fn nodes_ready(cluster: &Cluster) -> usize {
+    cluster
+        .ok(&[
+            "get", "nodes", "-o",
+            "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+        ])
+        .lines()
+        .filter(|l| *l == "True")
+        .count()
+}
+
+fn agent_token(cluster: &Cluster) -> String {
+    let token =
+        std::fs::read_to_string(cluster.data_dir.join("server/node-token")).expect("node-token");
+    let (head, password) = token
+        .trim()
+        .rsplit_once(':')
+        .expect("K10…::server:password");
+    let hash = head
+        .strip_prefix("K10")
+        .and_then(|t| t.split("::").next())
+        .expect("hash");
+    format!("K10{hash}::node:{password}")
+}
+
+/// Every pod reaches every other pod across nodes.
+fn pods_reach_each_other(cluster: &Cluster, pods: &[(String, String, String, String)]) {
+    for (from, from_node, _, _) in pods {
+        for (to, to_node, to_ip, _) in pods {
+            if from == to {
+                continue;
+            }
+            let body = cluster.eventually(
+                &format!("pod on {from_node} reaching the pod on {to_node}"),
+                Duration::from_secs(60),
+                || get_from_pod(cluster, from, &format!("{to_ip}:8080")).filter(|b| b == to),
+            );
+            assert_eq!(&body, to);
+        }
+    }
+}
+
+pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
+    let net = TestNet::create(2);
+    let server = format!("https://{}:{port}", cluster.node_ip());
+    let token = agent_token(cluster);
+    let scratch = tempfile::tempdir().expect("tempdir");
+
+    // A wrong CA hash: refused before any credential is sent or written.
+    let wrong_dir = scratch.path().join("wrong");
+    let wrong_token = format!(
+        "K10{}::node:{}",
+        "0".repeat(64),
+        token.rsplit_once(':').expect("password").1
+    );
+    let refused = agent_command(
+        &net.namespaces[0],
+        &[
+            format!("--server={server}"),
+            format!("--token={wrong_token}"),
+            format!("--data-dir={}", wrong_dir.display()),
+            "--node-name=e2e-wrong".into(),
+            format!("--node-ip={}", TestNet::address(1)),
+            "--shared-host".into(),
+        ],
+    )
+    .output()
+    .expect("k3r agent");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("CA hash does not match"),
+        "wrong CA hash: {stderr}"
+    );
+    for file in ["client-kubelet.crt", "node-password"] {
+        assert!(
+            !wrong_dir.join("agent").join(file).exists(),
+            "{file} written for a refused agent"
+        );
+    }
+    assert!(
+        !cluster
+            .kubectl(&["get", "node", "e2e-wrong"])
+            .status
+            .success(),
+        "nothing registered for a refused agent"
+    );
+
+    // Two agents join at once.
+    let mut agents: Vec<Agent> = (1..=2)
+        .map(|i| {
+            let dir = scratch.path().join(format!("agent{i}"));
+            let images = dir.join("agent/images");
+            std::fs::create_dir_all(&images).expect("images dir");
+            std::fs::copy(
+                data_dir.join("agent/images/busybox.tar"),
+                images.join("busybox.tar"),
+            )
+            .expect("busybox image for the agent");
+            Agent::start(
+                &net.namespaces[i - 1],
+                &format!("e2e-agent-{i}"),
+                &TestNet::address(i),
+                &dir,
+                &server,
+                &token,
+            )
+        })
+        .collect();
+    for agent in &mut agents {
+        let seconds = agent.wait_ready(Duration::from_secs(240));
+        eprintln!(
+            "E2E: agent {} joined, node Ready after {seconds:.1} s",
+            agent.name
+        );
+    }
+    cluster.eventually("3 nodes Ready", Duration::from_secs(60), || {
+        (nodes_ready(cluster) == 3).then_some(())
+    });
+    let annotations = cluster.ok(&[
+        "get", "node", "e2e-agent-1", "-o",
+        "jsonpath={.metadata.annotations.flannel\\.alpha\\.coreos\\.com/backend-type} {.metadata.annotations.flannel\\.alpha\\.coreos\\.com/public-ip}",
+    ]);
+    assert_eq!(annotations, format!("vxlan {}", TestNet::address(1)));
+
+    // A pod on every node; pod to pod, to the Service and NodePorts across nodes.
+    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(SPREAD));
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let pods = cluster.eventually(
+        "a spread pod Running on every node",
+        Duration::from_secs(120),
+        || {
+            let pods = spread_pods(cluster);
+            let nodes: std::collections::BTreeSet<&String> = pods.iter().map(|p| &p.1).collect();
+            (pods.len() == 3 && nodes.len() == 3).then_some(pods)
+        },
+    );
+    pods_reach_each_other(cluster, &pods);
+    let names: Vec<&String> = pods.iter().map(|p| &p.0).collect();
+    let on_agent = pods
+        .iter()
+        .find(|p| p.1 == "e2e-agent-1")
+        .expect("a pod on agent 1");
+    let cluster_ip = cluster.ok(&["get", "svc", "spread", "-o", "jsonpath={.spec.clusterIP}"]);
+    let mut answered = std::collections::BTreeSet::new();
+    cluster.eventually(
+        "the Service from an agent's pod reaching every node's pod",
+        Duration::from_secs(60),
+        || {
+            if let Some(body) = get_from_pod(cluster, &on_agent.0, &format!("{cluster_ip}:80"))
+                && names.contains(&&body)
+            {
+                answered.insert(body);
+            }
+            (answered.len() == 3).then_some(())
+        },
+    );
+    let node_port = cluster.ok(&[
+        "get",
+        "svc",
+        "spread",
+        "-o",
+        "jsonpath={.spec.ports[0].nodePort}",
+    ]);
+    for node_ip in [cluster.node_ip(), TestNet::address(1), TestNet::address(2)] {
+        let body = cluster.eventually(
+            &format!("NodePort on {node_ip}"),
+            Duration::from_secs(60),
+            || crate::single_node::http_get(&format!("{node_ip}:{node_port}")),
+        );
+        assert!(
+            names.contains(&&body),
+            "NodePort on {node_ip} answered {body:?}"
+        );
+    }
+
+    // kubectl logs and exec for a pod on an agent.
+    let logs = cluster.ok(&["logs", &on_agent.0]);
+    assert_eq!(logs.trim(), "started on e2e-agent-1");
+    let exec = cluster.ok(&["exec", &on_agent.0, "--", "cat", "/www/index.html"]);
+    assert_eq!(exec.trim(), on_agent.0);
+    eprintln!(
+        "E2E: 3 nodes: pod-to-pod, Service, NodePort on every node, logs and exec on an agent"
+    );
+
+    // The server restarts; the agents reconnect and their pods keep running.
+    cluster.stop();
+    *cluster = Cluster::start(data_dir, port, &[]);
+    let ready = cluster.wait_ready(Duration::from_secs(240));
+    eprintln!("E2E: server restarted with agents joined: node Ready after {ready:.1} s");
+    let restarted_at = Instant::now();
+    cluster.eventually(
+        "agents Ready after the server restart",
+        Duration::from_secs(120),
+        || (nodes_ready(cluster) == 3).then_some(()),
+    );
+    eprintln!(
+        "E2E: agents Ready {:.1} s after the restarted server",
+        restarted_at.elapsed().as_secs_f64()
+    );
+    let after = cluster.eventually(
+        "spread pods Running after the restart",
+        Duration::from_secs(120),
+        || {
+            let pods = spread_pods(cluster);
+            (pods.len() == 3).then_some(pods)
+        },
+    );
+    for (name, node, _, container) in &pods {
+        if node.starts_with("e2e-agent") {
+            assert!(
+                after.iter().any(|p| &p.0 == name && &p.3 == container),
+                "the pod on {node} kept running through the server restart"
+            );
+        }
+    }
+    pods_reach_each_other(cluster, &after);
+    let logs = cluster.ok(&["logs", &on_agent.0]);
+    assert!(logs.contains("started on e2e-agent-1"), "{logs}");
+
+    // Agents stop cleanly: nothing of theirs left running or mounted.
+    cluster.ok(&["delete", "deploy", "spread"]);
+    cluster.ok(&["delete", "svc", "spread"]);
+    for agent in &mut agents {
+        let seconds = agent.stop();
+        eprintln!("E2E: agent {} stopped in {seconds:.1} s", agent.name);
+        let dir = agent.data_dir.display().to_string();
+        let run_dir = format!("/run/k3r-{}", agent.name);
+        let left: Vec<String> = processes_mentioning(&dir)
+            .into_iter()
+            .chain(processes_mentioning(&run_dir))
+            .collect();
+        assert!(left.is_empty(), "agent processes left: {left:#?}");
+        assert!(
+            mounts_under(&agent.data_dir).is_empty(),
+            "agent mounts left"
+        );
+        assert!(
+            !Path::new("/sys/fs/cgroup/pids")
+                .join(format!("k3r-{}", agent.name))
+                .exists(),
+            "agent cgroup root left"
+        );
+        cluster.ok(&["delete", "node", &agent.name]);
+        cluster.ok(&[
+            "-n",
+            "kube-system",
+            "delete",
+            "secret",
+            &format!("{}.node-password.k3r", agent.name),
+        ]);
+    }
+    drop(agents);
+    drop(net);
+}
