@@ -10,6 +10,7 @@ pub mod join;
 pub mod loadbalancer;
 pub mod run;
 pub mod setup;
+pub mod tunnel;
 
 pub use critical::check_critical;
 pub use join::{JoinError, Joiner, NodeIdentity};

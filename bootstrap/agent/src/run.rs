@@ -339,6 +339,17 @@ async fn boot(
     )?;
     running.network = Some(network);
     wait_for_ready(&client, &config.setup.node_name).await?;
+    // The servers reach this node's kubelet through tunnels, opened once
+    // the Node (whose addresses they are registered by) exists.
+    let tunnel = crate::tunnel::TunnelConfig::for_agent(&agent_dir);
+    for server in &prepared.apiservers {
+        running
+            .background
+            .push(tokio::spawn(crate::tunnel::keep_open(
+                server.clone(),
+                tunnel.clone(),
+            )));
+    }
     tracing::info!(
         node = %config.setup.node_name,
         pod_cidr = %pod_cidr,

@@ -33,6 +33,11 @@ pub fn apiserver(
         flag("anonymous-auth", false),
         flag("authorization-mode", "Node,RBAC"),
         flag("enable-admission-plugins", "NodeRestriction"),
+        // Kubelets are reached through agents' tunnels (see `tunnel`).
+        flag(
+            "egress-selector-config-file",
+            path(&layout.server().join("egress-selector.yaml")),
+        ),
         flag("client-ca-file", path(&pki.client_ca)),
         flag("tls-cert-file", path(&pki.cert("serving-kube-apiserver"))),
         flag(

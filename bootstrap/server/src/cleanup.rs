@@ -1,7 +1,7 @@
 //! `k3r killall` (k3s-killall.sh): every k3r process, then the node's
 //! workloads, network devices and iptables chains. Data is kept.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use k3r_node::NodePaths;
 use k3r_node::cleanup::{processes_matching, remove_iptables_chains, stop_workloads};
@@ -19,26 +19,53 @@ pub fn server_node(data_dir: &Path) -> NodePaths {
     )
 }
 
-/// Kills k3r's processes and cleans up after the node whose data dir is
-/// `data_dir` (a server's, or an agent's: the agent records where it
-/// keeps run state).
+/// The data dir a `k3r server` or `k3r agent` command line runs with.
+fn data_dir_of(argv: &[String]) -> PathBuf {
+    let mut args = argv.iter();
+    while let Some(arg) = args.next() {
+        if let Some(dir) = arg.strip_prefix("--data-dir=") {
+            return PathBuf::from(dir);
+        }
+        if (arg == "--data-dir" || arg == "-d")
+            && let Some(dir) = args.next()
+        {
+            return PathBuf::from(dir);
+        }
+    }
+    PathBuf::from(DEFAULT_DATA_DIR)
+}
+
+const DEFAULT_DATA_DIR: &str = "/var/lib/k3r";
+
+fn argv_of(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            c.split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Kills the k3r node whose data dir is `data_dir` — its `k3r server` or
+/// `k3r agent`, their components and containerd, and no other node's —
+/// and cleans up after it (a server's node, or an agent's: the agent
+/// records where it keeps run state).
 pub fn killall(data_dir: &Path) {
-    for pattern in [
-        "k3r server",
-        "k3r agent",
-        "k3r-kube ",
-        "containerd --config",
-    ] {
+    let trimmed = data_dir.display().to_string();
+    let trimmed = trimmed.trim_end_matches('/');
+    let inside = format!("{trimmed}/");
+    for pattern in ["k3r server", "k3r agent"] {
         for pid in processes_matching(pattern) {
-            if std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .contains(&data_dir.display().to_string())
-                        || pattern != "containerd --config"
-                })
-                .unwrap_or(false)
-            {
+            if data_dir_of(&argv_of(pid)) == Path::new(trimmed) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    for pattern in ["k3r-kube ", "containerd --config"] {
+        for pid in processes_matching(pattern) {
+            if argv_of(pid).iter().any(|a| a.contains(&inside)) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
@@ -54,4 +81,25 @@ pub fn killall(data_dir: &Path) {
     remove_iptables_chains();
     let _ = std::fs::remove_dir_all(&paths.run_dir);
     k3r_node::cgroups::remove_root(&cgroup_root);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(line: &str) -> Vec<String> {
+        line.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn the_data_dir_is_read_from_the_command_line() {
+        for (line, dir) in [
+            ("k3r server --data-dir=/d/a", "/d/a"),
+            ("k3r agent --server x --data-dir /d/b", "/d/b"),
+            ("k3r agent -d /d/c", "/d/c"),
+            ("k3r server --token t", DEFAULT_DATA_DIR),
+        ] {
+            assert_eq!(data_dir_of(&argv(line)), Path::new(dir), "{line}");
+        }
+    }
 }

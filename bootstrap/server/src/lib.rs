@@ -15,6 +15,7 @@ mod operators;
 mod proxy;
 mod tls;
 mod token;
+pub mod tunnel;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -217,6 +218,23 @@ async fn boot(
         )?;
     }
 
+    let api = api::ApiClient::new(
+        &local_api,
+        &pki.server_ca,
+        &pki.cert("client-supervisor"),
+        &pki.key("client-supervisor"),
+    )?;
+    let tunnels = tunnel::Tunnels::new(api.clone());
+    let egress_socket = layout.server().join("egress.sock");
+    let selector = layout.server().join("egress-selector.yaml");
+    std::fs::write(&selector, tunnel::egress::selector_config(&egress_socket))
+        .map_err(|e| Error::Io(selector.clone(), e))?;
+    tunnel::egress::serve(
+        egress_socket,
+        std::sync::Arc::clone(&tunnels),
+        stop_rx.clone(),
+    )
+    .await?;
     let executor = ChildExecutor;
     running.children.push(executor.start(spec(
         layout,
@@ -224,12 +242,6 @@ async fn boot(
         "kube-apiserver",
         args::apiserver(config, layout, &pki, &etcd_servers),
     )));
-    let api = api::ApiClient::new(
-        &local_api,
-        &pki.server_ca,
-        &pki.cert("client-supervisor"),
-        &pki.key("client-supervisor"),
-    )?;
     wait_until("kube-apiserver ready", Duration::from_secs(180), || async {
         matches!(api.get("/readyz").await, Ok((hyper::StatusCode::OK, _)))
     })
@@ -258,6 +270,7 @@ async fn boot(
                 &pki,
                 token.password.clone(),
                 api.clone(),
+                tunnels,
             )?),
         },
         stop_rx,

@@ -118,6 +118,7 @@ pub async fn serve(
             let ca_pem = ca_pem.clone();
             let base = Arc::clone(&base);
             let join = Arc::clone(&join);
+            let mut stopping = stop.clone();
             tokio::spawn(async move {
                 let stream = match acceptor.accept(socket).await {
                     Ok(s) => s,
@@ -142,11 +143,17 @@ pub async fn serve(
                     )
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(%peer, error = %e, "connection ended");
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                // At stop, open connections (agents' watches above all) are
+                // cut: kube-apiserver's graceful stop would wait for them.
+                tokio::select! {
+                    result = connection => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "connection ended");
+                        }
+                    }
+                    _ = stopping.wait_for(|s| *s) => {}
                 }
             });
         }
@@ -163,6 +170,28 @@ async fn handle(
     match req.uri().path() {
         "/cacerts" => return Ok(text(StatusCode::OK, ca_pem)),
         "/ping" => return Ok(text(StatusCode::OK, "pong")),
+        path if crate::tunnel::Tunnels::handles(path) => {
+            let tunnels = std::sync::Arc::clone(&join.tunnels);
+            return Ok(match tunnels.accept(req, identity.as_ref()).await {
+                Ok(accept) => {
+                    let mut response = text(StatusCode::SWITCHING_PROTOCOLS, "");
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        hyper::header::UPGRADE,
+                        HeaderValue::from_static("websocket"),
+                    );
+                    headers.insert(
+                        hyper::header::CONNECTION,
+                        HeaderValue::from_static("Upgrade"),
+                    );
+                    if let Ok(value) = HeaderValue::from_str(&accept) {
+                        headers.insert("sec-websocket-accept", value);
+                    }
+                    response
+                }
+                Err((status, reason)) => text(status, format!("{reason}\n")),
+            });
+        }
         path if path.starts_with(join::PREFIX) => {
             let reply = join.handle(path, req.headers(), identity.as_ref()).await;
             let mut response = text(reply.status, reply.body);

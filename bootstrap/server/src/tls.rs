@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::Error;
@@ -14,27 +13,24 @@ fn tls_err(what: &Path, e: impl std::fmt::Display) -> Error {
     Error::Tls(format!("{}: {e}", what.display()))
 }
 
+fn tunnel_err(e: k3r_tunnel::TunnelError) -> Error {
+    Error::Tls(e.to_string())
+}
+
 pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    CertificateDer::pem_file_iter(path)
-        .map_err(|e| tls_err(path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| tls_err(path, e))
+    k3r_tunnel::tls::certs(path).map_err(tunnel_err)
 }
 
 pub fn key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| tls_err(path, e))
+    k3r_tunnel::tls::key(path).map_err(tunnel_err)
 }
 
 pub fn roots(ca: &Path) -> Result<RootCertStore, Error> {
-    let mut roots = RootCertStore::empty();
-    for cert in certs(ca)? {
-        roots.add(cert).map_err(|e| tls_err(ca, e))?;
-    }
-    Ok(roots)
+    k3r_tunnel::tls::roots(ca).map_err(tunnel_err)
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    k3r_tunnel::tls::provider()
 }
 
 /// Client side: trusts `ca`, presents `cert`/`key`.
@@ -43,12 +39,7 @@ pub fn client_config(
     cert: &Path,
     key_path: &Path,
 ) -> Result<rustls::ClientConfig, Error> {
-    rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
-        .with_root_certificates(roots(ca)?)
-        .with_client_auth_cert(certs(cert)?, key(key_path)?)
-        .map_err(|e| tls_err(cert, e))
+    k3r_tunnel::tls::client_config(ca, cert, key_path).map_err(tunnel_err)
 }
 
 /// Server side: presents `cert`/`key`; verifies client certificates

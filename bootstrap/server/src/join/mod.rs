@@ -62,6 +62,7 @@ pub struct JoinService {
     cluster: serde_json::Value,
     supervisor_port: u16,
     permits: Semaphore,
+    pub tunnels: std::sync::Arc<crate::tunnel::Tunnels>,
 }
 
 /// The configuration every node must share (an agent refuses to join a
@@ -84,6 +85,7 @@ impl JoinService {
         pki: &Pki,
         token_password: String,
         api: ApiClient,
+        tunnels: std::sync::Arc<crate::tunnel::Tunnels>,
     ) -> Result<Self, Error> {
         Ok(JoinService {
             token_password,
@@ -94,6 +96,7 @@ impl JoinService {
             cluster: critical_config(config),
             supervisor_port: config.https_listen_port,
             permits: Semaphore::new(20),
+            tunnels,
         })
     }
 

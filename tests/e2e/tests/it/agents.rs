@@ -60,6 +60,12 @@ impl TestNet {
                 full.extend(args);
                 ip(&full);
             }
+            // The server cannot dial this node's kubelet: logs and exec
+            // must come through the agent's tunnel.
+            ip(&[
+                "netns", "exec", &ns, "iptables", "-A", "INPUT", "-i", "eth0", "-p", "tcp",
+                "--dport", "10250", "-j", "DROP",
+            ]);
         }
         net
     }
@@ -434,7 +440,21 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
         );
     }
 
-    // kubectl logs and exec for a pod on an agent.
+    // kubectl logs and exec for a pod on an agent (whose kubelet port the
+    // server cannot reach: they go through the tunnel).
+    let direct = Command::new("curl")
+        .args([
+            "-sk",
+            "-m",
+            "3",
+            &format!("https://{}:10250/healthz", TestNet::address(1)),
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        !direct.status.success(),
+        "the agent's kubelet must not be reachable directly"
+    );
     let logs = cluster.ok(&["logs", &on_agent.0]);
     assert_eq!(logs.trim(), "started on e2e-agent-1");
     let exec = cluster.ok(&["exec", &on_agent.0, "--", "cat", "/www/index.html"]);
@@ -444,9 +464,7 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
     );
 
     // The server restarts; the agents reconnect and their pods keep running.
-    cluster.stop();
-    *cluster = Cluster::start(data_dir, port, &[]);
-    let ready = cluster.wait_ready(Duration::from_secs(240));
+    let ready = cluster.restart(&[]);
     eprintln!("E2E: server restarted with agents joined: node Ready after {ready:.1} s");
     let restarted_at = Instant::now();
     cluster.eventually(
@@ -475,8 +493,17 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
         }
     }
     pods_reach_each_other(cluster, &after);
-    let logs = cluster.ok(&["logs", &on_agent.0]);
-    assert!(logs.contains("started on e2e-agent-1"), "{logs}");
+    // The agent's tunnel reconnects (with backoff) to the new server.
+    cluster.eventually(
+        "logs of an agent's pod after the restart",
+        Duration::from_secs(60),
+        || {
+            let out = cluster.kubectl(&["logs", &on_agent.0]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains("started on e2e-agent-1")
+                .then_some(())
+        },
+    );
 
     // Agents stop cleanly: nothing of theirs left running or mounted.
     cluster.ok(&["delete", "deploy", "spread"]);

@@ -29,46 +29,53 @@ pub fn free_port() -> u16 {
     }
 }
 
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn spawn_server(data_dir: &Path, kubeconfig: &Path, port: u16, extra: &[&str]) -> (Child, Log) {
+    let mut child = Command::new(k3r_binary())
+        .arg("server")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--write-kubeconfig")
+        .arg(kubeconfig)
+        .arg(format!("--https-listen-port={port}"))
+        .arg("--config=/nonexistent/k3r-e2e.yaml")
+        // This host's disk is shared and its free space swings (down to
+        // 5% of it at times): the default percentages would put the node
+        // under DiskPressure mid-run and keep test pods off it.
+        .arg("--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi")
+        .args(extra)
+        .env("K3R_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("k3r server starts");
+    let log: Log = Arc::default();
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[k3r] {line}");
+            sink.lock().expect("log").push(line);
+        }
+    });
+    (child, log)
+}
+
 pub struct Cluster {
     pub data_dir: PathBuf,
     /// The supervisor port (https://127.0.0.1:PORT).
     pub port: u16,
     pub kubeconfig: PathBuf,
     child: Option<Child>,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Log,
     pub started: Instant,
 }
 
 impl Cluster {
     pub fn start(data_dir: &Path, port: u16, extra: &[&str]) -> Self {
         let kubeconfig = data_dir.join("k3r.yaml");
-        let mut child = Command::new(k3r_binary())
-            .arg("server")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--write-kubeconfig")
-            .arg(&kubeconfig)
-            .arg(format!("--https-listen-port={port}"))
-            .arg("--config=/nonexistent/k3r-e2e.yaml")
-            // This host's disk is shared and its free space swings (down to
-            // 5% of it at times): the default percentages would put the node
-            // under DiskPressure mid-run and keep test pods off it.
-            .arg("--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi")
-            .args(extra)
-            .env("K3R_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("k3r server starts");
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[k3r] {line}");
-                sink.lock().expect("log").push(line);
-            }
-        });
+        let (child, log) = spawn_server(data_dir, &kubeconfig, port, extra);
         Self {
             data_dir: data_dir.to_path_buf(),
             port,
@@ -77,6 +84,17 @@ impl Cluster {
             log,
             started: Instant::now(),
         }
+    }
+
+    /// Stops the server and starts it again on the same data dir, leaving
+    /// everything else (agents) alone; returns seconds to node Ready.
+    pub fn restart(&mut self, extra: &[&str]) -> f64 {
+        self.stop();
+        let (child, log) = spawn_server(&self.data_dir, &self.kubeconfig, self.port, extra);
+        self.child = Some(child);
+        self.log = log;
+        self.started = Instant::now();
+        self.wait_ready(Duration::from_secs(240))
     }
 
     /// Waits for the server's "node Ready" progress line; returns seconds.
