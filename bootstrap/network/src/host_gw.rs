@@ -6,9 +6,8 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use futures::TryStreamExt;
 use ipnet::Ipv4Net;
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteProtocol};
+use rtnetlink::packet_route::route::RouteProtocol;
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use crate::Error;
@@ -59,27 +58,15 @@ impl HostGw {
             .iter()
             .map(|p| (p.subnet.network(), p.subnet.prefix_len()))
             .collect();
-        let routes: Vec<_> = self
-            .handle
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute()
-            .try_collect()
-            .await
-            .map_err(netlink("listing routes"))?;
-        for existing in routes {
+        for existing in crate::routes::ipv4(&self.handle).await? {
             if existing.header.protocol != RouteProtocol::Other(PROTOCOL) {
                 continue;
             }
-            let destination = existing.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
-                _ => None,
-            });
-            let Some(destination) = destination else {
+            let Some((destination, prefix)) = crate::routes::destination(&existing) else {
                 continue;
             };
-            if !wanted.contains(&(destination, existing.header.destination_prefix_length)) {
-                tracing::info!(subnet = %format!("{destination}/{}", existing.header.destination_prefix_length), "removing the host-gw route of a node that is gone");
+            if !wanted.contains(&(destination, prefix)) {
+                tracing::info!(subnet = %format!("{destination}/{prefix}"), "removing the host-gw route of a node that is gone");
                 self.handle
                     .route()
                     .del(existing)

@@ -7,6 +7,7 @@ pub mod annotations;
 pub mod host_gw;
 pub mod masquerade;
 pub mod node;
+pub mod routes;
 pub mod uplink;
 pub mod vxlan;
 

@@ -17,7 +17,7 @@ use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourState,
 };
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::packet_route::route::RouteAttribute;
 use rtnetlink::{Handle, LinkUnspec, LinkVxlan, RouteMessageBuilder};
 
 use crate::Error;
@@ -213,27 +213,14 @@ impl Vxlan {
         let macs: BTreeSet<[u8; 6]> = peers.iter().map(|p| p.vtep_mac).collect();
         let gateways: BTreeSet<Ipv4Addr> = peers.iter().map(|p| p.subnet.network()).collect();
 
-        let routes: Vec<_> = self
-            .handle
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute()
-            .try_collect()
-            .await
-            .map_err(netlink("listing routes"))?;
-        for route in routes {
+        for route in crate::routes::ipv4(&self.handle).await? {
             let through_us = route
                 .attributes
                 .iter()
                 .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == self.index));
-            let destination = route.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
-                _ => None,
-            });
-            let Some(destination) = destination else {
+            let Some(key) = crate::routes::destination(&route) else {
                 continue;
             };
-            let key = (destination, route.header.destination_prefix_length);
             // The device's own /32 route is the kernel's, not a peer's.
             if through_us && key.1 < 32 && !subnets.contains(&key) {
                 tracing::info!(device = %self.name, subnet = %format!("{}/{}", key.0, key.1), "removing the route of a node that is gone");

@@ -1,4 +1,3 @@
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -6,6 +5,7 @@ use clap::Args;
 use k3r_agent::{AgentConfig, AgentSetup};
 
 use super::host;
+use super::node_flags::{NodeFlags, TokenFlags};
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
@@ -20,47 +20,13 @@ pub struct AgentArgs {
     /// Server to connect to (https://HOST:PORT)
     #[arg(long, short = 's', env = "K3R_URL")]
     server: Option<String>,
-    /// Token to join with (the server's node-token, or a bootstrap token)
-    #[arg(long, short = 't', env = "K3R_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// File holding the token
-    #[arg(long, env = "K3R_TOKEN_FILE")]
-    token_file: Option<PathBuf>,
-    /// Folder to hold state
-    #[arg(
-        long,
-        short = 'd',
-        env = "K3R_DATA_DIR",
-        default_value = "/var/lib/k3r"
-    )]
-    data_dir: PathBuf,
-    /// Node name (default: the hostname)
-    #[arg(long, env = "K3R_NODE_NAME")]
-    node_name: Option<String>,
-    /// IP address to advertise for the node (default: the default route's)
-    #[arg(long, short = 'i', env = "K3R_NODE_IP")]
-    node_ip: Option<IpAddr>,
-    /// External IP address to advertise for the node
-    #[arg(long, env = "K3R_NODE_EXTERNAL_IP")]
-    node_external_ip: Option<IpAddr>,
-    /// Interface for node-to-node pod traffic (default: the node IP's)
-    #[arg(long)]
-    flannel_iface: Option<String>,
+    #[command(flatten)]
+    node: NodeFlags,
+    #[command(flatten)]
+    token: TokenFlags,
     /// Port of the local load balancer in front of the servers
     #[arg(long, env = "K3R_LB_SERVER_PORT", default_value_t = 6444)]
     lb_server_port: u16,
-    /// Extra kubelet flag as key=value (repeatable)
-    #[arg(long)]
-    kubelet_arg: Vec<String>,
-    /// Extra kube-proxy flag as key=value (repeatable)
-    #[arg(long)]
-    kube_proxy_arg: Vec<String>,
-    /// Label to register the node with (repeatable)
-    #[arg(long)]
-    node_label: Vec<String>,
-    /// Taint to register the node with (repeatable)
-    #[arg(long)]
-    node_taint: Vec<String>,
     /// Expected cluster CIDR: the join is refused if the server's differs
     #[arg(long)]
     cluster_cidr: Option<String>,
@@ -84,30 +50,23 @@ impl AgentArgs {
         let Some(server) = self.server else {
             bail!("--server is required (https://HOST:6443 of a k3r server)");
         };
-        let token = match (self.token, self.token_file) {
-            (Some(t), _) => t,
-            (None, Some(file)) => std::fs::read_to_string(&file)
-                .with_context(|| format!("--token-file {}", file.display()))?
-                .trim()
-                .to_string(),
-            (None, None) => bail!("--token or --token-file is required to join"),
+        if !server.starts_with("https://") {
+            bail!("--server: {server:?} is not an https:// URL");
+        }
+        let Some(token) = self.token.resolve()? else {
+            bail!("--token or --token-file is required to join");
         };
-        let node_name = match self.node_name {
-            Some(name) => name,
-            None => host::hostname()?,
-        };
-        host::check_node_name(&node_name)?;
-        let node_ip = match self.node_ip {
-            Some(ip) => ip,
-            None => host::default_ip()?,
-        };
-        let node_ips = [Some(node_ip), self.node_external_ip]
+        k3r_pki::Token::parse(&token, "node").context("--token")?;
+        let node_name = self.node.node_name()?;
+        let node_ip = self.node.node_ip()?;
+        let data_dir = self.node.data_dir.data_dir.clone();
+        let node_ips = [Some(node_ip), self.node.node_external_ip]
             .into_iter()
             .flatten()
             .collect();
         Ok(AgentConfig {
             setup: AgentSetup {
-                data_dir: self.data_dir.clone(),
+                data_dir: data_dir.clone(),
                 server,
                 token,
                 node_name,
@@ -120,16 +79,16 @@ impl AgentArgs {
                     ("clusterDomain", self.cluster_domain),
                 ],
             },
-            kube_binary: host::kube_binary(Some(&self.data_dir))?,
+            kube_binary: host::kube_binary(Some(&data_dir))?,
             containerd: k3r_node::host::which("containerd")
                 .context("containerd is not on PATH (scripts/install-deps installs it)")?,
             node_ip,
-            node_external_ip: self.node_external_ip,
-            flannel_iface: self.flannel_iface,
-            kubelet_args: self.kubelet_arg,
-            kube_proxy_args: self.kube_proxy_arg,
-            node_labels: self.node_label,
-            node_taints: self.node_taint,
+            node_external_ip: self.node.node_external_ip,
+            flannel_iface: self.node.flannel_iface,
+            kubelet_args: self.node.kubelet_arg,
+            kube_proxy_args: self.node.kube_proxy_arg,
+            node_labels: self.node.node_label,
+            node_taints: self.node.node_taint,
             shared_host: self.shared_host,
         })
     }

@@ -8,6 +8,7 @@ mod host;
 mod image;
 mod killall;
 mod kubectl;
+mod node_flags;
 mod operators;
 mod server;
 mod token;

@@ -7,6 +7,7 @@ use k3r_server::ServerConfig;
 use k3r_server::config::parse_cidr;
 
 use super::host;
+use super::node_flags::{NodeFlags, TokenFlags};
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
@@ -18,20 +19,10 @@ pub struct ServerArgs {
         default_value = "/etc/k3r/config.yaml"
     )]
     pub config: PathBuf,
-    /// Folder to hold state
-    #[arg(
-        long,
-        short = 'd',
-        env = "K3R_DATA_DIR",
-        default_value = "/var/lib/k3r"
-    )]
-    data_dir: PathBuf,
-    /// Shared secret used to join agents (generated if not given)
-    #[arg(long, short = 't', env = "K3R_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// File holding the token
-    #[arg(long, env = "K3R_TOKEN_FILE")]
-    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeFlags,
+    #[command(flatten)]
+    token: TokenFlags,
     /// Network CIDR for pod IPs
     #[arg(long, env = "K3R_CLUSTER_CIDR", default_value = "10.42.0.0/16")]
     cluster_cidr: String,
@@ -47,15 +38,6 @@ pub struct ServerArgs {
     /// Cluster domain
     #[arg(long, env = "K3R_CLUSTER_DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
-    /// Node name (default: the hostname)
-    #[arg(long, env = "K3R_NODE_NAME")]
-    node_name: Option<String>,
-    /// IP address to advertise for the node (default: the default route's)
-    #[arg(long, short = 'i', env = "K3R_NODE_IP")]
-    node_ip: Option<IpAddr>,
-    /// External IP address to advertise for the node
-    #[arg(long, env = "K3R_NODE_EXTERNAL_IP")]
-    node_external_ip: Option<IpAddr>,
     /// Extra hostnames or IPs for the server certificate (repeatable)
     #[arg(long)]
     tls_san: Vec<String>,
@@ -100,27 +82,12 @@ pub struct ServerArgs {
     /// Extra kube-scheduler flag as key=value (repeatable)
     #[arg(long)]
     kube_scheduler_arg: Vec<String>,
-    /// Extra kubelet flag as key=value (repeatable)
-    #[arg(long)]
-    kubelet_arg: Vec<String>,
-    /// Extra kube-proxy flag as key=value (repeatable)
-    #[arg(long)]
-    kube_proxy_arg: Vec<String>,
-    /// Label to register the node with (repeatable)
-    #[arg(long)]
-    node_label: Vec<String>,
-    /// Taint to register the node with (repeatable)
-    #[arg(long)]
-    node_taint: Vec<String>,
     /// Registry prefixed to the packaged add-ons' images (default docker.io)
     #[arg(long, env = "K3R_SYSTEM_DEFAULT_REGISTRY")]
     system_default_registry: Option<String>,
     /// Flannel backend (vxlan, host-gw or none); multi-node networking
     #[arg(long, default_value = "vxlan")]
     flannel_backend: String,
-    /// Interface for node-to-node pod traffic (default: the node IP's)
-    #[arg(long)]
-    flannel_iface: Option<String>,
 }
 
 const KNOWN_COMPONENTS: [&str; 6] = [
@@ -155,26 +122,10 @@ impl ServerArgs {
             }
         }
         let flannel_backend: k3r_network::Backend = self.flannel_backend.parse()?;
-        let token = match (self.token, self.token_file) {
-            (Some(t), _) => Some(t),
-            (None, Some(file)) => Some(
-                std::fs::read_to_string(&file)
-                    .with_context(|| format!("--token-file {}", file.display()))?
-                    .trim()
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
-        let node_name = match self.node_name {
-            Some(name) => name,
-            None => host::hostname()?,
-        };
-        host::check_node_name(&node_name)?;
-        let data_dir = self.data_dir.clone();
-        let node_ip = match self.node_ip {
-            Some(ip) => ip,
-            None => host::default_ip()?,
-        };
+        let token = self.token.resolve()?;
+        let node_name = self.node.node_name()?;
+        let node_ip = self.node.node_ip()?;
+        let data_dir = self.node.data_dir.data_dir.clone();
         Ok(ServerConfig {
             data_dir: data_dir.clone(),
             token,
@@ -185,7 +136,7 @@ impl ServerArgs {
             cluster_domain: self.cluster_domain,
             node_name,
             node_ip,
-            node_external_ip: self.node_external_ip,
+            node_external_ip: self.node.node_external_ip,
             tls_san: self.tls_san,
             write_kubeconfig: self.write_kubeconfig,
             write_kubeconfig_mode,
@@ -199,13 +150,13 @@ impl ServerArgs {
             kube_apiserver_args: self.kube_apiserver_arg,
             kube_controller_manager_args: self.kube_controller_manager_arg,
             kube_scheduler_args: self.kube_scheduler_arg,
-            kubelet_args: self.kubelet_arg,
-            kube_proxy_args: self.kube_proxy_arg,
-            node_labels: self.node_label,
-            node_taints: self.node_taint,
+            kubelet_args: self.node.kubelet_arg,
+            kube_proxy_args: self.node.kube_proxy_arg,
+            node_labels: self.node.node_label,
+            node_taints: self.node.node_taint,
             kube_binary: host::kube_binary(Some(&data_dir))?,
             flannel_backend,
-            flannel_iface: self.flannel_iface,
+            flannel_iface: self.node.flannel_iface,
             datastore_tls: match (
                 self.datastore_cafile,
                 self.datastore_certfile,

@@ -1,12 +1,15 @@
-//! flannel-style vxlan between two network namespaces on this machine,
-//! each playing a node: pods (bridges holding the pod subnet) in different subnets reach
-//! each other only through the devices, routes, neighbours and FDB
-//! entries the crate writes, and lose each other when a peer is removed.
+//! flannel-style vxlan and host-gw between two network namespaces on this
+//! machine, each playing a node: pods (bridges holding the pod subnet) in
+//! different subnets reach each other only through the devices, routes,
+//! neighbours and FDB entries the crate writes, and lose each other when a
+//! peer is removed. The masquerade rules, in a namespace of their own.
 
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::process::{Command, Output};
 
+use k3r_network::host_gw::{GatewayPeer, HostGw};
+use k3r_network::masquerade;
 use k3r_network::vxlan::{self, Peer, Vxlan, VxlanConfig};
 
 /// A named network namespace, deleted (with its devices) on drop.
@@ -127,18 +130,19 @@ impl Node {
     }
 }
 
-#[test]
-fn pods_reach_each_other_over_vxlan() {
+/// Two nodes (`tag` keeps names apart between tests) joined by a veth
+/// pair, each with a bridge holding its pod subnet.
+fn two_nodes(tag: &str) -> (Node, Node) {
     let id = std::process::id() % 100_000;
-    let (veth_a, veth_b) = (format!("vxa{id}"), format!("vxb{id}"));
+    let (veth_a, veth_b) = (format!("{tag}a{id}"), format!("{tag}b{id}"));
     let a = Node {
-        ns: Netns::create(format!("k3r-vx-a-{id}")),
+        ns: Netns::create(format!("k3r-{tag}-a-{id}")),
         ip: Ipv4Addr::new(10, 77, 0, 1),
         subnet: "10.244.1.0/24".parse().expect("cidr"),
         uplink: veth_a.clone(),
     };
     let b = Node {
-        ns: Netns::create(format!("k3r-vx-b-{id}")),
+        ns: Netns::create(format!("k3r-{tag}-b-{id}")),
         ip: Ipv4Addr::new(10, 77, 0, 2),
         subnet: "10.244.2.0/24".parse().expect("cidr"),
         uplink: veth_b.clone(),
@@ -163,6 +167,12 @@ fn pods_reach_each_other_over_vxlan() {
         node.ns.exec(&["ip", "addr", "add", pod, "dev", "pod0"]);
         node.ns.exec(&["ip", "link", "set", "pod0", "up"]);
     }
+    (a, b)
+}
+
+#[test]
+fn pods_reach_each_other_over_vxlan() {
+    let (a, b) = two_nodes("vx");
     assert!(
         !a.ns
             .try_exec(&["busybox", "ping", "-c1", "-W1", "10.244.2.1"]),
@@ -228,4 +238,90 @@ fn pods_reach_each_other_over_vxlan() {
     assert!(!neighbours.contains("10.244.2.0"), "{neighbours}");
     let fdb = a.ns.exec(&["bridge", "fdb", "show", "dev", "flannel.1"]);
     assert!(!fdb.contains(&vxlan::format_mac(&mac_b)), "{fdb}");
+}
+
+impl Node {
+    fn host_gw_sync(&self, peers: Vec<GatewayPeer>) {
+        self.ns.within(|rt| {
+            rt.block_on(async {
+                let handle = vxlan::connect().expect("netlink");
+                HostGw::new(handle)
+                    .sync(&peers)
+                    .await
+                    .expect("host-gw sync");
+            })
+        })
+    }
+}
+
+#[test]
+fn pods_reach_each_other_over_host_gw_and_leave_others_routes_alone() {
+    let (a, b) = two_nodes("gw");
+    assert!(
+        !a.ns
+            .try_exec(&["busybox", "ping", "-c1", "-W1", "10.244.2.1"])
+    );
+    a.host_gw_sync(vec![GatewayPeer {
+        subnet: b.subnet,
+        gateway: b.ip,
+    }]);
+    b.host_gw_sync(vec![GatewayPeer {
+        subnet: a.subnet,
+        gateway: a.ip,
+    }]);
+    let routes = a.ns.exec(&["ip", "route"]);
+    assert!(routes.contains("10.244.2.0/24 via 10.77.0.2"), "{routes}");
+    assert!(routes.contains("proto 75"), "{routes}");
+    a.ns.exec(&[
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        "-I",
+        "10.244.1.1",
+        "10.244.2.1",
+    ]);
+
+    // A route someone else made survives the sync; ours of a gone node does not.
+    a.ns.exec(&["ip", "route", "add", "10.99.0.0/24", "via", "10.77.0.2"]);
+    a.host_gw_sync(Vec::new());
+    let routes = a.ns.exec(&["ip", "route"]);
+    assert!(!routes.contains("10.244.2.0/24"), "{routes}");
+    assert!(routes.contains("10.99.0.0/24 via 10.77.0.2"), "{routes}");
+    assert!(
+        !a.ns
+            .try_exec(&["busybox", "ping", "-c1", "-W1", "10.244.2.1"])
+    );
+}
+
+#[test]
+fn masquerade_rules_are_written_once() {
+    let id = std::process::id() % 100_000;
+    let ns = Netns::create(format!("k3r-masq-{id}"));
+    for _ in 0..2 {
+        ns.within(|rt| {
+            rt.block_on(async {
+                masquerade::ensure("10.42.0.0/16".parse().expect("cidr"))
+                    .await
+                    .expect("masquerade rules")
+            })
+        });
+    }
+    let nat = ns.exec(&["iptables-save", "-t", "nat"]);
+    assert_eq!(
+        nat.matches("-A POSTROUTING -j K3R-POSTRTG").count(),
+        1,
+        "{nat}"
+    );
+    assert_eq!(nat.matches("-j MASQUERADE").count(), 2, "{nat}");
+    assert!(
+        nat.contains("-A K3R-POSTRTG -s 10.42.0.0/16 -d 10.42.0.0/16"),
+        "{nat}"
+    );
+    let filter = ns.exec(&["iptables-save", "-t", "filter"]);
+    assert_eq!(
+        filter.matches("-A FORWARD -j K3R-FWD").count(),
+        1,
+        "{filter}"
+    );
 }

@@ -33,7 +33,7 @@ pub fn coredns_ready(cluster: &Cluster) -> f64 {
             })
             .then_some(())
     });
-    cluster.started.elapsed().as_secs_f64()
+    cluster.started().elapsed().as_secs_f64()
 }
 
 /// nslookup from a pod; returns the addresses of the answer.

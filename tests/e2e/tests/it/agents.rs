@@ -4,13 +4,12 @@
 //! across nodes; logs and exec reach agent pods; the server restarts and
 //! the agents carry on; a wrong token is refused before any credential.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, k3r_binary, mounts_under, processes_mentioning};
+use crate::process::Process;
 
 const BRIDGE: &str = "k3re2e0";
 const SUBNET: &str = "10.213.0";
@@ -88,9 +87,7 @@ impl Drop for TestNet {
 struct Agent {
     name: String,
     data_dir: PathBuf,
-    child: Option<Child>,
-    log: Arc<Mutex<Vec<String>>>,
-    started: Instant,
+    process: Process,
 }
 
 fn agent_command(netns: &str, args: &[String]) -> Command {
@@ -123,85 +120,32 @@ impl Agent {
             "--shared-host".into(),
             "--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi".into(),
         ];
-        let mut child = agent_command(netns, &args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("k3r agent starts");
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let stderr = child.stderr.take().expect("stderr");
-        let (sink, prefix) = (Arc::clone(&log), name.to_string());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[{prefix}] {line}");
-                sink.lock().expect("log").push(line);
-            }
-        });
         Agent {
             name: name.into(),
             data_dir: data_dir.to_path_buf(),
-            child: Some(child),
-            log,
-            started: Instant::now(),
+            process: Process::spawn(&format!("agent {name}"), name, agent_command(netns, &args)),
         }
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> f64 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self
-                .log
-                .lock()
-                .expect("log")
-                .iter()
-                .any(|l| l.contains("node Ready"))
-            {
-                return self.started.elapsed().as_secs_f64();
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!(
-                    "agent {} exited with {status} before its node was Ready",
-                    self.name
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent {} not Ready within {timeout:?}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        self.process.wait_for_line("node Ready", timeout)
     }
 
     /// SIGTERM and wait; returns seconds the stop took.
     fn stop(&mut self) -> f64 {
-        let started = Instant::now();
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !matches!(child.try_wait(), Ok(Some(_))) {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("agent {} did not stop within 60 s of SIGTERM", self.name);
-                }
-                std::thread::sleep(Duration::from_millis(100));
+        match self.process.terminate() {
+            Some((status, seconds)) => {
+                assert!(status.success(), "agent {} exited with {status}", self.name);
+                seconds
             }
+            None => 0.0,
         }
-        started.elapsed().as_secs_f64()
     }
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        if self.child.is_some() {
-            self.stop();
-        }
+        let _ = self.process.terminate();
     }
 }
 

@@ -1,10 +1,10 @@
 //! A k3r server process with its own data dir and ports.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::process::Process;
 
 pub fn k3r_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("K3R_BIN") {
@@ -29,10 +29,9 @@ pub fn free_port() -> u16 {
     }
 }
 
-type Log = Arc<Mutex<Vec<String>>>;
-
-fn spawn_server(data_dir: &Path, kubeconfig: &Path, port: u16, extra: &[&str]) -> (Child, Log) {
-    let mut child = Command::new(k3r_binary())
+fn spawn_server(data_dir: &Path, kubeconfig: &Path, port: u16, extra: &[&str]) -> Process {
+    let mut command = Command::new(k3r_binary());
+    command
         .arg("server")
         .arg("--data-dir")
         .arg(data_dir)
@@ -45,21 +44,8 @@ fn spawn_server(data_dir: &Path, kubeconfig: &Path, port: u16, extra: &[&str]) -
         // under DiskPressure mid-run and keep test pods off it.
         .arg("--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi")
         .args(extra)
-        .env("K3R_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("k3r server starts");
-    let log: Log = Arc::default();
-    let stderr = child.stderr.take().expect("stderr");
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[k3r] {line}");
-            sink.lock().expect("log").push(line);
-        }
-    });
-    (child, log)
+        .env("K3R_LOG", "info");
+    Process::spawn("k3r server", "k3r", command)
 }
 
 pub struct Cluster {
@@ -67,22 +53,18 @@ pub struct Cluster {
     /// The supervisor port (https://127.0.0.1:PORT).
     pub port: u16,
     pub kubeconfig: PathBuf,
-    child: Option<Child>,
-    log: Log,
-    pub started: Instant,
+    process: Process,
 }
 
 impl Cluster {
     pub fn start(data_dir: &Path, port: u16, extra: &[&str]) -> Self {
         let kubeconfig = data_dir.join("k3r.yaml");
-        let (child, log) = spawn_server(data_dir, &kubeconfig, port, extra);
+        let process = spawn_server(data_dir, &kubeconfig, port, extra);
         Self {
             data_dir: data_dir.to_path_buf(),
             port,
             kubeconfig,
-            child: Some(child),
-            log,
-            started: Instant::now(),
+            process,
         }
     }
 
@@ -90,37 +72,18 @@ impl Cluster {
     /// everything else (agents) alone; returns seconds to node Ready.
     pub fn restart(&mut self, extra: &[&str]) -> f64 {
         self.stop();
-        let (child, log) = spawn_server(&self.data_dir, &self.kubeconfig, self.port, extra);
-        self.child = Some(child);
-        self.log = log;
-        self.started = Instant::now();
+        self.process = spawn_server(&self.data_dir, &self.kubeconfig, self.port, extra);
         self.wait_ready(Duration::from_secs(240))
     }
 
     /// Waits for the server's "node Ready" progress line; returns seconds.
     pub fn wait_ready(&mut self, timeout: Duration) -> f64 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self
-                .log
-                .lock()
-                .expect("log")
-                .iter()
-                .any(|l| l.contains("node Ready"))
-            {
-                return self.started.elapsed().as_secs_f64();
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("k3r server exited with {status} before the node was Ready");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node not Ready within {timeout:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        self.process.wait_for_line("node Ready", timeout)
+    }
+
+    /// When this server was started.
+    pub fn started(&self) -> Instant {
+        self.process.started
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {
@@ -212,29 +175,16 @@ impl Cluster {
 
     /// SIGTERM and wait; returns seconds the stop took.
     pub fn stop(&mut self) -> f64 {
-        let started = Instant::now();
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    assert!(
-                        status.success(),
-                        "k3r server exited with {status} after SIGTERM"
-                    );
-                    break;
-                }
+        match self.process.terminate() {
+            Some((status, seconds)) => {
                 assert!(
-                    Instant::now() < deadline,
-                    "k3r server did not stop within 60s of SIGTERM"
+                    status.success(),
+                    "k3r server exited with {status} after SIGTERM"
                 );
-                std::thread::sleep(Duration::from_millis(100));
+                seconds
             }
+            None => 0.0,
         }
-        started.elapsed().as_secs_f64()
     }
 
     /// The InternalIP of the (first) node.
@@ -250,7 +200,7 @@ impl Cluster {
     /// When this server was started, as Kubernetes prints times (UTC, to
     /// the second, rounded down).
     pub fn started_rfc3339(&self) -> String {
-        let started = std::time::SystemTime::now() - self.started.elapsed();
+        let started = std::time::SystemTime::now() - self.process.started.elapsed();
         let seconds = started
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
@@ -263,16 +213,13 @@ impl Cluster {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
         let _ = Command::new(k3r_binary())
             .arg("killall")
             .arg("--data-dir")

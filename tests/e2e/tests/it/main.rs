@@ -8,5 +8,6 @@ mod helm_chart;
 mod helm_features;
 mod helm_release;
 mod join;
+mod process;
 mod server_bad_input;
 mod single_node;

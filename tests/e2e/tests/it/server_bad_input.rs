@@ -94,3 +94,45 @@ fn bad_configuration_is_refused_with_one_clear_line() {
         .collect();
     assert_eq!(entries, vec![std::ffi::OsString::from("keep-me")]);
 }
+
+#[test]
+fn bad_agent_flags_are_refused_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("agent");
+    let agent = |extra: &[&str]| {
+        Command::new(k3r_binary())
+            .args(["agent", "--config=/nonexistent/k3r.yaml", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .env("K3R_LOG", "error")
+            .output()
+            .expect("k3r runs")
+    };
+    let cases: [(&[&str], &str); 5] = [
+        (&["--token=t"], "--server is required"),
+        (
+            &["--server=https://127.0.0.1:1"],
+            "--token or --token-file is required",
+        ),
+        (
+            &["--server=http://127.0.0.1:1", "--token=t"],
+            "not an https:// URL",
+        ),
+        (
+            &["--server=https://127.0.0.1:1", "--token=K10abc::node:p"],
+            "CA hash must be 64 hex characters",
+        ),
+        (
+            &[
+                "--server=https://127.0.0.1:1",
+                "--token-file=/nonexistent/token",
+            ],
+            "--token-file /nonexistent/token",
+        ),
+    ];
+    for (args, expected) in cases {
+        let line = error_line(&agent(args));
+        assert!(line.contains(expected), "{args:?}: {line}");
+    }
+    assert!(!data.exists(), "nothing written for refused flags");
+}
