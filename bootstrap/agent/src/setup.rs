@@ -63,15 +63,8 @@ fn write(path: &Path, contents: &[u8], private: bool) -> Result<(), SetupError> 
 
 /// This machine's node password: made once, kept in the data dir.
 pub fn node_password(agent_dir: &Path) -> Result<String, SetupError> {
-    let path = agent_dir.join("node-password");
-    if let Ok(existing) = std::fs::read_to_string(&path)
-        && !existing.trim().is_empty()
-    {
-        return Ok(existing.trim().to_string());
-    }
-    let password = k3r_pki::generate_password();
-    write(&path, format!("{password}\n").as_bytes(), true)?;
-    Ok(password)
+    k3r_pki::node_password(agent_dir)
+        .map_err(|e| SetupError::File(agent_dir.join("node-password"), e.to_string()))
 }
 
 pub async fn prepare(setup: &AgentSetup) -> Result<Prepared, SetupError> {

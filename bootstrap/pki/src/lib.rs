@@ -17,7 +17,7 @@ pub use ca::Ca;
 pub use files::{write_private, write_public};
 pub use kubeconfig::write_kubeconfig;
 pub use leaf::{LeafSpec, Usage, issue};
-pub use token::{Token, ca_hash, generate_password};
+pub use token::{Token, ca_hash, generate_password, node_password};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -250,6 +250,12 @@ async fn boot(
         seconds = started.elapsed().as_secs_f32(),
         "kube-apiserver ready"
     );
+    // The server's node keeps its name the way agents keep theirs: by a
+    // node password, so no agent can join under it.
+    let own_password = k3r_pki::node_password(&layout.agent())?;
+    if !join::nodepass::check(&api, &config.node_name, &own_password).await? {
+        tracing::warn!(node = %config.node_name, "this node's name is guarded by another password (data dir replaced?)");
+    }
     let crds = crds::install(&api).await?;
     tracing::info!(crds = ?crds, "CRDs installed");
     operators::apply(&api, config, layout).await?;

@@ -292,6 +292,35 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
         "nothing registered for a refused agent"
     );
 
+    // The server's node name is taken: refused with k3s's message, nothing
+    // started.
+    let server_node = cluster.ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
+    let duplicate = agent_command(
+        &net.namespaces[0],
+        &[
+            format!("--server={server}"),
+            format!("--token={token}"),
+            format!("--data-dir={}", scratch.path().join("duplicate").display()),
+            format!("--node-name={server_node}"),
+            format!("--node-ip={}", TestNet::address(1)),
+            "--shared-host".into(),
+        ],
+    )
+    .output()
+    .expect("k3r agent");
+    let stderr = String::from_utf8_lossy(&duplicate.stderr);
+    assert!(
+        !duplicate.status.success() && stderr.contains("Node password rejected"),
+        "duplicate node name: {stderr}"
+    );
+    assert!(
+        !scratch
+            .path()
+            .join("duplicate/agent/kubelet.kubeconfig")
+            .exists(),
+        "nothing set up for a refused name"
+    );
+
     // Two agents join at once.
     let mut agents: Vec<Agent> = (1..=2)
         .map(|i| {
