@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
 use clap::Args;
 use k3r_agent::{AgentConfig, AgentSetup};
@@ -9,14 +7,6 @@ use super::node_flags::{NodeFlags, TokenFlags};
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
-    /// Config file (its drop-ins are read from FILE.d/)
-    #[arg(
-        long,
-        short = 'c',
-        env = "K3R_CONFIG_FILE",
-        default_value = "/etc/k3r/config.yaml"
-    )]
-    pub config: PathBuf,
     /// Server to connect to (https://HOST:PORT)
     #[arg(long, short = 's', env = "K3R_URL")]
     server: Option<String>,

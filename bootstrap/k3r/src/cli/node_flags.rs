@@ -49,6 +49,14 @@ impl TokenFlags {
 
 #[derive(Args, Debug)]
 pub struct NodeFlags {
+    /// Config file (its drop-ins are read from FILE.d/; the command line wins)
+    #[arg(
+        long,
+        short = 'c',
+        env = "K3R_CONFIG_FILE",
+        default_value = "/etc/k3r/config.yaml"
+    )]
+    pub config: PathBuf,
     #[command(flatten)]
     pub data_dir: DataDir,
     /// Node name (default: the hostname)

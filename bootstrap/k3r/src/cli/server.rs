@@ -11,14 +11,6 @@ use super::node_flags::{NodeFlags, TokenFlags};
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
-    /// Config file (its drop-ins are read from FILE.d/)
-    #[arg(
-        long,
-        short = 'c',
-        env = "K3R_CONFIG_FILE",
-        default_value = "/etc/k3r/config.yaml"
-    )]
-    pub config: PathBuf,
     #[command(flatten)]
     node: NodeFlags,
     #[command(flatten)]
