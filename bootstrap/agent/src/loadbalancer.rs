@@ -6,7 +6,7 @@
 //! `--server` and is replaced by what `/v1-k3r/apiservers` reports.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ struct Shared {
     servers: RwLock<Vec<String>>,
     /// Index of the server that answered last.
     current: AtomicUsize,
+    /// Set while no server answers: the outage is logged once, not per
+    /// connection.
+    down: AtomicBool,
 }
 
 pub struct LoadBalancer {
@@ -35,6 +38,7 @@ impl LoadBalancer {
         let shared = Arc::new(Shared {
             servers: RwLock::new(servers),
             current: AtomicUsize::new(0),
+            down: AtomicBool::new(false),
         });
         let accepting = Arc::clone(&shared);
         let task = tokio::spawn(async move {
@@ -53,7 +57,9 @@ impl LoadBalancer {
                         let mut client = client;
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     } else {
-                        tracing::warn!(%peer, "no server reachable; connection dropped");
+                        if !shared.down.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(%peer, "no server reachable; dropping connections until one answers");
+                        }
                     }
                 });
             }
@@ -144,6 +150,9 @@ async fn dial(shared: &Shared) -> Option<TcpStream> {
                     tracing::info!(%server, "load balancer switched server");
                 }
                 shared.current.store(index, Ordering::Relaxed);
+                if shared.down.swap(false, Ordering::Relaxed) {
+                    tracing::info!(%server, "a server answers again");
+                }
                 let _ = stream.set_nodelay(true);
                 return Some(stream);
             }

@@ -112,6 +112,11 @@ impl Running {
         let _ = tokio::task::spawn_blocking(move || {
             k3r_node::cleanup::stop_workloads(&paths, &data_dir, &root);
             k3r_node::cgroups::remove_root(&root);
+            // A node of its own on a shared machine: its run dir is only
+            // its own (the default /run/k3r may be a server's).
+            if root != "/" {
+                let _ = std::fs::remove_dir_all(&paths.run_dir);
+            }
         })
         .await;
         drop(self.load_balancer.take());

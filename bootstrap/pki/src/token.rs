@@ -66,6 +66,21 @@ impl Token {
     }
 }
 
+/// A node's password in `agent_dir/node-password`, made once (k3s keeps it
+/// in /etc/rancher/node/password; k3r in the data dir, so several nodes
+/// can share a machine).
+pub fn node_password(agent_dir: &std::path::Path) -> Result<String> {
+    let path = agent_dir.join("node-password");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && !existing.trim().is_empty()
+    {
+        return Ok(existing.trim().to_string());
+    }
+    let password = generate_password();
+    crate::files::write_private(&path, format!("{password}\n").as_bytes())?;
+    Ok(password)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,19 +116,4 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
-}
-
-/// A node's password in `agent_dir/node-password`, made once (k3s keeps it
-/// in /etc/rancher/node/password; k3r in the data dir, so several nodes
-/// can share a machine).
-pub fn node_password(agent_dir: &std::path::Path) -> Result<String> {
-    let path = agent_dir.join("node-password");
-    if let Ok(existing) = std::fs::read_to_string(&path)
-        && !existing.trim().is_empty()
-    {
-        return Ok(existing.trim().to_string());
-    }
-    let password = generate_password();
-    crate::files::write_private(&path, format!("{password}\n").as_bytes())?;
-    Ok(password)
 }

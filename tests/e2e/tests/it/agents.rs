@@ -230,17 +230,22 @@ fn agent_token(cluster: &Cluster) -> String {
     format!("K10{hash}::node:{password}")
 }
 
-/// Every pod reaches every other pod across nodes.
+/// Every pod reaches every other pod across nodes. Pod IPs are read
+/// afresh on each try: after a server restart the server's pods get new
+/// ones, and their status says so only once its kubelet has synced.
 fn pods_reach_each_other(cluster: &Cluster, pods: &[(String, String, String, String)]) {
     for (from, from_node, _, _) in pods {
-        for (to, to_node, to_ip, _) in pods {
+        for (to, to_node, _, _) in pods {
             if from == to {
                 continue;
             }
             let body = cluster.eventually(
                 &format!("pod on {from_node} reaching the pod on {to_node}"),
                 Duration::from_secs(60),
-                || get_from_pod(cluster, from, &format!("{to_ip}:8080")).filter(|b| b == to),
+                || {
+                    let ip = spread_pods(cluster).into_iter().find(|p| &p.0 == to)?.2;
+                    get_from_pod(cluster, from, &format!("{ip}:8080")).filter(|b| b == to)
+                },
             );
             assert_eq!(&body, to);
         }
@@ -491,6 +496,7 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
             .chain(processes_mentioning(&run_dir))
             .collect();
         assert!(left.is_empty(), "agent processes left: {left:#?}");
+        assert!(!Path::new(&run_dir).exists(), "{run_dir} left behind");
         assert!(
             mounts_under(&agent.data_dir).is_empty(),
             "agent mounts left"
