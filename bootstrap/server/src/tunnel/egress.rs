@@ -56,6 +56,12 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).map_err(|e| Error::Io(socket.clone(), e))?;
+    // It dials anywhere: only root (kube-apiserver) may use it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::Io(socket.clone(), e))?;
+    }
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
