@@ -135,4 +135,32 @@ fn bad_agent_flags_are_refused_with_one_clear_line() {
         assert!(line.contains(expected), "{args:?}: {line}");
     }
     assert!(!data.exists(), "nothing written for refused flags");
+
+    // An unreachable server is retried, not fatal; SIGTERM still stops it.
+    let mut waiting = Command::new(k3r_binary())
+        .args(["agent", "--config=/nonexistent/k3r.yaml", "--data-dir"])
+        .arg(&data)
+        .args(["--server=https://127.0.0.1:1", "--token=secret"])
+        .env("K3R_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("k3r agent");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(
+        waiting.try_wait().expect("status").is_none(),
+        "the agent keeps retrying"
+    );
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(waiting.id().to_string())
+        .status();
+    let out = waiting.wait_with_output().expect("agent output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stopped cleanly: {stderr}");
+    assert!(
+        stderr.matches("cannot join yet; retrying").count() >= 2
+            && stderr.contains("cannot reach the server at https://127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(!data.join("agent/client-kubelet.crt").exists());
 }
