@@ -343,7 +343,10 @@ async fn boot(
         network.mtu,
     )?;
     running.network = Some(network);
-    wait_for_ready(&client, &config.setup.node_name).await?;
+    // As the kubelet itself (nodes may read their own Node and Lease).
+    let kubelet_client = k3r_network::node::client(&agent_dir.join("kubelet.kubeconfig")).await?;
+    let booted = std::time::SystemTime::now() - started.elapsed();
+    wait_for_ready(&kubelet_client, &config.setup.node_name, booted).await?;
     // The servers reach this node's kubelet through tunnels, opened once
     // the Node (whose addresses they are registered by) exists.
     let tunnel = crate::tunnel::TunnelConfig::for_agent(&agent_dir);
@@ -399,17 +402,38 @@ async fn wait_for_pod_cidr(
     .await
 }
 
-async fn wait_for_ready(client: &kube::Client, name: &str) -> Result<(), AgentError> {
-    wait_node(client, name, "the node to be Ready", |node| {
-        node.status
-            .as_ref()?
-            .conditions
-            .as_ref()?
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-            .then_some(())
-    })
-    .await
+/// Ready by this boot's kubelet (a Ready condition from before a restart
+/// does not count: `k3r_node::ready`).
+async fn wait_for_ready(
+    client: &kube::Client,
+    name: &str,
+    booted: std::time::SystemTime,
+) -> Result<(), AgentError> {
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client.clone(), "kube-node-lease");
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    let deadline = Instant::now() + NODE_TIMEOUT;
+    loop {
+        if let Ok(Some(node)) = nodes.get_opt(name).await {
+            let lease = leases
+                .get_opt(name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|l| serde_json::to_value(l).ok());
+            if serde_json::to_value(&node)
+                .is_ok_and(|node| k3r_node::ready::ready_since(&node, lease.as_ref(), booted))
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(AgentError::Timeout(format!(
+                "timed out after {NODE_TIMEOUT:?} waiting for the node to be Ready (see the agent's logs dir)"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// How often the server list behind the load balancer is refreshed.

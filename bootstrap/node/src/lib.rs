@@ -12,6 +12,7 @@ pub mod containerd;
 pub mod host;
 pub mod kubelet;
 pub mod process;
+pub mod ready;
 pub mod scope;
 
 use std::path::{Path, PathBuf};

@@ -401,10 +401,7 @@ async fn boot(
         network.mtu,
     )?;
     running.network = Some(network);
-    // A Ready condition left over from before a restart does not count on
-    // its own: this boot's kubelet must have reported it, or — after a
-    // quick restart, when the kubelet sees nothing changed and does not
-    // report — at least renewed the node's lease.
+    // A Ready condition from before a restart does not count (`ready`).
     let booted = std::time::SystemTime::now() - started.elapsed();
     let lease_path = format!(
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{}",
@@ -414,17 +411,8 @@ async fn boot(
         let Ok(Some(node)) = api.get_json(&node_path).await else {
             return false;
         };
-        let ready = node["status"]["conditions"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["type"] == "Ready" && c["status"] == "True"))
-            .cloned();
-        let Some(ready) = ready else {
-            return false;
-        };
-        if since(&ready["lastHeartbeatTime"], booted) {
-            return true;
-        }
-        matches!(api.get_json(&lease_path).await, Ok(Some(lease)) if since(&lease["spec"]["renewTime"], booted))
+        let lease = api.get_json(&lease_path).await.ok().flatten();
+        k3r_node::ready::ready_since(&node, lease.as_ref(), booted)
     })
     .await?;
     tracing::info!(node = %config.node_name, pod_cidr = %pod_cidr, seconds = started.elapsed().as_secs_f32(), "node Ready");
@@ -467,19 +455,6 @@ async fn start_network(
     .map_err(network_error)
 }
 
-/// Whether an API timestamp (RFC 3339) is not before `instant` (to the
-/// second: API times may carry no fraction).
-fn since(timestamp: &serde_json::Value, instant: std::time::SystemTime) -> bool {
-    let floor = instant
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| std::time::UNIX_EPOCH + Duration::from_secs(d.as_secs()))
-        .unwrap_or(instant);
-    timestamp
-        .as_str()
-        .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
-        .is_some_and(|t| t >= floor)
-}
-
 pub(crate) async fn wait_until<F, Fut>(
     what: &str,
     timeout: Duration,
@@ -499,25 +474,4 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_times_compare_to_the_second() {
-        let boot = humantime::parse_rfc3339("2026-11-24T09:10:51.700Z").expect("time");
-        assert!(since(&serde_json::json!("2026-11-24T09:10:51Z"), boot));
-        assert!(since(
-            &serde_json::json!("2026-11-24T09:10:52.123456Z"),
-            boot
-        ));
-        assert!(!since(
-            &serde_json::json!("2026-11-24T09:10:50.999999Z"),
-            boot
-        ));
-        assert!(!since(&serde_json::json!(null), boot));
-        assert!(!since(&serde_json::json!("yesterday"), boot));
-    }
 }

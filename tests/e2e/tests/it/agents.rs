@@ -258,36 +258,66 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
     let token = agent_token(cluster);
     let scratch = tempfile::tempdir().expect("tempdir");
 
-    // A wrong CA hash: refused before any credential is sent or written.
-    let wrong_dir = scratch.path().join("wrong");
-    let wrong_token = format!(
-        "K10{}::node:{}",
-        "0".repeat(64),
-        token.rsplit_once(':').expect("password").1
-    );
-    let refused = agent_command(
-        &net.namespaces[0],
-        &[
-            format!("--server={server}"),
-            format!("--token={wrong_token}"),
-            format!("--data-dir={}", wrong_dir.display()),
-            "--node-name=e2e-wrong".into(),
-            format!("--node-ip={}", TestNet::address(1)),
-            "--shared-host".into(),
-        ],
-    )
-    .output()
-    .expect("k3r agent");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        !refused.status.success() && stderr.contains("CA hash does not match"),
-        "wrong CA hash: {stderr}"
-    );
-    for file in ["client-kubelet.crt", "node-password"] {
+    // Refused joins: a wrong CA hash (before any credential is sent), a
+    // wrong password, the server's own node name. Nothing is registered.
+    let password = token.rsplit_once(':').expect("password").1.to_string();
+    let hash = token
+        .strip_prefix("K10")
+        .and_then(|t| t.split("::").next())
+        .expect("hash")
+        .to_string();
+    let server_node = cluster.ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
+    for (case, bad_token, node, expected) in [
+        (
+            "wrong-hash",
+            format!("K10{}::node:{password}", "0".repeat(64)),
+            "e2e-wrong",
+            "CA hash does not match",
+        ),
+        (
+            "wrong-password",
+            format!("K10{hash}::node:not-the-password"),
+            "e2e-wrong",
+            "refused the token",
+        ),
+        (
+            "duplicate",
+            token.clone(),
+            server_node.as_str(),
+            "Node password rejected",
+        ),
+    ] {
+        let dir = scratch.path().join(case);
+        let refused = agent_command(
+            &net.namespaces[0],
+            &[
+                format!("--server={server}"),
+                format!("--token={bad_token}"),
+                format!("--data-dir={}", dir.display()),
+                format!("--node-name={node}"),
+                format!("--node-ip={}", TestNet::address(1)),
+                "--shared-host".into(),
+            ],
+        )
+        .output()
+        .expect("k3r agent");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(
-            !wrong_dir.join("agent").join(file).exists(),
-            "{file} written for a refused agent"
+            !refused.status.success() && stderr.contains(expected),
+            "{case}: {stderr}"
         );
+        for file in ["client-kubelet.crt", "kubelet.kubeconfig"] {
+            assert!(
+                !dir.join("agent").join(file).exists(),
+                "{case}: {file} written for a refused agent"
+            );
+        }
+        if case == "wrong-hash" {
+            assert!(
+                !dir.join("agent/node-password").exists(),
+                "nothing made before the CA check"
+            );
+        }
     }
     assert!(
         !cluster
@@ -295,35 +325,6 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
             .status
             .success(),
         "nothing registered for a refused agent"
-    );
-
-    // The server's node name is taken: refused with k3s's message, nothing
-    // started.
-    let server_node = cluster.ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
-    let duplicate = agent_command(
-        &net.namespaces[0],
-        &[
-            format!("--server={server}"),
-            format!("--token={token}"),
-            format!("--data-dir={}", scratch.path().join("duplicate").display()),
-            format!("--node-name={server_node}"),
-            format!("--node-ip={}", TestNet::address(1)),
-            "--shared-host".into(),
-        ],
-    )
-    .output()
-    .expect("k3r agent");
-    let stderr = String::from_utf8_lossy(&duplicate.stderr);
-    assert!(
-        !duplicate.status.success() && stderr.contains("Node password rejected"),
-        "duplicate node name: {stderr}"
-    );
-    assert!(
-        !scratch
-            .path()
-            .join("duplicate/agent/kubelet.kubeconfig")
-            .exists(),
-        "nothing set up for a refused name"
     );
 
     // Two agents join at once.
@@ -482,6 +483,37 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
                 .then_some(())
         },
     );
+
+    // An agent restarts on its data dir: it rejoins under its name (same
+    // node password) and its pod runs again.
+    agents[1].stop();
+    let (netns, name, dir) = (
+        net.namespaces[1].clone(),
+        agents[1].name.clone(),
+        agents[1].data_dir.clone(),
+    );
+    agents[1] = Agent::start(&netns, &name, &TestNet::address(2), &dir, &server, &token);
+    let again = agents[1].wait_ready(Duration::from_secs(120));
+    eprintln!("E2E: agent {name} restarted: node Ready after {again:.1} s");
+    cluster.eventually(
+        "the restarted agent's pod Running again",
+        Duration::from_secs(120),
+        || {
+            spread_pods(cluster)
+                .iter()
+                .any(|p| p.1 == name)
+                .then_some(())
+        },
+    );
+    let again = cluster.eventually(
+        "pods after the agent restart",
+        Duration::from_secs(60),
+        || {
+            let pods = spread_pods(cluster);
+            (pods.len() == 3).then_some(pods)
+        },
+    );
+    pods_reach_each_other(cluster, &again);
 
     // Agents stop cleanly: nothing of theirs left running or mounted.
     cluster.ok(&["delete", "deploy", "spread"]);
