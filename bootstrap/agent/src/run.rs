@@ -29,8 +29,6 @@ pub enum AgentError {
     #[error("load balancer on {0}: {1}")]
     LoadBalancer(SocketAddr, std::io::Error),
     #[error("{0}")]
-    Timeout(String),
-    #[error("{0}")]
     Config(String),
 }
 
@@ -253,30 +251,20 @@ async fn boot(
     k3r_node::cgroups::ensure_root(&cgroup_root)?;
     k3r_node::host::prepare_host()?;
 
-    let containerd_conf = paths.etc().join("containerd").join("config.toml");
-    if let Some(dir) = containerd_conf.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| AgentError::Io(dir.to_path_buf(), e))?;
-    }
-    std::fs::write(&containerd_conf, k3r_node::containerd::config(&paths))
-        .map_err(|e| AgentError::Io(containerd_conf.clone(), e))?;
     let executor = ChildExecutor;
-    running.children.push(executor.start(ProcessSpec {
-        name: "containerd".into(),
-        program: config.containerd.clone(),
-        args: vec!["--config".into(), containerd_conf.display().to_string()],
-        env: Vec::new(),
-        cwd: None,
-        log: paths.agent_dir.join("logs").join("containerd.log"),
-    }));
-    k3r_node::containerd::wait(&paths, Duration::from_secs(60)).await?;
-    k3r_node::containerd::import_images(&paths).await?;
+    running.children.push(k3r_node::containerd::launch(
+        &executor,
+        &paths,
+        config.containerd.clone(),
+        paths.agent_dir.join("logs").join("containerd.log"),
+    )?);
+    k3r_node::containerd::ready(&paths).await?;
     tracing::info!(
         seconds = started.elapsed().as_secs_f32(),
         "containerd ready, images imported"
     );
 
     let agent_dir = config.agent_dir();
-    let resolv = k3r_node::host::resolv_conf(&paths)?;
     let kubelet = Kubelet {
         node_name: config.setup.node_name.clone(),
         node_ip: config.node_ip,
@@ -295,11 +283,7 @@ async fn boot(
             pod_logs_dir: agent_dir.join("pod-logs"),
         }),
     };
-    std::fs::write(
-        &kubelet.config_file,
-        k3r_node::kubelet::config(&kubelet, &paths, &resolv),
-    )
-    .map_err(|e| AgentError::Io(kubelet.config_file.clone(), e))?;
+    k3r_node::kubelet::write_config(&kubelet, &paths)?;
     running.children.push(executor.start(spec(
         config,
         "kubelet",
@@ -369,37 +353,18 @@ async fn boot(
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(180);
 
-async fn wait_node<T>(
-    client: &kube::Client,
-    name: &str,
-    what: &str,
-    check: impl Fn(&k8s_openapi::api::core::v1::Node) -> Option<T>,
-) -> Result<T, AgentError> {
-    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
-    let deadline = Instant::now() + NODE_TIMEOUT;
-    loop {
-        if let Ok(Some(node)) = nodes.get_opt(name).await
-            && let Some(found) = check(&node)
-        {
-            return Ok(found);
-        }
-        if Instant::now() > deadline {
-            return Err(AgentError::Timeout(format!(
-                "timed out after {NODE_TIMEOUT:?} waiting for {what} (see the agent's logs dir)"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 async fn wait_for_pod_cidr(
     client: &kube::Client,
     name: &str,
 ) -> Result<ipnet::Ipv4Net, AgentError> {
-    wait_node(client, name, "the node's pod CIDR", |node| {
-        node.spec.as_ref()?.pod_cidr.as_deref()?.parse().ok()
-    })
-    .await
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    Ok(
+        k3r_node::wait::until("the node's pod CIDR", NODE_TIMEOUT, || async {
+            let node = nodes.get_opt(name).await.ok().flatten()?;
+            node.spec?.pod_cidr?.parse().ok()
+        })
+        .await?,
+    )
 }
 
 /// Ready by this boot's kubelet (a Ready condition from before a restart
@@ -412,28 +377,19 @@ async fn wait_for_ready(
     let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
         kube::Api::namespaced(client.clone(), "kube-node-lease");
     let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
-    let deadline = Instant::now() + NODE_TIMEOUT;
-    loop {
-        if let Ok(Some(node)) = nodes.get_opt(name).await {
+    Ok(
+        k3r_node::wait::until("the node to be Ready", NODE_TIMEOUT, || async {
+            let node = serde_json::to_value(nodes.get_opt(name).await.ok().flatten()?).ok()?;
             let lease = leases
                 .get_opt(name)
                 .await
                 .ok()
                 .flatten()
                 .and_then(|l| serde_json::to_value(l).ok());
-            if serde_json::to_value(&node)
-                .is_ok_and(|node| k3r_node::ready::ready_since(&node, lease.as_ref(), booted))
-            {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            return Err(AgentError::Timeout(format!(
-                "timed out after {NODE_TIMEOUT:?} waiting for the node to be Ready (see the agent's logs dir)"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            k3r_node::ready::ready_since(&node, lease.as_ref(), booted).then_some(())
+        })
+        .await?,
+    )
 }
 
 /// How often the server list behind the load balancer is refreshed.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::process::{Executor, ProcessSpec, Supervised};
 use crate::{Error, NodePaths};
 
 /// containerd's config.toml for this node.
@@ -46,6 +47,35 @@ state = "{state}"
         cni = paths.cni_conf_dir().display(),
         runc = paths.containerd_state().join("runc").display(),
     )
+}
+
+/// Writes the node's containerd config and starts containerd (`program`,
+/// output to `log`) through `executor`. `ready` then waits for it.
+pub fn launch(
+    executor: &dyn Executor,
+    paths: &NodePaths,
+    program: PathBuf,
+    log: PathBuf,
+) -> Result<Supervised, Error> {
+    let dir = paths.etc().join("containerd");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
+    let conf = dir.join("config.toml");
+    std::fs::write(&conf, config(paths)).map_err(|e| Error::Io(conf.clone(), e))?;
+    Ok(executor.start(ProcessSpec {
+        name: "containerd".into(),
+        program,
+        args: vec!["--config".into(), conf.display().to_string()],
+        env: Vec::new(),
+        cwd: None,
+        log,
+    }))
+}
+
+/// Waits for a launched containerd to answer, then imports k3r's and the
+/// airgap images.
+pub async fn ready(paths: &NodePaths) -> Result<(), Error> {
+    wait(paths, Duration::from_secs(60)).await?;
+    import_images(paths).await
 }
 
 pub async fn wait(paths: &NodePaths, timeout: Duration) -> Result<(), Error> {

@@ -90,6 +90,14 @@ evictionHard:
     )
 }
 
+/// Writes `kubelet.config_file` (pods get the host's resolv.conf, or a
+/// fallback when it points at loopback).
+pub fn write_config(kubelet: &Kubelet, paths: &NodePaths) -> Result<(), crate::Error> {
+    let resolv = crate::host::resolv_conf(paths)?;
+    std::fs::write(&kubelet.config_file, config(kubelet, paths, &resolv))
+        .map_err(|e| crate::Error::Io(kubelet.config_file.clone(), e))
+}
+
 pub fn args(kubelet: &Kubelet, paths: &NodePaths) -> Vec<String> {
     let mut args = vec![
         "kubelet".into(),

@@ -14,6 +14,7 @@ pub mod kubelet;
 pub mod process;
 pub mod ready;
 pub mod scope;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,8 @@ pub enum Error {
     Host(String),
     #[error("{path}: {source}", path = .0.display(), source = .1)]
     Io(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// Where a node keeps its state: `agent_dir` (DATA_DIR/agent) for what

@@ -48,8 +48,6 @@ pub enum Error {
     Host(String),
     #[error(transparent)]
     Node(#[from] k3r_node::Error),
-    #[error("{0}")]
-    Timeout(String),
 }
 
 /// host-local IPAM's state for the server's node (kept where earlier
@@ -310,25 +308,13 @@ async fn boot(
     // The node.
     let node_paths = cleanup::server_node(&config.data_dir);
     k3r_node::host::prepare_host()?;
-    let containerd_conf = node_paths.etc().join("containerd").join("config.toml");
-    std::fs::create_dir_all(
-        containerd_conf
-            .parent()
-            .unwrap_or(layout.agent_etc().as_path()),
-    )
-    .map_err(|e| Error::Io(containerd_conf.clone(), e))?;
-    std::fs::write(&containerd_conf, k3r_node::containerd::config(&node_paths))
-        .map_err(|e| Error::Io(containerd_conf.clone(), e))?;
-    running.children.push(executor.start(ProcessSpec {
-        name: "containerd".into(),
-        program: checks::which("containerd").unwrap_or_else(|| PathBuf::from("containerd")),
-        args: vec!["--config".into(), containerd_conf.display().to_string()],
-        env: Vec::new(),
-        cwd: None,
-        log: layout.log("containerd"),
-    }));
-    k3r_node::containerd::wait(&node_paths, Duration::from_secs(60)).await?;
-    k3r_node::containerd::import_images(&node_paths).await?;
+    running.children.push(k3r_node::containerd::launch(
+        &executor,
+        &node_paths,
+        checks::which("containerd").unwrap_or_else(|| PathBuf::from("containerd")),
+        layout.log("containerd"),
+    )?);
+    k3r_node::containerd::ready(&node_paths).await?;
     tracing::info!(
         seconds = started.elapsed().as_secs_f32(),
         "containerd ready, images imported"
@@ -341,7 +327,6 @@ async fn boot(
             tracing::error!(error = %err, "operators image");
         }
     });
-    let resolv = k3r_node::host::resolv_conf(&node_paths)?;
     let kubelet = k3r_node::kubelet::Kubelet {
         node_name: config.node_name.clone(),
         node_ip: config.node_ip,
@@ -357,11 +342,7 @@ async fn boot(
         extra_args: config.kubelet_args.clone(),
         shared_host: None,
     };
-    std::fs::write(
-        &kubelet.config_file,
-        k3r_node::kubelet::config(&kubelet, &node_paths, &resolv),
-    )
-    .map_err(|e| Error::Io(kubelet.config_file.clone(), e))?;
+    k3r_node::kubelet::write_config(&kubelet, &node_paths)?;
     running.children.push(executor.start(spec(
         layout,
         config,
@@ -464,14 +445,10 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        if Instant::now() > deadline {
-            return Err(Error::Timeout(format!(
-                "timed out after {timeout:?} waiting for {what} (see the logs dir)"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    k3r_node::wait::until(what, timeout, || {
+        let done = check();
+        async move { done.await.then_some(()) }
+    })
+    .await?;
     Ok(())
 }
