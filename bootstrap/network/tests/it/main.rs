@@ -55,9 +55,13 @@ impl Netns {
         run(&all).status.success()
     }
 
-    /// Runs `f` on a thread inside the namespace, with its own runtime
-    /// (netlink sockets belong to the namespace they are opened in).
-    fn within<T: Send>(&self, f: impl FnOnce(tokio::runtime::Runtime) -> T + Send) -> T {
+    /// Runs the future `f` makes on a thread inside the namespace, with its
+    /// own runtime (netlink sockets belong to the namespace they are
+    /// opened in).
+    fn block_on<T: Send, Fut: std::future::Future<Output = T>>(
+        &self,
+        f: impl FnOnce() -> Fut + Send,
+    ) -> T {
         let path = format!("/var/run/netns/{}", self.name);
         std::thread::scope(|scope| {
             scope
@@ -68,7 +72,7 @@ impl Netns {
                         .enable_all()
                         .build()
                         .expect("runtime");
-                    f(runtime)
+                    runtime.block_on(f())
                 })
                 .join()
                 .expect("thread")
@@ -109,23 +113,19 @@ impl Node {
 
     fn ensure(&self) -> (u32, [u8; 6]) {
         let config = self.config();
-        self.ns.within(|rt| {
-            rt.block_on(async {
-                let handle = vxlan::connect().expect("netlink");
-                let device = Vxlan::ensure(handle, &config).await.expect("vxlan device");
-                (device.index, device.mac)
-            })
+        self.ns.block_on(|| async {
+            let handle = vxlan::connect().expect("netlink");
+            let device = Vxlan::ensure(handle, &config).await.expect("vxlan device");
+            (device.index, device.mac)
         })
     }
 
     fn sync(&self, peers: Vec<Peer>) {
         let config = self.config();
-        self.ns.within(|rt| {
-            rt.block_on(async {
-                let handle = vxlan::connect().expect("netlink");
-                let device = Vxlan::ensure(handle, &config).await.expect("vxlan device");
-                device.sync(&peers).await.expect("sync");
-            })
+        self.ns.block_on(|| async {
+            let handle = vxlan::connect().expect("netlink");
+            let device = Vxlan::ensure(handle, &config).await.expect("vxlan device");
+            device.sync(&peers).await.expect("sync");
         })
     }
 }
@@ -242,14 +242,12 @@ fn pods_reach_each_other_over_vxlan() {
 
 impl Node {
     fn host_gw_sync(&self, peers: Vec<GatewayPeer>) {
-        self.ns.within(|rt| {
-            rt.block_on(async {
-                let handle = vxlan::connect().expect("netlink");
-                HostGw::new(handle)
-                    .sync(&peers)
-                    .await
-                    .expect("host-gw sync");
-            })
+        self.ns.block_on(|| async {
+            let handle = vxlan::connect().expect("netlink");
+            HostGw::new(handle)
+                .sync(&peers)
+                .await
+                .expect("host-gw sync");
         })
     }
 }
@@ -299,12 +297,10 @@ fn masquerade_rules_are_written_once() {
     let id = std::process::id() % 100_000;
     let ns = Netns::create(format!("k3r-masq-{id}"));
     for _ in 0..2 {
-        ns.within(|rt| {
-            rt.block_on(async {
-                masquerade::ensure("10.42.0.0/16".parse().expect("cidr"))
-                    .await
-                    .expect("masquerade rules")
-            })
+        ns.block_on(|| async {
+            masquerade::ensure("10.42.0.0/16".parse().expect("cidr"))
+                .await
+                .expect("masquerade rules")
         });
     }
     let nat = ns.exec(&["iptables-save", "-t", "nat"]);
