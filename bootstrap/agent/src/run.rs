@@ -219,7 +219,9 @@ async fn boot(
     let prepared = join(&config.setup).await?;
     tracing::info!(seconds = started.elapsed().as_secs_f32(), "joined");
     let cluster = &prepared.cluster;
-    let cluster_cidr = cluster_value(cluster, "clusterCIDR")?.to_string();
+    let cluster_cidr: ipnet::IpNet = cluster_value(cluster, "clusterCIDR")?
+        .parse()
+        .map_err(|_| AgentError::Config("the server's clusterCIDR is not a CIDR".into()))?;
     let cluster_dns: IpAddr = cluster_value(cluster, "clusterDNS")?
         .parse()
         .map_err(|_| AgentError::Config("the server's clusterDNS is not an IP".into()))?;
@@ -294,7 +296,7 @@ async fn boot(
         "kube-proxy",
         k3r_node::kubelet::kube_proxy_args(
             &config.setup.node_name,
-            &cluster_cidr,
+            &cluster_cidr.to_string(),
             &agent_dir.join("kubeproxy.kubeconfig"),
             &config.kube_proxy_args,
         ),
@@ -302,22 +304,17 @@ async fn boot(
 
     let client = k3r_network::node::client(&agent_dir.join("k3rcontroller.kubeconfig")).await?;
     let pod_cidr = wait_for_pod_cidr(&client, &config.setup.node_name).await?;
-    let (IpAddr::V4(node_ip), Ok(cluster_cidr)) = (config.node_ip, cluster_cidr.parse()) else {
-        return Err(AgentError::Config(
-            "node networking needs an IPv4 node IP and cluster CIDR".into(),
-        ));
-    };
     let network = k3r_network::node::start(
         client.clone(),
         k3r_network::NodeNetworkConfig {
             node_name: config.setup.node_name.clone(),
-            node_ip,
+            node_ip: config.node_ip,
             iface: config.flannel_iface.clone(),
             backend,
             cluster_cidr,
             external_ip: config.node_external_ip,
         },
-        pod_cidr,
+        &pod_cidr,
     )
     .await?;
     k3r_node::cni::write(
@@ -353,15 +350,11 @@ async fn boot(
 
 const NODE_TIMEOUT: Duration = Duration::from_secs(180);
 
-async fn wait_for_pod_cidr(
-    client: &kube::Client,
-    name: &str,
-) -> Result<ipnet::Ipv4Net, AgentError> {
+async fn wait_for_pod_cidr(client: &kube::Client, name: &str) -> Result<String, AgentError> {
     let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
     Ok(
         k3r_node::wait::until("the node's pod CIDR", NODE_TIMEOUT, || async {
-            let node = nodes.get_opt(name).await.ok().flatten()?;
-            node.spec?.pod_cidr?.parse().ok()
+            nodes.get_opt(name).await.ok().flatten()?.spec?.pod_cidr
         })
         .await?,
     )

@@ -5,12 +5,12 @@
 //! equal to the other Nodes' as they come, change and go.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -61,11 +61,11 @@ impl std::str::FromStr for Backend {
 #[derive(Clone, Debug)]
 pub struct NodeNetworkConfig {
     pub node_name: String,
-    pub node_ip: Ipv4Addr,
+    pub node_ip: IpAddr,
     /// `--flannel-iface`
     pub iface: Option<String>,
     pub backend: Backend,
-    pub cluster_cidr: Ipv4Net,
+    pub cluster_cidr: IpNet,
     pub external_ip: Option<IpAddr>,
 }
 
@@ -103,12 +103,21 @@ pub async fn client(kubeconfig: &Path) -> Result<kube::Client, Error> {
 pub async fn start(
     client: kube::Client,
     config: NodeNetworkConfig,
-    pod_cidr: Ipv4Net,
+    pod_cidr: &str,
 ) -> Result<NodeNetwork, Error> {
+    let (IpAddr::V4(node_ip), IpNet::V4(cluster_cidr)) = (config.node_ip, config.cluster_cidr)
+    else {
+        return Err(Error::Config(
+            "node networking needs an IPv4 node IP and cluster CIDR".into(),
+        ));
+    };
+    let pod_cidr: Ipv4Net = pod_cidr
+        .parse()
+        .map_err(|_| Error::Config(format!("node pod CIDR {pod_cidr:?} is not an IPv4 CIDR")))?;
     let handle = vxlan::connect()?;
-    let uplink = uplink::find(&handle, config.iface.as_deref(), config.node_ip).await?;
+    let uplink = uplink::find(&handle, config.iface.as_deref(), node_ip).await?;
     if config.backend != Backend::None {
-        masquerade::ensure(config.cluster_cidr).await?;
+        masquerade::ensure(cluster_cidr).await?;
     }
     let (mut desired, dataplane, mtu) = match config.backend {
         Backend::Vxlan => {

@@ -18,7 +18,7 @@ mod token;
 pub mod tunnel;
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -407,16 +407,6 @@ async fn start_network(
     pod_cidr: &str,
 ) -> Result<k3r_network::NodeNetwork, Error> {
     let network_error = |e: k3r_network::Error| Error::Host(format!("node networking: {e}"));
-    let (IpAddr::V4(node_ip), ipnet::IpNet::V4(cluster_cidr)) =
-        (config.node_ip, config.cluster_cidr)
-    else {
-        return Err(Error::Config(
-            "node networking needs an IPv4 node IP and cluster CIDR".into(),
-        ));
-    };
-    let pod_cidr = pod_cidr
-        .parse()
-        .map_err(|_| Error::Api(format!("node pod CIDR {pod_cidr:?} is not an IPv4 CIDR")))?;
     let client = k3r_network::node::client(&layout.kubeconfig("k3r-controller"))
         .await
         .map_err(network_error)?;
@@ -424,10 +414,10 @@ async fn start_network(
         client,
         k3r_network::NodeNetworkConfig {
             node_name: config.node_name.clone(),
-            node_ip,
+            node_ip: config.node_ip,
             iface: config.flannel_iface.clone(),
             backend: config.flannel_backend,
-            cluster_cidr,
+            cluster_cidr: config.cluster_cidr,
             external_ip: config.node_external_ip,
         },
         pod_cidr,
