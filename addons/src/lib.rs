@@ -100,12 +100,15 @@ pub struct OperatorsValues {
     pub node_name: String,
     /// `--disable`, comma-separated.
     pub disable: String,
-    /// Port of the probes and metrics.
+    /// Port of the probes and metrics (the Deployment's pods).
     pub port: u16,
+    /// Port of the probes and metrics (the DaemonSet's pods).
+    pub node_port: u16,
 }
 
-/// The k3r-operators ServiceAccount, RBAC and Deployment, which the server
-/// applies itself at start.
+/// The k3r-operators Deployment, the k3r-node-operators DaemonSet and
+/// their ServiceAccounts and RBAC, which the server applies itself at
+/// start.
 pub fn render_operators(values: &OperatorsValues) -> Result<String, Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -117,6 +120,7 @@ pub fn render_operators(values: &OperatorsValues) -> Result<String, Error> {
             node_name => values.node_name,
             disable => values.disable,
             port => values.port,
+            node_port => values.node_port,
         },
     )
     .map_err(|source| Error::Render {

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use k3r_addons::{ClusterValues, names, render, write};
-use k3r_deploy::parse_manifest;
+use k3r_apply::parse_manifest;
 use serde_json::Value;
 
 fn values() -> ClusterValues {
@@ -114,6 +114,7 @@ fn operators_deployment_is_filled_and_quoted() {
         node_name: "node-1".into(),
         disable: "coredns,traefik".into(),
         port: 10270,
+        node_port: 10271,
     })
     .expect("render");
     let objects = parse_manifest(&text).expect("parse");
@@ -156,6 +157,23 @@ fn operators_deployment_is_filled_and_quoted() {
             "binding {name}"
         );
     }
+    // The per-node host: every node, its name from the downward API, its
+    // own ServiceAccount and port.
+    let daemonset = find(&objects, "DaemonSet", "k3r-node-operators");
+    let pod = &daemonset["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "k3r-node-operators");
+    assert_eq!(pod["tolerations"], serde_json::json!([{"operator": "Exists"}]));
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"], "docker.io/k3r/k3r-operators:v9");
+    assert_eq!(container["args"], serde_json::json!(["operators", "--listen", "0.0.0.0:10271"]));
+    let node_name = container["env"]
+        .as_array()
+        .and_then(|env| env.iter().find(|e| e["name"] == "NODE_NAME"))
+        .expect("NODE_NAME");
+    assert_eq!(node_name["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
+    assert!(objects.iter().any(|o| o["kind"] == "ClusterRoleBinding"
+        && o["metadata"]["name"] == "k3r-node-operators:nodeinfo"
+        && o["subjects"][0]["name"] == "k3r-node-operators"));
 }
 
 #[test]

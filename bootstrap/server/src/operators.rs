@@ -1,6 +1,6 @@
-//! The k3r-operators Deployment and its RBAC (rendered from the addons
-//! crate), applied by the bootstrap with server-side apply. The deploy
-//! operator reads the server's manifests directory through a read-only
+//! The k3r-operators Deployment, the k3r-node-operators DaemonSet and
+//! their RBAC (rendered from the addons crate), applied by the bootstrap
+//! with server-side apply. The deploy controller reads the server's manifests directory through a read-only
 //! hostPath, so it runs on this node.
 
 use crate::api::ApiClient;
@@ -9,6 +9,9 @@ use crate::{Error, ServerConfig};
 
 /// Port of the operators' probes and metrics (inside the pod).
 pub const PORT: u16 = 10270;
+/// Same, for the per-node operators (apart, should they need the host's
+/// network one day).
+pub const NODE_PORT: u16 = 10271;
 
 /// Objects earlier versions applied that no longer exist: the single
 /// cluster-admin binding was split into per-operator roles.
@@ -22,6 +25,7 @@ pub async fn apply(api: &ApiClient, config: &ServerConfig, layout: &Layout) -> R
         node_name: config.node_name.clone(),
         disable: config.disable.join(","),
         port: PORT,
+        node_port: NODE_PORT,
     })
     .map_err(|e| Error::Config(e.to_string()))?;
     let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)

@@ -3,13 +3,17 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use k3r_operators::RunConfig;
+use k3r_operators::{Mode, RunConfig};
 
 #[derive(Args, Debug)]
 pub struct OperatorsArgs {
+    /// Run the per-node controllers for this node (the DaemonSet mode)
+    /// instead of the leader-elected cluster controllers
+    #[arg(long, env = "NODE_NAME", conflicts_with_all = ["manifests_dir", "disable"])]
+    node: Option<String>,
     /// The auto-deploy manifests directory (mounted from the server)
-    #[arg(long)]
-    manifests_dir: PathBuf,
+    #[arg(long, required_unless_present = "node")]
+    manifests_dir: Option<PathBuf>,
     /// Packaged components to remove (as `k3r server --disable`)
     #[arg(long, value_delimiter = ',')]
     disable: Vec<String>,
@@ -24,24 +28,39 @@ pub struct OperatorsArgs {
     namespace: String,
 }
 
-/// Runs the in-cluster operators (inside the k3r-operators pod).
+/// Runs the in-cluster controllers (inside the k3r-operators pods).
 pub fn run(args: OperatorsArgs) -> anyhow::Result<()> {
     let identity = match args.identity {
         Some(identity) => identity,
         None => super::host::hostname()?,
+    };
+    let mode = match (args.node, args.manifests_dir) {
+        (Some(node_name), _) => Mode::Node { node_name },
+        (None, Some(manifests_dir)) => Mode::Cluster {
+            manifests_dir,
+            disabled: args.disable,
+            identity: identity.clone(),
+            namespace: args.namespace,
+        },
+        (None, None) => anyhow::bail!("--manifests-dir or --node is required"),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
     runtime.block_on(async move {
         let client = kube::Client::try_default()
             .await
             .context("connecting to the Kubernetes API")?;
-        tracing::info!(manifests = %args.manifests_dir.display(), %identity, "operators starting");
+        match &mode {
+            Mode::Cluster { manifests_dir, .. } => {
+                tracing::info!(manifests = %manifests_dir.display(), %identity, "operators starting")
+            }
+            Mode::Node { node_name } => {
+                tracing::info!(node = %node_name, %identity, "node operators starting")
+            }
+        }
         let config = RunConfig {
-            manifests_dir: args.manifests_dir,
-            disabled: args.disable,
-            identity,
-            namespace: args.namespace,
+            mode,
             listen: args.listen,
+            instance: Some(identity),
         };
         k3r_operators::run(client, config, super::wait_for_signal())
             .await

@@ -1,0 +1,242 @@
+//! Leader election on a coordination.k8s.io Lease, with client-go's rules:
+//! a lease held by another is taken only after it stayed unchanged, as
+//! observed on our own clock, for its whole duration (no clock-skew
+//! trouble); the leader renews every retry period and gives up when it
+//! could not renew within the renew deadline; a clean stop releases the
+//! lease so a standby takes over at once.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::PostParams;
+
+use crate::Error;
+
+#[derive(Clone, Debug)]
+pub struct LeaseConfig {
+    pub name: String,
+    pub namespace: String,
+    pub identity: String,
+    pub lease_duration: Duration,
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
+}
+
+impl LeaseConfig {
+    /// kube-controller-manager's timings: 15 s lease, 10 s deadline, 2 s retry.
+    pub fn new(name: &str, namespace: &str, identity: &str) -> Self {
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            identity: identity.into(),
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Whether `me` may take a lease whose record has stayed as `spec` for
+/// `unchanged_for` (as we observed it).
+pub fn may_take(spec: &LeaseSpec, me: &str, unchanged_for: Duration) -> bool {
+    let holder = spec.holder_identity.as_deref().unwrap_or_default();
+    if holder.is_empty() || holder == me {
+        return true;
+    }
+    let duration = u64::try_from(spec.lease_duration_seconds.unwrap_or(15)).unwrap_or(15);
+    unchanged_for >= Duration::from_secs(duration)
+}
+
+pub struct Elector {
+    api: Api<Lease>,
+    config: LeaseConfig,
+    observed: Option<(LeaseSpec, Instant)>,
+}
+
+impl Elector {
+    pub fn new(client: kube::Client, config: LeaseConfig) -> Self {
+        Self {
+            api: Api::namespaced(client, &config.namespace),
+            config,
+            observed: None,
+        }
+    }
+
+    /// Returns once this process holds the lease.
+    pub async fn acquire(&mut self) -> Result<(), Error> {
+        let mut announced = false;
+        loop {
+            match self.try_acquire_or_renew().await {
+                Ok(true) => {
+                    tracing::info!(lease = %self.config.name, identity = %self.config.identity, "became leader");
+                    return Ok(());
+                }
+                Ok(false) => {
+                    if !announced {
+                        let holder = self
+                            .observed
+                            .as_ref()
+                            .and_then(|(s, _)| s.holder_identity.clone())
+                            .unwrap_or_default();
+                        tracing::info!(lease = %self.config.name, %holder, "standing by: another replica leads");
+                        announced = true;
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot read or take the lease"),
+            }
+            tokio::time::sleep(self.config.retry_period).await;
+        }
+    }
+
+    /// Renews until leadership is lost; returns why.
+    pub async fn hold(&mut self) -> Error {
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(self.config.retry_period).await;
+            match self.try_acquire_or_renew().await {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => {
+                    return Error::LeaseLost(
+                        self.config.name.clone(),
+                        "another replica took it".into(),
+                    );
+                }
+                Err(err) if renewed.elapsed() > self.config.renew_deadline => {
+                    return Error::LeaseLost(
+                        self.config.name.clone(),
+                        format!(
+                            "not renewed within {:?}: {err}",
+                            self.config.renew_deadline
+                        ),
+                    );
+                }
+                Err(err) => tracing::warn!(error = %err, "renewing the lease failed; retrying"),
+            }
+        }
+    }
+
+    /// Gives the lease up so that a standby need not wait for it to expire.
+    pub async fn release(&mut self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.config.name).await else {
+            return;
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return;
+        };
+        if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        match self
+            .api
+            .replace(&self.config.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => tracing::info!(lease = %self.config.name, "lease released"),
+            Err(err) => tracing::warn!(error = %err, "cannot release the lease"),
+        }
+    }
+
+    async fn try_acquire_or_renew(&mut self) -> Result<bool, Error> {
+        let now = MicroTime(Timestamp::now());
+        let duration = i32::try_from(self.config.lease_duration.as_secs()).unwrap_or(15);
+        let Some(mut lease) = self.api.get_opt(&self.config.name).await? else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.config.name.clone()),
+                    namespace: Some(self.config.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(self.config.identity.clone()),
+                    lease_duration_seconds: Some(duration),
+                    acquire_time: Some(now.clone()),
+                    renew_time: Some(now),
+                    lease_transitions: Some(0),
+                    ..LeaseSpec::default()
+                }),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(created) => {
+                    self.observe(created.spec.unwrap_or_default());
+                    Ok(true)
+                }
+                Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+        };
+        let current = lease.spec.clone().unwrap_or_default();
+        self.observe(current.clone());
+        let unchanged_for = self
+            .observed
+            .as_ref()
+            .map_or(Duration::ZERO, |(_, since)| since.elapsed());
+        if !may_take(&current, &self.config.identity, unchanged_for) {
+            return Ok(false);
+        }
+        let ours = current.holder_identity.as_deref() == Some(self.config.identity.as_str());
+        lease.spec = Some(LeaseSpec {
+            holder_identity: Some(self.config.identity.clone()),
+            lease_duration_seconds: Some(duration),
+            acquire_time: if ours {
+                current.acquire_time.clone()
+            } else {
+                Some(now.clone())
+            },
+            renew_time: Some(now),
+            lease_transitions: Some(current.lease_transitions.unwrap_or(0) + i32::from(!ours)),
+            ..LeaseSpec::default()
+        });
+        // replace carries the resourceVersion: a concurrent taker gets 409.
+        match self
+            .api
+            .replace(&self.config.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(updated) => {
+                self.observe(updated.spec.unwrap_or_default());
+                Ok(true)
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn observe(&mut self, spec: LeaseSpec) {
+        if self.observed.as_ref().map(|(s, _)| s) != Some(&spec) {
+            self.observed = Some((spec, Instant::now()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held_by(holder: Option<&str>) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: holder.map(String::from),
+            lease_duration_seconds: Some(15),
+            ..LeaseSpec::default()
+        }
+    }
+
+    #[test]
+    fn free_or_own_leases_are_taken_at_once() {
+        assert!(may_take(&held_by(None), "a", Duration::ZERO));
+        assert!(may_take(&held_by(Some("")), "a", Duration::ZERO));
+        assert!(may_take(&held_by(Some("a")), "a", Duration::ZERO));
+    }
+
+    #[test]
+    fn another_holder_must_be_silent_for_the_whole_duration() {
+        let spec = held_by(Some("b"));
+        assert!(!may_take(&spec, "a", Duration::from_secs(14)));
+        assert!(may_take(&spec, "a", Duration::from_secs(15)));
+    }
+}

@@ -1,0 +1,351 @@
+//! [`Builder`]: a kube-runtime Controller in k3r's shape.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, Stream, StreamExt};
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Config, Controller, Error as ControllerError};
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::DeserializeOwned;
+
+use crate::backoff::{Failures, Policy};
+use crate::metrics::{ControllerMetrics, Outcome, Queue};
+use crate::{Next, Runtime, key, key_of_ref};
+
+/// What a watched kind needs to be cached and watched.
+pub trait Watched: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static {}
+impl<T> Watched for T where
+    T: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+
+type Relation<K> = Box<dyn FnOnce(Controller<K>, Queue) -> Controller<K> + Send>;
+
+/// Builds and runs one controller: the reconciled kind `K` in a reflector
+/// cache, and the related kinds whose changes trigger reconciles of `K`.
+pub struct Builder<K: Watched> {
+    name: &'static str,
+    runtime: Runtime,
+    api: Api<K>,
+    watcher_config: watcher::Config,
+    reader: Store<K>,
+    writer: Writer<K>,
+    predicate: Option<fn(&K) -> Option<u64>>,
+    relations: Vec<Relation<K>>,
+    /// The related caches the reconciler reads: reconciles wait for them.
+    related_ready: Vec<BoxFuture<'static, ()>>,
+    concurrency: u16,
+}
+
+impl<K: Watched> Builder<K> {
+    pub fn new(
+        name: &'static str,
+        runtime: &Runtime,
+        api: Api<K>,
+        watcher_config: watcher::Config,
+    ) -> Self {
+        let (reader, writer) = reflector::store();
+        Self {
+            name,
+            runtime: runtime.clone(),
+            api,
+            watcher_config,
+            reader,
+            writer,
+            predicate: None,
+            relations: Vec::new(),
+            related_ready: Vec::new(),
+            concurrency: 0,
+        }
+    }
+
+    /// The cache of reconciled objects.
+    pub fn store(&self) -> Store<K> {
+        self.reader.clone()
+    }
+
+    /// Only changes of what `predicate` hashes trigger a reconcile (so that
+    /// a controller's own status updates do not).
+    #[must_use]
+    pub fn predicate(mut self, predicate: fn(&K) -> Option<u64>) -> Self {
+        self.predicate = Some(predicate);
+        self
+    }
+
+    /// At most `limit` reconciles at once (0: no limit).
+    #[must_use]
+    pub fn concurrency(mut self, limit: u16) -> Self {
+        self.concurrency = limit;
+        self
+    }
+
+    /// Changes of `O` objects reconcile the objects `mapper` names.
+    #[must_use]
+    pub fn watches<O, I>(
+        mut self,
+        api: Api<O>,
+        watcher_config: watcher::Config,
+        mapper: impl Fn(O) -> I + Send + Sync + 'static,
+    ) -> Self
+    where
+        O: Watched,
+        I: IntoIterator<Item = ObjectRef<K>> + 'static,
+        I::IntoIter: Send,
+    {
+        self.relations.push(Box::new(move |controller, queue| {
+            let stream = watcher(api, watcher_config)
+                .default_backoff()
+                .touched_objects();
+            controller.watches_stream(stream, queued(mapper, queue))
+        }));
+        self
+    }
+
+    /// As [`Builder::watches`], keeping the `O` objects in a cache the
+    /// reconciler reads (reconciles wait until it holds the initial list).
+    pub fn watches_cached<O, I>(
+        mut self,
+        api: Api<O>,
+        watcher_config: watcher::Config,
+        mapper: impl Fn(O) -> I + Send + Sync + 'static,
+    ) -> (Self, Store<O>)
+    where
+        O: Watched,
+        I: IntoIterator<Item = ObjectRef<K>> + 'static,
+        I::IntoIter: Send,
+    {
+        let (reader, writer) = reflector::store();
+        let ready = reader.clone();
+        self.related_ready.push(
+            async move {
+                let _ = ready.wait_until_ready().await;
+            }
+            .boxed(),
+        );
+        self.relations.push(Box::new(move |controller, queue| {
+            let stream = watcher(api, watcher_config)
+                .default_backoff()
+                .reflect(writer)
+                .touched_objects();
+            controller.watches_stream(stream, queued(mapper, queue))
+        }));
+        (self, reader)
+    }
+
+    /// Reconciles the objects `trigger` names, whenever it names them
+    /// (e.g. a file scanner's findings).
+    #[must_use]
+    pub fn trigger(mut self, trigger: impl Stream<Item = ObjectRef<K>> + Send + 'static) -> Self {
+        self.relations.push(Box::new(move |controller, queue| {
+            controller.reconcile_on(trigger.inspect(move |reference| {
+                queue.schedule(key_of_ref(reference), Instant::now());
+            }))
+        }));
+        self
+    }
+
+    /// Runs the controller until its watch streams end (they do not, short
+    /// of a shutdown): health says "synced" once the caches are, and
+    /// "stopped" if the loop ever ends.
+    pub async fn run<Ctx, F, Fut, E>(self, reconcile: F, context: Arc<Ctx>)
+    where
+        Ctx: Send + Sync + 'static,
+        F: Fn(Arc<K>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Next, E>> + Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let Self {
+            name,
+            runtime,
+            api,
+            watcher_config,
+            reader,
+            writer,
+            predicate,
+            relations,
+            related_ready,
+            concurrency,
+        } = self;
+        runtime.health.starting(name);
+        let metrics = runtime.metrics.controller(name);
+        let queue = metrics.queue.clone();
+        let objects = watcher(api, watcher_config)
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects();
+        let objects = match predicate {
+            Some(predicate) => objects
+                .predicate_filter(predicate, Default::default())
+                .boxed(),
+            None => objects.boxed(),
+        };
+        let triggered = queue.clone();
+        let objects = objects.inspect(move |object| {
+            if let Ok(object) = object {
+                triggered.schedule(key(object), Instant::now());
+            }
+        });
+        let mut controller = Controller::for_stream(objects, reader.clone())
+            .with_config(Config::default().concurrency(concurrency));
+        for relation in relations {
+            controller = relation(controller, queue.clone());
+        }
+        let related: Shared<BoxFuture<'static, ()>> = futures::future::join_all(related_ready)
+            .map(|_| ())
+            .boxed()
+            .shared();
+        let state = Arc::new(State {
+            name,
+            metrics,
+            failures: Failures::default(),
+            policy: runtime.backoff,
+            related: related.clone(),
+            reconcile,
+        });
+        let synced = {
+            let health = runtime.health.clone();
+            async move {
+                let _ = reader.wait_until_ready().await;
+                related.await;
+                health.synced(name);
+                tracing::debug!(controller = name, "caches synced");
+            }
+        };
+        let reconciler = {
+            let state = Arc::clone(&state);
+            move |object: Arc<K>, context: Arc<Ctx>| {
+                let state = Arc::clone(&state);
+                async move { state.reconcile(object, context).await }.boxed()
+            }
+        };
+        let error_policy = {
+            let state = Arc::clone(&state);
+            move |object: Arc<K>, _: &E, _: Arc<Ctx>| state.retry(object.as_ref())
+        };
+        let queue = state.metrics.queue.clone();
+        let looping = controller
+            .run(reconciler, error_policy, context)
+            .for_each(move |result| {
+                report(name, &queue, result);
+                std::future::ready(())
+            });
+        futures::join!(synced, looping);
+        tracing::error!(controller = name, "controller loop ended");
+        runtime.health.stopped(name, "its watch streams ended");
+    }
+}
+
+/// Wraps a mapper so that the objects it names count as queued.
+fn queued<O, K: Watched, I>(
+    mapper: impl Fn(O) -> I + Send + Sync + 'static,
+    queue: Queue,
+) -> impl Fn(O) -> Vec<ObjectRef<K>> + Send + Sync + 'static
+where
+    I: IntoIterator<Item = ObjectRef<K>>,
+{
+    move |object| {
+        let references: Vec<ObjectRef<K>> = mapper(object).into_iter().collect();
+        let now = Instant::now();
+        for reference in &references {
+            queue.schedule(key_of_ref(reference), now);
+        }
+        references
+    }
+}
+
+fn report<K: Watched, E: std::error::Error>(
+    name: &'static str,
+    queue: &Queue,
+    result: Result<(ObjectRef<K>, Action), ControllerError<E, watcher::Error>>,
+) {
+    match result {
+        Ok(_) | Err(ControllerError::ReconcilerFailed(..)) => {}
+        // Deleted before its turn came: nothing to do, nothing queued.
+        Err(ControllerError::ObjectNotFound(reference)) => {
+            let key = match &reference.namespace {
+                Some(ns) => format!("{ns}/{}", reference.name),
+                None => reference.name.clone(),
+            };
+            queue.started(&key);
+        }
+        Err(ControllerError::QueueError(err)) => {
+            tracing::warn!(controller = name, error = %err, "watch failed; retrying with backoff");
+        }
+        Err(ControllerError::RunnerError(err)) => {
+            tracing::warn!(controller = name, error = %err, "controller runner error");
+        }
+    }
+}
+
+struct State<F> {
+    name: &'static str,
+    metrics: ControllerMetrics,
+    failures: Failures,
+    policy: Policy,
+    related: Shared<BoxFuture<'static, ()>>,
+    reconcile: F,
+}
+
+impl<F> State<F> {
+    async fn reconcile<K, Ctx, Fut, E>(&self, object: Arc<K>, context: Arc<Ctx>) -> Result<Action, E>
+    where
+        K: Watched,
+        F: Fn(Arc<K>, Arc<Ctx>) -> Fut,
+        Fut: Future<Output = Result<Next, E>>,
+        E: std::error::Error,
+    {
+        self.related.clone().await;
+        let key = key(object.as_ref());
+        self.metrics.queue.started(&key);
+        let started = Instant::now();
+        let result = (self.reconcile)(object, context).await;
+        let took = started.elapsed();
+        match result {
+            Ok(Next::Done) => {
+                self.metrics.reconciled(Outcome::Success, took);
+                self.failures.reset(&key);
+                tracing::debug!(controller = self.name, object = %key, ?took, "reconciled");
+                Ok(Action::await_change())
+            }
+            Ok(Next::After(delay)) => {
+                self.metrics.reconciled(Outcome::Requeue, took);
+                self.metrics.queue.schedule(key, Instant::now() + delay);
+                Ok(Action::requeue(delay))
+            }
+            Err(err) => {
+                self.metrics.reconciled(Outcome::Error, took);
+                tracing::warn!(controller = self.name, object = %key, error = %chain(&err), "reconcile failed");
+                Err(err)
+            }
+        }
+    }
+
+    /// The error policy: this object's next exponential delay.
+    fn retry<K: Watched>(&self, object: &K) -> Action {
+        let key = key(object);
+        let delay: Duration = self.failures.failed(&key, &self.policy);
+        self.metrics.queue.schedule(key, Instant::now() + delay);
+        Action::requeue(delay)
+    }
+}
+
+/// An error with its causes, each once.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
