@@ -162,15 +162,24 @@ fn operators_deployment_is_filled_and_quoted() {
     let daemonset = find(&objects, "DaemonSet", "k3r-node-operators");
     let pod = &daemonset["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "k3r-node-operators");
-    assert_eq!(pod["tolerations"], serde_json::json!([{"operator": "Exists"}]));
+    assert_eq!(
+        pod["tolerations"],
+        serde_json::json!([{"operator": "Exists"}])
+    );
     let container = &pod["containers"][0];
     assert_eq!(container["image"], "docker.io/k3r/k3r-operators:v9");
-    assert_eq!(container["args"], serde_json::json!(["operators", "--listen", "0.0.0.0:10271"]));
+    assert_eq!(
+        container["args"],
+        serde_json::json!(["operators", "--listen", "0.0.0.0:10271"])
+    );
     let node_name = container["env"]
         .as_array()
         .and_then(|env| env.iter().find(|e| e["name"] == "NODE_NAME"))
         .expect("NODE_NAME");
-    assert_eq!(node_name["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
+    assert_eq!(
+        node_name["valueFrom"]["fieldRef"]["fieldPath"],
+        "spec.nodeName"
+    );
     assert!(objects.iter().any(|o| o["kind"] == "ClusterRoleBinding"
         && o["metadata"]["name"] == "k3r-node-operators:nodeinfo"
         && o["subjects"][0]["name"] == "k3r-node-operators"));

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use k3r_join_protocol::{CACERTS, Endpoint, header};
 use k3r_pki::{Token, ca_hash};
 use reqwest::StatusCode;
 
-/// Paths of the join endpoints (k3s's /v1-k3s/…).
-pub const PREFIX: &str = "/v1-k3r/";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +56,7 @@ pub struct Joiner {
     http: reqwest::Client,
 }
 
+/// An error with its causes ("error sending request" says little).
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -103,7 +103,7 @@ impl Joiner {
             return Err(JoinError::Url(server));
         }
         let token = Token::parse(token, "node").map_err(|e| JoinError::Token(e.to_string()))?;
-        let url = format!("{server}/cacerts");
+        let url = format!("{server}{CACERTS}");
         let insecure = build(reqwest::Client::builder().danger_accept_invalid_certs(true))?;
         let bundle = fetch(&insecure, &url).await?;
         let actual = ca_hash(&bundle);
@@ -151,14 +151,14 @@ impl Joiner {
         ca_hash(&self.ca_pem)
     }
 
-    /// GET a join endpoint (`client-ca.crt`, `config`, …) with the token,
-    /// and for kubelet certificates the node's identity.
+    /// GET a join endpoint with the token, and for kubelet certificates
+    /// the node's identity.
     pub async fn get(
         &self,
-        endpoint: &str,
+        endpoint: Endpoint,
         node: Option<&NodeIdentity>,
     ) -> Result<Vec<u8>, JoinError> {
-        let url = format!("{}{PREFIX}{endpoint}", self.server);
+        let url = format!("{}{}", self.server, endpoint.path());
         let credentials = if is_bootstrap_token(&self.token.password) {
             format!("Bearer {}", self.token.password)
         } else {
@@ -172,9 +172,9 @@ impl Joiner {
         if let Some(node) = node {
             let ips: Vec<String> = node.ips.iter().map(ToString::to_string).collect();
             request = request
-                .header("k3r-node-name", &node.name)
-                .header("k3r-node-password", &node.password)
-                .header("k3r-node-ip", ips.join(","));
+                .header(header::NODE_NAME, &node.name)
+                .header(header::NODE_PASSWORD, &node.password)
+                .header(header::NODE_IP, ips.join(","));
         }
         let unreachable = |e: reqwest::Error| JoinError::Unreachable {
             url: url.clone(),

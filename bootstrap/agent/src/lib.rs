@@ -5,14 +5,12 @@
 //! is the local endpoint kubelet and kube-proxy use to reach any server;
 //! `run` is the whole role: join, load balancer, then the node.
 
-pub mod critical;
 pub mod join;
 pub mod loadbalancer;
 pub mod run;
 pub mod setup;
 pub mod tunnel;
 
-pub use critical::check_critical;
 pub use join::{JoinError, Joiner, NodeIdentity};
 pub use loadbalancer::LoadBalancer;
 pub use run::{AgentConfig, AgentError, run};

@@ -8,17 +8,17 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use k3r_join_protocol::{CriticalConfig, Endpoint, Mismatch};
 use k3r_pki::{write_kubeconfig, write_private};
 
-use crate::critical::check_critical;
 use crate::join::{JoinError, Joiner, NodeIdentity, split_cert_and_key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error(transparent)]
     Join(#[from] JoinError),
-    #[error("{0}")]
-    Critical(String),
+    #[error(transparent)]
+    Critical(#[from] Mismatch),
     #[error("the server's {endpoint} answer is not what was expected: {reason}")]
     Answer {
         endpoint: &'static str,
@@ -49,7 +49,7 @@ pub struct Prepared {
     /// Supervisor addresses of every server (for the load balancer).
     pub apiservers: Vec<String>,
     /// The cluster's critical configuration.
-    pub cluster: serde_json::Value,
+    pub cluster: CriticalConfig,
 }
 
 fn write(path: &Path, contents: &[u8], private: bool) -> Result<(), SetupError> {
@@ -72,36 +72,37 @@ pub async fn prepare(setup: &AgentSetup) -> Result<Prepared, SetupError> {
     std::fs::create_dir_all(&agent_dir)
         .map_err(|e| SetupError::File(agent_dir.clone(), e.to_string()))?;
     let joiner = Joiner::connect(&setup.server, &setup.token).await?;
-    let cluster: serde_json::Value = serde_json::from_slice(&joiner.get("config", None).await?)
-        .map_err(|e| SetupError::Answer {
-            endpoint: "config",
-            reason: e.to_string(),
+    let cluster: CriticalConfig =
+        serde_json::from_slice(&joiner.get(Endpoint::Config, None).await?).map_err(|e| {
+            SetupError::Answer {
+                endpoint: "config",
+                reason: e.to_string(),
+            }
         })?;
-    check_critical(&cluster, &setup.critical).map_err(SetupError::Critical)?;
+    cluster.check(&setup.critical)?;
     let identity = NodeIdentity {
         name: setup.node_name.clone(),
         password: node_password(&agent_dir)?,
         ips: setup.node_ips.clone(),
     };
-    for (endpoint, file) in [
-        ("client-ca.crt", "client-ca.crt"),
-        ("server-ca.crt", "server-ca.crt"),
-    ] {
+    for endpoint in [Endpoint::ClientCa, Endpoint::ServerCa] {
         let pem = joiner.get(endpoint, None).await?;
-        write(&agent_dir.join(file), &pem, false)?;
+        write(&agent_dir.join(endpoint.name()), &pem, false)?;
     }
-    for (endpoint, stem, node) in [
-        ("serving-kubelet.crt", "serving-kubelet", true),
-        ("client-kubelet.crt", "client-kubelet", true),
-        ("client-kube-proxy.crt", "client-kube-proxy", false),
-        ("client-k3r-controller.crt", "client-k3r-controller", false),
+    for (endpoint, stem) in [
+        (Endpoint::ServingKubelet, "serving-kubelet"),
+        (Endpoint::ClientKubelet, "client-kubelet"),
+        (Endpoint::ClientKubeProxy, "client-kube-proxy"),
+        (Endpoint::ClientK3rController, "client-k3r-controller"),
     ] {
-        let body = joiner.get(endpoint, node.then_some(&identity)).await?;
+        let body = joiner
+            .get(endpoint, endpoint.needs_node().then_some(&identity))
+            .await?;
         let (cert, key) = split_cert_and_key(&body);
         if cert.is_empty() || key.is_empty() {
             return Err(SetupError::Answer {
                 endpoint: "certificate",
-                reason: format!("{endpoint} holds no certificate and key"),
+                reason: format!("{} holds no certificate and key", endpoint.name()),
             });
         }
         write(
@@ -128,10 +129,12 @@ pub async fn prepare(setup: &AgentSetup) -> Result<Prepared, SetupError> {
         )
         .map_err(|e| SetupError::File(path.clone(), e.to_string()))?;
     }
-    let apiservers: Vec<String> = serde_json::from_slice(&joiner.get("apiservers", None).await?)
-        .map_err(|e| SetupError::Answer {
-            endpoint: "apiservers",
-            reason: e.to_string(),
+    let apiservers: Vec<String> =
+        serde_json::from_slice(&joiner.get(Endpoint::Apiservers, None).await?).map_err(|e| {
+            SetupError::Answer {
+                endpoint: "apiservers",
+                reason: e.to_string(),
+            }
         })?;
     tracing::info!(node = %setup.node_name, ?apiservers, "joined: certificates and kubeconfigs written");
     Ok(Prepared {

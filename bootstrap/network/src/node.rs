@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -86,16 +85,6 @@ impl Drop for NodeNetwork {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// A client from a kubeconfig file (the node's k3r-controller identity).
-pub async fn client(kubeconfig: &Path) -> Result<kube::Client, Error> {
-    let config = kube::config::Kubeconfig::read_from(kubeconfig)
-        .map_err(|e| Error::Api(format!("{}: {e}", kubeconfig.display())))?;
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-        .await
-        .map_err(|e| Error::Api(format!("{}: {e}", kubeconfig.display())))?;
-    kube::Client::try_from(config).map_err(|e| Error::Api(e.to_string()))
 }
 
 /// Sets the node's networking up for `pod_cidr` and starts keeping it in

@@ -1,7 +1,8 @@
-//! What every node runs, whether it is a server or an agent: the host
-//! settings kubelet and kube-proxy need, containerd with k3r's images, the
-//! CNI config for the node's pod CIDR, and the kubelet and kube-proxy
-//! command lines. Paths come from `NodePaths`, so several nodes (an agent
+//! What every node runs, whether it is a server or an agent, and the one
+//! path that starts it ([`start::Node`]): the host settings kubelet and
+//! kube-proxy need, containerd with k3r's images, the CNI config for the
+//! node's pod CIDR, the kubelet and kube-proxy command lines, node
+//! networking. Paths come from `NodePaths`, so several nodes (an agent
 //! per network namespace in the tests) can share one machine. `process`
 //! is the executor seam every supervised component runs through.
 
@@ -10,11 +11,16 @@ pub mod cleanup;
 pub mod cni;
 pub mod containerd;
 pub mod host;
+pub mod images;
+pub mod kubeconfig;
 pub mod kubelet;
 pub mod process;
 pub mod ready;
 pub mod scope;
+pub mod start;
 pub mod wait;
+
+pub use start::{Node, NodeSpec};
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +32,10 @@ pub enum Error {
     Io(PathBuf, std::io::Error),
     #[error("{0}")]
     Timeout(String),
+    #[error("kubeconfig {0}")]
+    Kubeconfig(String),
+    #[error("node networking: {0}")]
+    Network(#[from] k3r_network::Error),
 }
 
 /// Where a node keeps its state: `agent_dir` (DATA_DIR/agent) for what

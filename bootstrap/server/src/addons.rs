@@ -14,15 +14,20 @@ pub fn write(config: &ServerConfig, layout: &Layout) -> Result<(), Error> {
         tracing::info!(file = %file.path.display(), "removing disabled manifest");
         std::fs::remove_file(&file.path).map_err(|e| Error::Io(file.path.clone(), e))?;
     }
-    let values = k3r_addons::ClusterValues {
+    let written =
+        k3r_addons::write(&dir, &cluster_values(config), &config.disable).map_err(|e| match e {
+            k3r_addons::Error::Io { path, source } => Error::Io(path, source),
+            other => Error::Config(other.to_string()),
+        })?;
+    tracing::info!(addons = ?written, "packaged add-ons written");
+    Ok(())
+}
+
+/// What the packaged templates are filled with.
+pub(crate) fn cluster_values(config: &ServerConfig) -> k3r_addons::ClusterValues {
+    k3r_addons::ClusterValues {
         cluster_dns: config.cluster_dns,
         cluster_domain: config.cluster_domain.clone(),
         registry: config.system_default_registry.clone(),
-    };
-    let written = k3r_addons::write(&dir, &values, &config.disable).map_err(|e| match e {
-        k3r_addons::Error::Io { path, source } => Error::Io(path, source),
-        other => Error::Config(other.to_string()),
-    })?;
-    tracing::info!(addons = ?written, "packaged add-ons written");
-    Ok(())
+    }
 }

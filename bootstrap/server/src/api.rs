@@ -134,6 +134,7 @@ pub fn rest_path(object: &serde_json::Value) -> Result<String, Error> {
         "Role" => "roles",
         "RoleBinding" => "rolebindings",
         "Deployment" => "deployments",
+        "DaemonSet" => "daemonsets",
         "CustomResourceDefinition" => "customresourcedefinitions",
         other => return Err(Error::Api(format!("no REST path known for kind {other}"))),
     };

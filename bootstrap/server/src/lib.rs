@@ -1,5 +1,9 @@
 //! The k3r server role: brings up a complete single-node cluster and keeps
-//! it running until told to stop.
+//! it running until told to stop. [`boot`] runs the phases in order: files
+//! (PKI, token, packaged manifests), datastore, kube-apiserver, cluster
+//! objects (CRDs, the operators), the supervisor listener, the
+//! controllers, and the server's own node — started through k3r-node's
+//! node start, the path every agent takes.
 
 mod addons;
 mod api;
@@ -10,7 +14,6 @@ pub mod config;
 mod crds;
 pub mod join;
 pub mod layout;
-mod node;
 mod operators;
 mod proxy;
 mod tls;
@@ -29,6 +32,7 @@ use tokio::sync::watch;
 pub use crate::config::ServerConfig;
 use crate::layout::Layout;
 use k3r_node::process::{ChildExecutor, Executor, ProcessSpec, Supervised};
+use k3r_node::{Node, NodeSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,44 +60,26 @@ pub(crate) const CNI_STATE_DIR: &str = "/var/lib/cni/k3r";
 
 /// What ran, so it can be stopped in reverse order.
 struct Running {
-    data_dir: PathBuf,
-    children: Vec<Supervised>,
-    network: Option<k3r_network::NodeNetwork>,
     datastore: Option<Datastore>,
+    control_plane: Vec<Supervised>,
+    node: Node,
     stop_listener: watch::Sender<bool>,
 }
 
 impl Running {
+    /// The node first (its pods, whose graceful stop would otherwise wait
+    /// on watches the control plane holds open), then the control plane,
+    /// then the datastore.
     async fn stop(mut self) {
         let _ = self.stop_listener.send(true);
-        drop(self.network.take());
-        let mut workloads_stopped = false;
-        while let Some(child) = self.children.pop() {
+        self.node.stop().await;
+        while let Some(child) = self.control_plane.pop() {
             tracing::info!(component = %child.name, "stopping");
-            let was_containerd = child.name == "containerd";
             child.stop().await;
-            // Containers outlive containerd; stop them and their mounts
-            // before the control plane, whose graceful stop waits for the
-            // watches that pods (operators, CoreDNS) hold open.
-            if was_containerd {
-                self.stop_workloads().await;
-                workloads_stopped = true;
-            }
-        }
-        if !workloads_stopped {
-            self.stop_workloads().await;
         }
         if let Some(datastore) = self.datastore.take() {
             datastore.stop().await;
         }
-    }
-
-    async fn stop_workloads(&self) {
-        let data_dir = self.data_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            k3r_node::cleanup::stop_workloads(&cleanup::server_node(&data_dir), &data_dir, "/")
-        })
-        .await;
     }
 }
 
@@ -115,10 +101,9 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> Re
     let layout = Layout::new(&config.data_dir);
     let (stop_listener, stop_rx) = watch::channel(false);
     let mut running = Running {
-        data_dir: config.data_dir.clone(),
-        children: Vec::new(),
-        network: None,
         datastore: None,
+        control_plane: Vec::new(),
+        node: Node::default(),
         stop_listener,
     };
     let mut shutdown = std::pin::pin!(shutdown);
@@ -148,6 +133,42 @@ async fn boot(
     stop_rx: watch::Receiver<bool>,
     started: Instant,
 ) -> Result<(), Error> {
+    let (pki, token) = prepare_files(config, layout)?;
+    let etcd_servers = start_datastore(config, layout, running).await?;
+    let local_api = format!("https://127.0.0.1:{}", config.apiserver_port());
+    write_component_kubeconfigs(layout, &pki, &local_api)?;
+    let api = api::ApiClient::new(
+        &local_api,
+        &pki.server_ca,
+        &pki.cert("client-supervisor"),
+        &pki.key("client-supervisor"),
+    )?;
+    let tunnels = tunnel::Tunnels::new(api.clone());
+    start_apiserver(
+        config,
+        layout,
+        running,
+        &pki,
+        &etcd_servers,
+        &api,
+        &tunnels,
+        stop_rx.clone(),
+        started,
+    )
+    .await?;
+    install_cluster_objects(config, layout, &api).await?;
+    serve_supervisor(config, &pki, &token, &api, tunnels, &local_api, stop_rx).await?;
+    start_controllers(config, layout, running, &pki);
+    let pod_cidr = running
+        .node
+        .start(&node_spec(config, layout, &pki), &ChildExecutor, started)
+        .await?;
+    tracing::info!(node = %config.node_name, pod_cidr = %pod_cidr, seconds = started.elapsed().as_secs_f32(), "node Ready");
+    Ok(())
+}
+
+/// Directories, PKI, the token and the packaged manifests.
+fn prepare_files(config: &ServerConfig, layout: &Layout) -> Result<(Pki, k3r_pki::Token), Error> {
     for dir in [
         layout.server(),
         layout.cred(),
@@ -174,29 +195,37 @@ async fn boot(
     let token = token::ensure(layout, &pki, config.token.as_deref())?;
     tracing::info!("certificates and token ready");
     addons::write(config, layout)?;
+    Ok((pki, token))
+}
 
+/// The embedded datastore (unless an etcd cluster is given); returns what
+/// kube-apiserver's --etcd-servers gets.
+async fn start_datastore(
+    config: &ServerConfig,
+    layout: &Layout,
+    running: &mut Running,
+) -> Result<String, Error> {
     let endpoint = Endpoint::parse(&config.datastore_endpoint, layout.db().join("state.db"))?;
-    let etcd_servers = match &endpoint {
-        Endpoint::Etcd(urls) => urls.join(","),
-        _ => {
-            let datastore = Datastore::start(DatastoreConfig {
-                endpoint,
-                listen: vec![Listen::Unix(layout.server().join("kine.sock"))],
-                tls: None,
-                metrics_listen: None,
-                store: StoreConfig::default(),
-                progress_notify_interval: Duration::from_secs(5),
-            })
-            .await?;
-            tracing::info!(backend = datastore.store.kind(), "datastore ready");
-            running.datastore = Some(datastore);
-            // Relative, like k3s: kube-apiserver runs in the server dir, and
-            // a relative socket path is a valid gRPC authority.
-            "unix://kine.sock".to_string()
-        }
-    };
+    if let Endpoint::Etcd(urls) = &endpoint {
+        return Ok(urls.join(","));
+    }
+    let datastore = Datastore::start(DatastoreConfig {
+        endpoint,
+        listen: vec![Listen::Unix(layout.server().join("kine.sock"))],
+        tls: None,
+        metrics_listen: None,
+        store: StoreConfig::default(),
+        progress_notify_interval: Duration::from_secs(5),
+    })
+    .await?;
+    tracing::info!(backend = datastore.store.kind(), "datastore ready");
+    running.datastore = Some(datastore);
+    // Relative, like k3s: kube-apiserver runs in the server dir, and a
+    // relative socket path is a valid gRPC authority.
+    Ok("unix://kine.sock".to_string())
+}
 
-    let local_api = format!("https://127.0.0.1:{}", config.apiserver_port());
+fn write_component_kubeconfigs(layout: &Layout, pki: &Pki, local_api: &str) -> Result<(), Error> {
     for (name, cert) in [
         ("controller", "client-controller"),
         ("scheduler", "client-scheduler"),
@@ -208,37 +237,40 @@ async fn boot(
     ] {
         write_kubeconfig(
             &layout.kubeconfig(name),
-            &local_api,
+            local_api,
             &pki.server_ca,
             &pki.cert(cert),
             &pki.key(cert),
             0o600,
         )?;
     }
+    Ok(())
+}
 
-    let api = api::ApiClient::new(
-        &local_api,
-        &pki.server_ca,
-        &pki.cert("client-supervisor"),
-        &pki.key("client-supervisor"),
-    )?;
-    let tunnels = tunnel::Tunnels::new(api.clone());
+/// The egress socket kube-apiserver reaches nodes through, then
+/// kube-apiserver itself; the server then guards its node name.
+#[allow(clippy::too_many_arguments)]
+async fn start_apiserver(
+    config: &ServerConfig,
+    layout: &Layout,
+    running: &mut Running,
+    pki: &Pki,
+    etcd_servers: &str,
+    api: &api::ApiClient,
+    tunnels: &std::sync::Arc<tunnel::Tunnels>,
+    stop_rx: watch::Receiver<bool>,
+    started: Instant,
+) -> Result<(), Error> {
     let egress_socket = layout.server().join("egress.sock");
     let selector = layout.server().join("egress-selector.yaml");
     std::fs::write(&selector, tunnel::egress::selector_config(&egress_socket))
         .map_err(|e| Error::Io(selector.clone(), e))?;
-    tunnel::egress::serve(
-        egress_socket,
-        std::sync::Arc::clone(&tunnels),
-        stop_rx.clone(),
-    )
-    .await?;
-    let executor = ChildExecutor;
-    running.children.push(executor.start(spec(
+    tunnel::egress::serve(egress_socket, std::sync::Arc::clone(tunnels), stop_rx).await?;
+    running.control_plane.push(ChildExecutor.start(spec(
         layout,
         config,
         "kube-apiserver",
-        args::apiserver(config, layout, &pki, &etcd_servers),
+        args::apiserver(config, layout, pki, etcd_servers),
     )));
     wait_until("kube-apiserver ready", Duration::from_secs(180), || async {
         matches!(api.get("/readyz").await, Ok((hyper::StatusCode::OK, _)))
@@ -251,18 +283,40 @@ async fn boot(
     // The server's node keeps its name the way agents keep theirs: by a
     // node password, so no agent can join under it.
     let own_password = k3r_pki::node_password(&layout.agent())?;
-    if !join::nodepass::check(&api, &config.node_name, &own_password).await? {
+    if !join::nodepass::check(api, &config.node_name, &own_password).await? {
         tracing::warn!(node = %config.node_name, "this node's name is guarded by another password (data dir replaced?)");
     }
-    let crds = crds::install(&api).await?;
-    tracing::info!(crds = ?crds, "CRDs installed");
-    operators::apply(&api, config, layout).await?;
-    tracing::info!("k3r-operators deployment applied");
+    Ok(())
+}
 
+/// k3r's CRDs and the operators that reconcile them.
+async fn install_cluster_objects(
+    config: &ServerConfig,
+    layout: &Layout,
+    api: &api::ApiClient,
+) -> Result<(), Error> {
+    let crds = crds::install(api).await?;
+    tracing::info!(crds = ?crds, "CRDs installed");
+    operators::apply(api, config, layout).await?;
+    tracing::info!("k3r operators applied");
+    Ok(())
+}
+
+/// The :6443 listener (join endpoints, proxy to kube-apiserver) and the
+/// admin kubeconfig that points at it.
+async fn serve_supervisor(
+    config: &ServerConfig,
+    pki: &Pki,
+    token: &k3r_pki::Token,
+    api: &api::ApiClient,
+    tunnels: std::sync::Arc<tunnel::Tunnels>,
+    local_api: &str,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<(), Error> {
     let proxy = proxy::serve(
         proxy::ProxyConfig {
             listen: SocketAddr::new(config.bind_address, config.https_listen_port),
-            backend: local_api.clone(),
+            backend: local_api.to_string(),
             serving_cert: pki.cert("serving-supervisor"),
             serving_key: pki.key("serving-supervisor"),
             client_ca: pki.client_ca.clone(),
@@ -271,11 +325,11 @@ async fn boot(
             proxy_key: pki.key("client-auth-proxy"),
             join: std::sync::Arc::new(join::JoinService::new(
                 config,
-                &pki,
+                pki,
                 token.password.clone(),
                 api.clone(),
-                tunnels,
             )?),
+            tunnels,
         },
         stop_rx,
     )
@@ -291,128 +345,53 @@ async fn boot(
         config.write_kubeconfig_mode,
     )?;
     tracing::info!(kubeconfig = %config.write_kubeconfig.display(), "admin kubeconfig written");
+    Ok(())
+}
 
-    running.children.push(executor.start(spec(
+fn start_controllers(config: &ServerConfig, layout: &Layout, running: &mut Running, pki: &Pki) {
+    running.control_plane.push(ChildExecutor.start(spec(
         layout,
         config,
         "kube-controller-manager",
-        args::controller_manager(config, layout, &pki),
+        args::controller_manager(config, layout, pki),
     )));
-    running.children.push(executor.start(spec(
+    running.control_plane.push(ChildExecutor.start(spec(
         layout,
         config,
         "kube-scheduler",
         args::scheduler(config, layout),
     )));
-
-    // The node.
-    let node_paths = cleanup::server_node(&config.data_dir);
-    k3r_node::host::prepare_host()?;
-    running.children.push(k3r_node::containerd::launch(
-        &executor,
-        &node_paths,
-        checks::which("containerd").unwrap_or_else(|| PathBuf::from("containerd")),
-        layout.log("containerd"),
-    )?);
-    k3r_node::containerd::ready(&node_paths).await?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f32(),
-        "containerd ready, images imported"
-    );
-
-    // Not needed for the node to become Ready: import in the background.
-    let (operators_layout, operators_paths) = (layout.clone(), node_paths.clone());
-    tokio::spawn(async move {
-        if let Err(err) = node::import_operators_image(&operators_layout, &operators_paths).await {
-            tracing::error!(error = %err, "operators image");
-        }
-    });
-    let kubelet = k3r_node::kubelet::Kubelet {
-        node_name: config.node_name.clone(),
-        node_ip: config.node_ip,
-        cluster_dns: config.cluster_dns,
-        cluster_domain: config.cluster_domain.clone(),
-        client_ca: pki.client_ca.clone(),
-        serving_cert: pki.cert("serving-kubelet"),
-        serving_key: pki.key("serving-kubelet"),
-        kubeconfig: layout.kubeconfig("kubelet"),
-        config_file: layout.agent_etc().join("kubelet.conf"),
-        labels: config.node_labels.clone(),
-        taints: config.node_taints.clone(),
-        extra_args: config.kubelet_args.clone(),
-        shared_host: None,
-    };
-    k3r_node::kubelet::write_config(&kubelet, &node_paths)?;
-    running.children.push(executor.start(spec(
-        layout,
-        config,
-        "kubelet",
-        k3r_node::kubelet::args(&kubelet, &node_paths),
-    )));
-    running.children.push(executor.start(spec(
-        layout,
-        config,
-        "kube-proxy",
-        k3r_node::kubelet::kube_proxy_args(
-            &config.node_name,
-            &config.cluster_cidr.to_string(),
-            &layout.kubeconfig("kube-proxy"),
-            &config.kube_proxy_args,
-        ),
-    )));
-
-    let node_path = format!("/api/v1/nodes/{}", config.node_name);
-    let pod_cidr = std::sync::Mutex::new(String::new());
-    wait_until("node pod CIDR", Duration::from_secs(180), || async {
-        if let Ok(Some(node)) = api.get_json(&node_path).await
-            && let Some(cidr) = node["spec"]["podCIDR"].as_str()
-        {
-            *pod_cidr.lock().unwrap_or_else(|p| p.into_inner()) = cidr.to_string();
-            return true;
-        }
-        false
-    })
-    .await?;
-    let pod_cidr = pod_cidr.into_inner().unwrap_or_else(|p| p.into_inner());
-    let network = start_network(config, layout, &pod_cidr).await?;
-    k3r_node::cni::write(
-        &node_paths,
-        &pod_cidr,
-        &config.cluster_cidr.to_string(),
-        network.mtu,
-    )?;
-    running.network = Some(network);
-    // A Ready condition from before a restart does not count (`ready`).
-    let booted = std::time::SystemTime::now() - started.elapsed();
-    let lease_path = format!(
-        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{}",
-        config.node_name
-    );
-    wait_until("node Ready", Duration::from_secs(180), || async {
-        let Ok(Some(node)) = api.get_json(&node_path).await else {
-            return false;
-        };
-        let lease = api.get_json(&lease_path).await.ok().flatten();
-        k3r_node::ready::ready_since(&node, lease.as_ref(), booted)
-    })
-    .await?;
-    tracing::info!(node = %config.node_name, pod_cidr = %pod_cidr, seconds = started.elapsed().as_secs_f32(), "node Ready");
-    Ok(())
 }
 
-/// The node network controller for the server's node.
-async fn start_network(
-    config: &ServerConfig,
-    layout: &Layout,
-    pod_cidr: &str,
-) -> Result<k3r_network::NodeNetwork, Error> {
-    let network_error = |e: k3r_network::Error| Error::Host(format!("node networking: {e}"));
-    let client = k3r_network::node::client(&layout.kubeconfig("k3r-controller"))
-        .await
-        .map_err(network_error)?;
-    k3r_network::node::start(
-        client,
-        k3r_network::NodeNetworkConfig {
+/// The server's own node, as an agent's would be described.
+fn node_spec(config: &ServerConfig, layout: &Layout, pki: &Pki) -> NodeSpec {
+    let paths = cleanup::server_node(&config.data_dir);
+    NodeSpec {
+        data_dir: config.data_dir.clone(),
+        kubelet: k3r_node::kubelet::Kubelet {
+            node_name: config.node_name.clone(),
+            node_ip: config.node_ip,
+            cluster_dns: config.cluster_dns,
+            cluster_domain: config.cluster_domain.clone(),
+            client_ca: pki.client_ca.clone(),
+            serving_cert: pki.cert("serving-kubelet"),
+            serving_key: pki.key("serving-kubelet"),
+            kubeconfig: layout.kubeconfig("kubelet"),
+            config_file: layout.agent_etc().join("kubelet.conf"),
+            labels: config.node_labels.clone(),
+            taints: config.node_taints.clone(),
+            extra_args: config.kubelet_args.clone(),
+            shared_host: None,
+        },
+        paths,
+        cgroup_root: "/".into(),
+        containerd: checks::which("containerd").unwrap_or_else(|| PathBuf::from("containerd")),
+        kube_binary: config.kube_binary.clone(),
+        logs: layout.logs(),
+        kube_proxy_kubeconfig: layout.kubeconfig("kube-proxy"),
+        kube_proxy_args: config.kube_proxy_args.clone(),
+        controller_kubeconfig: layout.kubeconfig("k3r-controller"),
+        network: k3r_network::NodeNetworkConfig {
             node_name: config.node_name.clone(),
             node_ip: config.node_ip,
             iface: config.flannel_iface.clone(),
@@ -420,10 +399,7 @@ async fn start_network(
             cluster_cidr: config.cluster_cidr,
             external_ip: config.node_external_ip,
         },
-        pod_cidr,
-    )
-    .await
-    .map_err(network_error)
+    }
 }
 
 pub(crate) async fn wait_until<F, Fut>(

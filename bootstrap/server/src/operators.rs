@@ -36,5 +36,29 @@ pub async fn apply(api: &ApiClient, config: &ServerConfig, layout: &Layout) -> R
     for path in RETIRED {
         api.delete(path).await?;
     }
+    apply_controller_rbac(api, config).await
+}
+
+/// The k3r-controller identity's RBAC (every node's network controller
+/// uses it), applied before the server's node starts too: on a first boot
+/// the deploy controller, which applies rolebindings.yaml like any other
+/// manifest, runs in a pod that waits for that node.
+async fn apply_controller_rbac(api: &ApiClient, config: &ServerConfig) -> Result<(), Error> {
+    if config.disable.iter().any(|d| d == "rolebindings") {
+        return Ok(());
+    }
+    let rendered = k3r_addons::render(&crate::addons::cluster_values(config))
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let Some((_, text)) = rendered
+        .iter()
+        .find(|(file, _)| file == "rolebindings.yaml")
+    else {
+        return Ok(());
+    };
+    let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(text)
+        .map_err(|e| Error::Api(format!("rolebindings manifest: {e}")))?;
+    for object in objects.iter().filter(|o| !o.is_null()) {
+        api.apply(object).await?;
+    }
     Ok(())
 }

@@ -25,7 +25,8 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::connector;
-use crate::join::{self, Certified, JoinService};
+use crate::join::{self, JoinService};
+use crate::tls::Certified;
 use crate::{Error, tls};
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -44,6 +45,14 @@ pub struct ProxyConfig {
     pub proxy_cert: PathBuf,
     pub proxy_key: PathBuf,
     pub join: Arc<JoinService>,
+    pub tunnels: Arc<crate::tunnel::Tunnels>,
+}
+
+/// What the listener answers itself, before proxying the rest.
+struct Routes {
+    ca_pem: Bytes,
+    join: Arc<JoinService>,
+    tunnels: Arc<crate::tunnel::Tunnels>,
 }
 
 /// Who a client certificate says the client is.
@@ -103,7 +112,11 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let base = Arc::new(config.backend.trim_end_matches('/').to_string());
-    let join = Arc::clone(&config.join);
+    let routes = Arc::new(Routes {
+        ca_pem,
+        join: Arc::clone(&config.join),
+        tunnels: Arc::clone(&config.tunnels),
+    });
     Ok(tokio::spawn(async move {
         loop {
             let (socket, peer) = tokio::select! {
@@ -115,9 +128,8 @@ pub async fn serve(
             };
             let acceptor = acceptor.clone();
             let backend = backend.clone();
-            let ca_pem = ca_pem.clone();
             let base = Arc::clone(&base);
-            let join = Arc::clone(&join);
+            let routes = Arc::clone(&routes);
             let mut stopping = stop.clone();
             tokio::spawn(async move {
                 let stream = match acceptor.accept(socket).await {
@@ -138,7 +150,7 @@ pub async fn serve(
                         req,
                         identity.clone(),
                         backend.clone(),
-                        (ca_pem.clone(), Arc::clone(&join)),
+                        Arc::clone(&routes),
                         Arc::clone(&base),
                     )
                 });
@@ -164,15 +176,14 @@ async fn handle(
     mut req: Request<Incoming>,
     identity: Option<Identity>,
     backend: Backend,
-    (ca_pem, join): (Bytes, Arc<JoinService>),
+    routes: Arc<Routes>,
     base: Arc<String>,
 ) -> Result<Response<Body>, Infallible> {
     match req.uri().path() {
-        "/cacerts" => return Ok(text(StatusCode::OK, ca_pem)),
+        k3r_join_protocol::CACERTS => return Ok(text(StatusCode::OK, routes.ca_pem.clone())),
         "/ping" => return Ok(text(StatusCode::OK, "pong")),
         path if crate::tunnel::Tunnels::handles(path) => {
-            let tunnels = std::sync::Arc::clone(&join.tunnels);
-            return Ok(match tunnels.accept(req, identity.as_ref()).await {
+            return Ok(match routes.tunnels.accept(req, identity.as_ref()).await {
                 Ok(accept) => {
                     let mut response = text(StatusCode::SWITCHING_PROTOCOLS, "");
                     let headers = response.headers_mut();
@@ -193,7 +204,10 @@ async fn handle(
             });
         }
         path if path.starts_with(join::PREFIX) => {
-            let reply = join.handle(path, req.headers(), identity.as_ref()).await;
+            let reply = routes
+                .join
+                .handle(path, req.headers(), identity.as_ref())
+                .await;
             let mut response = text(reply.status, reply.body);
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,

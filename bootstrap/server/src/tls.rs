@@ -63,3 +63,10 @@ pub fn server_config(
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
+
+/// The client certificate the supervisor's TLS layer verified, if any.
+#[derive(Clone, Debug, Default)]
+pub struct Certified {
+    pub user: String,
+    pub groups: Vec<String>,
+}

@@ -8,7 +8,23 @@ use kube::Client;
 use kube::api::Api;
 
 use crate::Error;
-use crate::source::{Access, Credentials};
+
+/// Basic-auth credentials from `authSecret`.
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// What the chart's Secrets and ConfigMaps contribute to fetching it.
+#[derive(Default)]
+pub struct Access {
+    /// `authSecret`
+    pub basic: Option<Credentials>,
+    /// `dockerRegistrySecret`'s `.dockerconfigjson`
+    pub registry_config: Option<Vec<u8>>,
+    /// `repoCAConfigMap`'s certificates
+    pub extra_ca: Vec<String>,
+}
 
 pub async fn read(client: &Client, namespace: &str, spec: &HelmChartSpec) -> Result<Access, Error> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);

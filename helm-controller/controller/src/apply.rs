@@ -17,7 +17,13 @@ pub const MANAGER: &str = "helm";
 pub async fn namespace(applier: &Applier, name: &str) -> Result<(), Error> {
     let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     applier
-        .apply(&object, &Options { manager: MANAGER, force: false })
+        .apply(
+            &object,
+            &Options {
+                manager: MANAGER,
+                force: false,
+            },
+        )
         .await?;
     Ok(())
 }

@@ -132,14 +132,13 @@ pub async fn advance(
             let status = object.data.get("status").cloned().unwrap_or(Value::Null);
             finished(&hook.reference.kind, &status).or_else(|| {
                 let running = started.elapsed().unwrap_or_default();
-                (running > timeout).then(|| {
-                    Err(format!("not finished within the timeout ({timeout:?})"))
-                })
+                (running > timeout)
+                    .then(|| Err(format!("not finished within the timeout ({timeout:?})")))
             })
         }
     };
     match outcome {
-        None => return Ok(Progress::Wait(POLL)),
+        None => Ok(Progress::Wait(POLL)),
         Some(Ok(())) => {
             finish(applier, hook, "hook-succeeded").await?;
             *position = Position {

@@ -1,10 +1,10 @@
 //! The values a HelmChart's release gets: valuesContent, values and
 //! valuesSecrets of the chart, then of its HelmChartConfig, then `set`.
 
-use k3r_crds::helmchart::{HelmChart, HelmChartConfig, SecretSpec};
-use k3r_gotemplate::Value;
 use crate::set::set_value;
 use crate::values::{Layer, LayerSource, user_values};
+use k3r_crds::helmchart::{HelmChart, HelmChartConfig, SecretSpec};
+use k3r_gotemplate::Value;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::Api;

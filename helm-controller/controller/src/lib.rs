@@ -60,3 +60,6 @@ impl Context {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

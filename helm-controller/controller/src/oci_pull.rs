@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use k3r_reconciler::chain;
 
 use crate::Error;
-use crate::source::Credentials;
+use crate::access::Credentials;
 
 struct Session<'a> {
     http: &'a reqwest::Client,

@@ -42,7 +42,10 @@ pub enum Outcome {
     Unchanged,
     /// An operation is under way: look again after this long.
     Waiting(Duration),
-    Deployed { revision: i64, source: String },
+    Deployed {
+        revision: i64,
+        source: String,
+    },
 }
 
 /// Why an operation failed: `reason` is the condition/Event reason.
@@ -193,7 +196,16 @@ pub async fn sync(
         }
         Action::Install | Action::Upgrade => {}
     }
-    begin(ctx, chart, &secrets, revisions.last(), user, &hash, &settings).await?;
+    begin(
+        ctx,
+        chart,
+        &secrets,
+        revisions.last(),
+        user,
+        &hash,
+        &settings,
+    )
+    .await?;
     let revisions = history(secrets.clone(), name).await?;
     advance(ctx, &secrets, &revisions, &settings).await
 }
@@ -316,24 +328,33 @@ async fn run_stages(
 ) -> Result<Run, (&'static str, Error, Step)> {
     let hooks_of_release: Vec<Hook> = hooks::stored(&stored.json);
     let name = stored.json["name"].as_str().unwrap_or_default().to_string();
-    let target = stored.json["namespace"].as_str().unwrap_or_default().to_string();
+    let target = stored.json["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let mut step = stored.step.clone().unwrap_or_default();
     let recorded = stored.step.clone();
-    let save = |step: Step| async move {
-        store::set_step(secrets, stored, &step).await
-    };
+    let save = |step: Step| async move { store::set_step(secrets, stored, &step).await };
     loop {
         match step.stage {
             Stage::PreHooks | Stage::PostHooks => {
-                let event = if step.stage == Stage::PreHooks { pre } else { post };
+                let event = if step.stage == Stage::PreHooks {
+                    pre
+                } else {
+                    post
+                };
                 let objects = hooks::objects_for(&ctx.applier, &hooks_of_release, event, &target)
                     .await
                     .map_err(|e| ("HookFailed", e, step.clone()))?;
                 let mut position = Position {
                     index: step.hook,
-                    started: step.started.as_deref().and_then(|s| humantime::parse_rfc3339(s).ok()),
+                    started: step
+                        .started
+                        .as_deref()
+                        .and_then(|s| humantime::parse_rfc3339(s).ok()),
                 };
-                let progress = hooks::advance(&ctx.applier, &objects, event, &mut position, timeout).await;
+                let progress =
+                    hooks::advance(&ctx.applier, &objects, event, &mut position, timeout).await;
                 step.hook = position.index;
                 step.started = position
                     .started
@@ -341,11 +362,15 @@ async fn run_stages(
                 match progress {
                     Err(e) => return Err(("HookFailed", e, step)),
                     Ok(Progress::Advanced) => {
-                        save(step.clone()).await.map_err(|e| ("ReleaseStoreFailed", e, step.clone()))?;
+                        save(step.clone())
+                            .await
+                            .map_err(|e| ("ReleaseStoreFailed", e, step.clone()))?;
                     }
                     Ok(Progress::Wait(delay)) => {
                         if recorded.as_ref() != Some(&step) {
-                            save(step.clone()).await.map_err(|e| ("ReleaseStoreFailed", e, step.clone()))?;
+                            save(step.clone())
+                                .await
+                                .map_err(|e| ("ReleaseStoreFailed", e, step.clone()))?;
                         }
                         return Ok(Run::Wait(delay));
                     }
@@ -362,7 +387,11 @@ async fn run_stages(
             }
             Stage::Resources => {
                 match &resources {
-                    Resources::Apply { manifest, previous, force } => {
+                    Resources::Apply {
+                        manifest,
+                        previous,
+                        force,
+                    } => {
                         let documents = apply::documents_of(manifest);
                         apply::release(&ctx.applier, &documents, (&name, &target), *force)
                             .await
@@ -415,7 +444,11 @@ async fn advance(
                     .await
                     .map_err(fail("ReleaseStoreFailed"))?;
             }
-            let description = if install { "Install complete" } else { "Upgrade complete" };
+            let description = if install {
+                "Install complete"
+            } else {
+                "Upgrade complete"
+            };
             store::set_status(secrets, pending, "deployed", Some(description), None)
                 .await
                 .map_err(fail("ReleaseStoreFailed"))?;
@@ -428,7 +461,11 @@ async fn advance(
                 .map_err(fail("ReleaseStoreFailed"))?;
             Ok(Outcome::Deployed {
                 revision: pending.version,
-                source: pending.step.as_ref().map(|s| s.source.clone()).unwrap_or_default(),
+                source: pending
+                    .step
+                    .as_ref()
+                    .map(|s| s.source.clone())
+                    .unwrap_or_default(),
             })
         }
         Err((reason, error, _)) => {
@@ -477,7 +514,16 @@ async fn uninstall_step(
     let resources = Resources::Delete {
         manifest: &latest.manifest,
     };
-    match run_stages(ctx, secrets, latest, ("pre-delete", "post-delete"), resources, timeout).await {
+    match run_stages(
+        ctx,
+        secrets,
+        latest,
+        ("pre-delete", "post-delete"),
+        resources,
+        timeout,
+    )
+    .await
+    {
         Ok(Run::Wait(delay)) => Ok(Run::Wait(delay)),
         Ok(Run::Done) => {
             for stored in revisions {
@@ -492,7 +538,11 @@ async fn uninstall_step(
             // failed hook, created afresh.
             let _ = store::set_step(secrets, latest, &step).await;
             Err(Failure {
-                reason: if reason == "HookFailed" { "HookFailed" } else { "UninstallFailed" },
+                reason: if reason == "HookFailed" {
+                    "HookFailed"
+                } else {
+                    "UninstallFailed"
+                },
                 message: error.to_string(),
             })
         }

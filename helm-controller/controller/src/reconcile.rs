@@ -36,7 +36,11 @@ fn changes(chart: &HelmChart) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     chart.metadata.generation.hash(&mut hasher);
     chart.finalizers().hash(&mut hasher);
-    chart.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    chart
+        .metadata
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
     chart.annotations().get(UNMANAGED).hash(&mut hasher);
     Some(hasher.finish())
 }
@@ -58,7 +62,11 @@ pub async fn run(runtime: Runtime) {
             Some(ObjectRef::new(&config.name_any()).within(&namespace))
         },
     );
-    let context = Arc::new(Context::new(&runtime, runtime.recorder(CONTROLLER), configs));
+    let context = Arc::new(Context::new(
+        &runtime,
+        runtime.recorder(CONTROLLER),
+        configs,
+    ));
     builder.run(reconcile, context).await;
 }
 
@@ -88,9 +96,9 @@ async fn apply(ctx: &Context, chart: &HelmChart) -> Result<Next, Error> {
         return Ok(Next::Done);
     }
     let name = chart.name_any();
-    let config = ctx.configs.get(
-        &ObjectRef::new(&name).within(&chart.namespace().unwrap_or_default()),
-    );
+    let config = ctx
+        .configs
+        .get(&ObjectRef::new(&name).within(&chart.namespace().unwrap_or_default()));
     match operation::sync(ctx, chart, config.as_deref()).await {
         Ok(Outcome::Unchanged) => Ok(Next::Done),
         Ok(Outcome::Waiting(delay)) => Ok(Next::After(delay)),
@@ -135,7 +143,14 @@ async fn cleanup(ctx: &Context, chart: &HelmChart) -> Result<Next, Error> {
             Ok(Next::Done)
         }
         Err(failure) => {
-            publish(&ctx.recorder, chart, Type::Warning, failure.reason, &failure.message).await;
+            publish(
+                &ctx.recorder,
+                chart,
+                Type::Warning,
+                failure.reason,
+                &failure.message,
+            )
+            .await;
             Err(Error::Failed(failure))
         }
     }
@@ -143,7 +158,14 @@ async fn cleanup(ctx: &Context, chart: &HelmChart) -> Result<Next, Error> {
 
 async fn report(ctx: &Context, chart: &HelmChart, failure: &Failure) -> Result<(), Error> {
     set_condition(ctx, chart, "True", failure.reason, &failure.message).await?;
-    publish(&ctx.recorder, chart, Type::Warning, failure.reason, &failure.message).await;
+    publish(
+        &ctx.recorder,
+        chart,
+        Type::Warning,
+        failure.reason,
+        &failure.message,
+    )
+    .await;
     Ok(())
 }
 

@@ -10,25 +10,9 @@ use k3r_crds::helmchart::HelmChartSpec;
 use k3r_reconciler::chain;
 
 use crate::Error;
+use crate::access::{Access, Credentials};
 use crate::oci::{Reference, docker_credentials};
 use crate::repo;
-
-/// Basic-auth credentials from `authSecret`.
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-/// What the chart's Secrets and ConfigMaps contribute to fetching it.
-#[derive(Default)]
-pub struct Access {
-    /// `authSecret`
-    pub basic: Option<Credentials>,
-    /// `dockerRegistrySecret`'s `.dockerconfigjson`
-    pub registry_config: Option<Vec<u8>>,
-    /// `repoCAConfigMap`'s certificates
-    pub extra_ca: Vec<String>,
-}
 
 fn client(spec: &HelmChartSpec, extra_ca: &[String]) -> Result<reqwest::Client, Error> {
     let mut builder = reqwest::Client::builder()

@@ -93,8 +93,7 @@ pub async fn history(secrets: &Api<Secret>, name: &str) -> Result<Vec<Stored>, E
                 .unwrap_or_default()
                 .to_string(),
             hash: annotation(&secret, HASH_ANNOTATION).unwrap_or_default(),
-            step: annotation(&secret, STEP_ANNOTATION)
-                .and_then(|s| serde_json::from_str(&s).ok()),
+            step: annotation(&secret, STEP_ANNOTATION).and_then(|s| serde_json::from_str(&s).ok()),
             manifest: json["manifest"].as_str().unwrap_or_default().to_string(),
             json,
             secret,
@@ -141,8 +140,9 @@ pub async fn set_status(
         json["info"]["description"] = serde_json::Value::String(description.to_string());
     }
     if status == "deployed" {
-        json["info"]["last_deployed"] =
-            serde_json::Value::String(humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string());
+        json["info"]["last_deployed"] = serde_json::Value::String(
+            humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        );
     }
     let mut data = BTreeMap::new();
     data.insert(
@@ -160,7 +160,11 @@ pub async fn set_status(
         "data": data,
     });
     secrets
-        .patch(&stored.name(), &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            &stored.name(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await?;
     Ok(())
 }
@@ -170,7 +174,11 @@ pub async fn set_step(secrets: &Api<Secret>, stored: &Stored, step: &Step) -> Re
     let text = serde_json::to_string(step).map_err(|e| Error::Other(e.to_string()))?;
     let patch = serde_json::json!({"metadata": {"annotations": {STEP_ANNOTATION: text}}});
     secrets
-        .patch(&stored.name(), &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            &stored.name(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await?;
     Ok(())
 }

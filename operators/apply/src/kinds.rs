@@ -29,7 +29,11 @@ impl Kinds {
     }
 
     /// The resource of a kind and whether it is namespaced.
-    pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<(ApiResource, bool), Error> {
+    pub async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, bool), Error> {
         let unserved = || Error::Unserved {
             api_version: api_version.to_string(),
             kind: kind.to_string(),

@@ -82,7 +82,11 @@ impl Applier {
     ) -> Result<Api<DynamicObject>, Error> {
         let (resource, namespaced) = self.kinds.resolve(api_version, kind).await?;
         Ok(if namespaced {
-            Api::namespaced_with(self.client.clone(), namespace.unwrap_or("default"), &resource)
+            Api::namespaced_with(
+                self.client.clone(),
+                namespace.unwrap_or("default"),
+                &resource,
+            )
         } else {
             Api::all_with(self.client.clone(), &resource)
         })
@@ -95,9 +99,14 @@ impl Applier {
     /// `object` with `default_namespace` filled in when its kind is
     /// namespaced and it names none (and without a namespace when its kind
     /// is cluster-scoped), so that inventories hold exact identities.
-    pub async fn normalize(&self, mut object: Value, default_namespace: &str) -> Result<Value, Error> {
-        let reference = ObjectRef::of(&object)
-            .ok_or_else(|| Error::Invalid("an object needs apiVersion, kind and metadata.name".into()))?;
+    pub async fn normalize(
+        &self,
+        mut object: Value,
+        default_namespace: &str,
+    ) -> Result<Value, Error> {
+        let reference = ObjectRef::of(&object).ok_or_else(|| {
+            Error::Invalid("an object needs apiVersion, kind and metadata.name".into())
+        })?;
         let namespaced = self
             .is_namespaced(&reference.api_version, &reference.kind)
             .await?;
@@ -144,8 +153,9 @@ impl Applier {
 
     /// Server-side apply of one object.
     pub async fn apply(&self, object: &Value, options: &Options<'_>) -> Result<(), Error> {
-        let reference = ObjectRef::of(object)
-            .ok_or_else(|| Error::Invalid("an object needs apiVersion, kind and metadata.name".into()))?;
+        let reference = ObjectRef::of(object).ok_or_else(|| {
+            Error::Invalid("an object needs apiVersion, kind and metadata.name".into())
+        })?;
         let api = self
             .api(
                 &reference.api_version,

@@ -16,16 +16,26 @@ fn core_v1() -> Value {
 }
 
 fn api() -> (Applier, mock::MockApi) {
-    let (client, server) = mock::client(|request| match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/api/v1") => (200, core_v1()),
-        ("GET", path) if path.starts_with("/apis/") => {
-            (404, mock::status(404, "NotFound", "the server could not find the requested resource"))
-        }
-        ("PATCH", _) => (200, request.body.clone()),
-        ("DELETE", path) if path.contains("/gone") => (404, mock::status(404, "NotFound", "gone")),
-        ("DELETE", _) => (200, mock::status(200, "", "")),
-        _ => (500, mock::status(500, "InternalError", "unexpected")),
-    });
+    let (client, server) =
+        mock::client(
+            |request| match (request.method.as_str(), request.path.as_str()) {
+                ("GET", "/api/v1") => (200, core_v1()),
+                ("GET", path) if path.starts_with("/apis/") => (
+                    404,
+                    mock::status(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    ),
+                ),
+                ("PATCH", _) => (200, request.body.clone()),
+                ("DELETE", path) if path.contains("/gone") => {
+                    (404, mock::status(404, "NotFound", "gone"))
+                }
+                ("DELETE", _) => (200, mock::status(200, "", "")),
+                _ => (500, mock::status(500, "InternalError", "unexpected")),
+            },
+        );
     (Applier::new(client), server)
 }
 
@@ -57,7 +67,10 @@ async fn applies_in_order_and_prunes_only_what_is_no_longer_declared() {
         .await
         .expect("apply");
     assert_eq!(
-        inventory.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        inventory
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         ["v1/ConfigMap default/a", "v1/Namespace ns1"]
     );
     let lines = server.lines();
@@ -74,9 +87,15 @@ async fn applies_in_order_and_prunes_only_what_is_no_longer_declared() {
         "one discovery request per group version; b pruned, a kept, an unserved kind skipped"
     );
     let requests = server.requests();
-    assert!(requests[1].path.contains("fieldManager=k3r-test") && requests[1].path.contains("force=true"));
+    assert!(
+        requests[1].path.contains("fieldManager=k3r-test")
+            && requests[1].path.contains("force=true")
+    );
     assert_eq!(requests[1].body["metadata"]["namespace"], "default");
-    assert!(requests[2].body["metadata"].get("namespace").is_none(), "cluster-scoped");
+    assert!(
+        requests[2].body["metadata"].get("namespace").is_none(),
+        "cluster-scoped"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +103,10 @@ async fn keep_holds_objects_back_and_failures_name_the_object() {
     let (applier, server) = api();
     let pruned = applier
         .prune(
-            &[reference("v1/ConfigMap x/keep-me"), reference("v1/ConfigMap x/drop")],
+            &[
+                reference("v1/ConfigMap x/keep-me"),
+                reference("v1/ConfigMap x/drop"),
+            ],
             &[],
             "default",
             |r| r.name == "keep-me",
@@ -94,8 +116,17 @@ async fn keep_holds_objects_back_and_failures_name_the_object() {
     assert_eq!(pruned, [reference("v1/ConfigMap x/drop")]);
     assert!(!server.lines().iter().any(|l| l.contains("keep-me")));
     let err = applier
-        .apply(&json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}), &Options { manager: "m", force: false })
+        .apply(
+            &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+            &Options {
+                manager: "m",
+                force: false,
+            },
+        )
         .await
         .expect_err("unserved");
-    assert_eq!(err.to_string(), "the cluster does not serve example.com/v1 Widget");
+    assert_eq!(
+        err.to_string(),
+        "the cluster does not serve example.com/v1 Widget"
+    );
 }

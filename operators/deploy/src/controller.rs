@@ -19,10 +19,10 @@ use k3r_apply::{Applier, ObjectRef, Options, parse_manifest};
 use k3r_crds::addon::{Addon, AddonStatus};
 use k3r_reconciler::events::{Type, publish};
 use k3r_reconciler::{Builder, Next, Runtime, Store, conditions};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::Recorder;
 use kube::runtime::{predicates, watcher};
-use kube::ResourceExt;
 use serde_json::json;
 
 use crate::{checksum, is_disabled, scan};
@@ -204,7 +204,8 @@ pub async fn reconcile(addon: Arc<Addon>, context: Arc<Context>) -> Result<Next,
     let source = path.display().to_string();
     let sum = checksum(text.as_bytes());
     let status = addon.status.clone().unwrap_or_default();
-    let applied = conditions::get(&status.conditions, "Applied").is_some_and(|c| c.status == "True");
+    let applied =
+        conditions::get(&status.conditions, "Applied").is_some_and(|c| c.status == "True");
     if applied && addon.spec.checksum == sum && addon.spec.source == source {
         return Ok(Next::Done);
     }
@@ -219,8 +220,24 @@ pub async fn reconcile(addon: Arc<Addon>, context: Arc<Context>) -> Result<Next,
             // Nothing to retry until the file changes (the scanner sees it).
             let message = format!("{source}: {err}");
             tracing::warn!(%message, "ParseManifestFailed");
-            publish(&context.recorder, addon.as_ref(), Type::Warning, "ParseManifestFailed", &message).await;
-            set_status(&context, &name, &status, &previous, "False", "ParseManifestFailed", &message).await?;
+            publish(
+                &context.recorder,
+                addon.as_ref(),
+                Type::Warning,
+                "ParseManifestFailed",
+                &message,
+            )
+            .await;
+            set_status(
+                &context,
+                &name,
+                &status,
+                &previous,
+                "False",
+                "ParseManifestFailed",
+                &message,
+            )
+            .await?;
             return Ok(Next::Done);
         }
     };
@@ -249,14 +266,37 @@ pub async fn reconcile(addon: Arc<Addon>, context: Arc<Context>) -> Result<Next,
                 .await
                 .map_err(|e| Error::Addon(name.clone(), e))?;
             let message = format!("Applied manifest at {source}");
-            set_status(&context, &name, &status, &inventory, "True", "AppliedManifest", &message).await?;
-            publish(&context.recorder, addon.as_ref(), Type::Normal, "AppliedManifest", &message).await;
+            set_status(
+                &context,
+                &name,
+                &status,
+                &inventory,
+                "True",
+                "AppliedManifest",
+                &message,
+            )
+            .await?;
+            publish(
+                &context.recorder,
+                addon.as_ref(),
+                Type::Normal,
+                "AppliedManifest",
+                &message,
+            )
+            .await;
             tracing::info!(addon = %name, objects = inventory.len(), "manifest applied");
             Ok(Next::Done)
         }
         Err(err) => {
             let message = format!("{source}: {err}");
-            publish(&context.recorder, addon.as_ref(), Type::Warning, "ApplyManifestFailed", &message).await;
+            publish(
+                &context.recorder,
+                addon.as_ref(),
+                Type::Warning,
+                "ApplyManifestFailed",
+                &message,
+            )
+            .await;
             // What may have been applied before the failure stays in the
             // inventory, so a later version of the file prunes it.
             let mut inventory = previous.clone();
@@ -265,7 +305,16 @@ pub async fn reconcile(addon: Arc<Addon>, context: Arc<Context>) -> Result<Next,
                     inventory.push(reference);
                 }
             }
-            set_status(&context, &name, &status, &inventory, "False", "ApplyManifestFailed", &message).await?;
+            set_status(
+                &context,
+                &name,
+                &status,
+                &inventory,
+                "False",
+                "ApplyManifestFailed",
+                &message,
+            )
+            .await?;
             Err(err.into())
         }
     }
@@ -285,7 +334,12 @@ async fn remove(context: &Context, addon: &Addon) -> Result<(), Error> {
     let applied: Vec<ObjectRef> = addon
         .status
         .as_ref()
-        .map(|s| s.applied_objects.iter().filter_map(|o| ObjectRef::parse(o)).collect())
+        .map(|s| {
+            s.applied_objects
+                .iter()
+                .filter_map(|o| ObjectRef::parse(o))
+                .collect()
+        })
         .unwrap_or_default();
     context
         .applier
@@ -322,7 +376,11 @@ async fn set_status(
     });
     context
         .addons
-        .patch_status(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
+        .patch_status(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
         .await
         .map_err(|e| Error::Addon(name.to_string(), e))?;
     Ok(())

@@ -107,10 +107,7 @@ impl Elector {
                 Err(err) if renewed.elapsed() > self.config.renew_deadline => {
                     return Error::LeaseLost(
                         self.config.name.clone(),
-                        format!(
-                            "not renewed within {:?}: {err}",
-                            self.config.renew_deadline
-                        ),
+                        format!("not renewed within {:?}: {err}", self.config.renew_deadline),
                     );
                 }
                 Err(err) => tracing::warn!(error = %err, "renewing the lease failed; retrying"),

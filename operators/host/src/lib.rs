@@ -89,8 +89,14 @@ pub fn controllers(runtime: &Runtime, mode: &Mode) -> Vec<Controller> {
                 )
                 .boxed(),
             ),
-            (k3r_helm_controller::NAME, k3r_helm_controller::run(runtime.clone()).boxed()),
-            (k3r_nodehosts::NAME, k3r_nodehosts::run(runtime.clone()).boxed()),
+            (
+                k3r_helm_controller::NAME,
+                k3r_helm_controller::run(runtime.clone()).boxed(),
+            ),
+            (
+                k3r_nodehosts::NAME,
+                k3r_nodehosts::run(runtime.clone()).boxed(),
+            ),
         ],
         Mode::Node { node_name } => vec![(
             k3r_nodeinfo::NAME,
@@ -146,11 +152,12 @@ pub async fn run(
             ..
         } => {
             runtime.metrics.register(
-                "leader",
+                "k3r_operators_leader",
                 "1 while this replica holds the k3r-operators lease",
                 gauge.clone(),
             );
-            let mut elector = Elector::new(client, LeaseConfig::new(LEASE_NAME, namespace, identity));
+            let mut elector =
+                Elector::new(client, LeaseConfig::new(LEASE_NAME, namespace, identity));
             tokio::select! {
                 result = elector.acquire() => result?,
                 _ = &mut shutdown => return Ok(()),

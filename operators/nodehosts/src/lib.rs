@@ -83,7 +83,12 @@ pub async fn run(runtime: Runtime) {
 }
 
 pub async fn reconcile(current: Arc<ConfigMap>, context: Arc<Context>) -> Result<Next, Error> {
-    let nodes: Vec<Node> = context.nodes.state().iter().map(|n| n.as_ref().clone()).collect();
+    let nodes: Vec<Node> = context
+        .nodes
+        .state()
+        .iter()
+        .map(|n| n.as_ref().clone())
+        .collect();
     let wanted = node_hosts(&nodes);
     let present = current.data.as_ref().and_then(|d| d.get("NodeHosts"));
     if present == Some(&wanted) {
@@ -190,9 +195,24 @@ mod tests {
             ["PATCH /api/v1/namespaces/kube-system/configmaps/coredns"]
         );
         assert!(requests[0].path.contains("fieldManager=k3r-nodehosts"));
-        assert_eq!(requests[0].body["data"]["NodeHosts"], "10.0.0.1 a\n10.0.0.2 b\n");
-        configmap.data = Some([("NodeHosts".to_string(), "10.0.0.1 a\n10.0.0.2 b\n".to_string())].into());
-        reconcile(Arc::new(configmap), context).await.expect("reconcile");
-        assert_eq!(server.requests().len(), 1, "nothing to change, nothing sent");
+        assert_eq!(
+            requests[0].body["data"]["NodeHosts"],
+            "10.0.0.1 a\n10.0.0.2 b\n"
+        );
+        configmap.data = Some(
+            [(
+                "NodeHosts".to_string(),
+                "10.0.0.1 a\n10.0.0.2 b\n".to_string(),
+            )]
+            .into(),
+        );
+        reconcile(Arc::new(configmap), context)
+            .await
+            .expect("reconcile");
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "nothing to change, nothing sent"
+        );
     }
 }

@@ -79,8 +79,12 @@ mod tests {
         let requests = server.requests();
         assert_eq!(requests.len(), 1);
         assert_eq!(requests[0].line(), "PATCH /api/v1/nodes/worker-1");
-        assert_eq!(requests[0].body, json!({"metadata": {"labels": {"k3r.io/version": "v0.1.0"}}}));
-        node.labels_mut().insert(VERSION_LABEL.into(), "v0.1.0".into());
+        assert_eq!(
+            requests[0].body,
+            json!({"metadata": {"labels": {"k3r.io/version": "v0.1.0"}}})
+        );
+        node.labels_mut()
+            .insert(VERSION_LABEL.into(), "v0.1.0".into());
         reconcile(Arc::new(node), context).await.expect("reconcile");
         assert_eq!(server.requests().len(), 1, "already labelled");
     }

@@ -25,9 +25,7 @@ impl Policy {
     /// The delay before retry number `failures` (from 1).
     pub fn delay(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(30);
-        self.first
-            .saturating_mul(1u32 << doublings)
-            .min(self.max)
+        self.first.saturating_mul(1u32 << doublings).min(self.max)
     }
 }
 

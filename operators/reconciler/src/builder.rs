@@ -19,7 +19,10 @@ use crate::metrics::{ControllerMetrics, Outcome, Queue};
 use crate::{Next, Runtime, key, key_of_ref};
 
 /// What a watched kind needs to be cached and watched.
-pub trait Watched: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static {}
+pub trait Watched:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
 impl<T> Watched for T where
     T: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
 {
@@ -226,7 +229,7 @@ impl<K: Watched> Builder<K> {
         };
         let error_policy = {
             let state = Arc::clone(&state);
-            move |object: Arc<K>, _: &E, _: Arc<Ctx>| state.retry(object.as_ref())
+            move |object: Arc<K>, error: &E, _: Arc<Ctx>| state.retry(object.as_ref(), error)
         };
         let queue = state.metrics.queue.clone();
         let looping = controller
@@ -293,7 +296,11 @@ struct State<F> {
 }
 
 impl<F> State<F> {
-    async fn reconcile<K, Ctx, Fut, E>(&self, object: Arc<K>, context: Arc<Ctx>) -> Result<Action, E>
+    async fn reconcile<K, Ctx, Fut, E>(
+        &self,
+        object: Arc<K>,
+        context: Arc<Ctx>,
+    ) -> Result<Action, E>
     where
         K: Watched,
         F: Fn(Arc<K>, Arc<Ctx>) -> Fut,
@@ -320,16 +327,16 @@ impl<F> State<F> {
             }
             Err(err) => {
                 self.metrics.reconciled(Outcome::Error, took);
-                tracing::warn!(controller = self.name, object = %key, error = %chain(&err), "reconcile failed");
                 Err(err)
             }
         }
     }
 
     /// The error policy: this object's next exponential delay.
-    fn retry<K: Watched>(&self, object: &K) -> Action {
+    fn retry<K: Watched>(&self, object: &K, error: &dyn std::error::Error) -> Action {
         let key = key(object);
         let delay: Duration = self.failures.failed(&key, &self.policy);
+        tracing::warn!(controller = self.name, object = %key, error = %chain(error), retry_in = ?delay, "reconcile failed");
         self.metrics.queue.schedule(key, Instant::now() + delay);
         Action::requeue(delay)
     }

@@ -74,6 +74,9 @@ mod tests {
         assert_eq!(conditions[0].last_transition_time, first);
         assert!(set(&mut conditions, "Failed", "True", "HookFailed", "no"));
         assert_eq!(conditions.len(), 1);
-        assert_eq!(get(&conditions, "Failed").map(|c| c.status.as_str()), Some("True"));
+        assert_eq!(
+            get(&conditions, "Failed").map(|c| c.status.as_str()),
+            Some("True")
+        );
     }
 }

@@ -62,7 +62,11 @@ where
                 ]))
                 .map_err(|e| Error::Remove(name.into(), kube::Error::SerdeError(e)))?;
                 match api
-                    .patch(&object_name, &PatchParams::default(), &Patch::<()>::Json(patch))
+                    .patch(
+                        &object_name,
+                        &PatchParams::default(),
+                        &Patch::<()>::Json(patch),
+                    )
                     .await
                 {
                     Ok(_) => {}
@@ -89,7 +93,11 @@ where
             let patch: json_patch::Patch = serde_json::from_value(patch)
                 .map_err(|e| Error::Add(name.into(), kube::Error::SerdeError(e)))?;
             let updated = api
-                .patch(&object_name, &PatchParams::default(), &Patch::<()>::Json(patch))
+                .patch(
+                    &object_name,
+                    &PatchParams::default(),
+                    &Patch::<()>::Json(patch),
+                )
                 .await
                 .map_err(|e| Error::Add(name.into(), e))?;
             reconcile(Event::Apply(Arc::new(updated)))

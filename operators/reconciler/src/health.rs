@@ -31,7 +31,8 @@ impl Health {
     }
 
     pub fn stopped(&self, controller: &'static str, why: &str) {
-        self.lock().insert(controller, State::Stopped(why.to_string()));
+        self.lock()
+            .insert(controller, State::Stopped(why.to_string()));
     }
 
     /// Liveness: no controller's loop has ended.

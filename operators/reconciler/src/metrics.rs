@@ -86,24 +86,24 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.001, 4.0, 10))
         });
         let depth = Family::<ControllerLabels, Gauge>::default();
-        let mut registry = Registry::with_prefix("k3r_controller");
+        let mut registry = Registry::default();
         registry.register(
-            "reconciles",
+            "k3r_controller_reconciles",
             "Reconciles by controller and result (success, requeue, error)",
             reconciles.clone(),
         );
         registry.register(
-            "reconcile_errors",
+            "k3r_controller_reconcile_errors",
             "Reconciles that failed, by controller",
             errors.clone(),
         );
         registry.register(
-            "reconcile_duration_seconds",
+            "k3r_controller_reconcile_duration_seconds",
             "Time one reconcile took, by controller",
             durations.clone(),
         );
         registry.register(
-            "queue_depth",
+            "k3r_controller_queue_depth",
             "Objects due for a reconcile that has not started yet",
             depth.clone(),
         );
@@ -119,8 +119,8 @@ impl Metrics {
         }
     }
 
-    /// Registers a metric of the host's beside the controllers' (the name
-    /// gets the `k3r_controller_` prefix).
+    /// Registers a metric of the host's beside the controllers' (under
+    /// its full name).
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
         self.inner
             .registry
@@ -164,7 +164,11 @@ impl Metrics {
                 .set(depth);
         }
         let mut body = String::new();
-        let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let registry = self
+            .inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if prometheus_client::encoding::text::encode(&mut body, &registry).is_err() {
             body.clear();
         }
@@ -232,8 +236,10 @@ mod tests {
         helm.reconciled(Outcome::Requeue, Duration::from_millis(3));
         let now = Instant::now();
         helm.queue.schedule("a/x".into(), now);
-        helm.queue.schedule("a/y".into(), now + Duration::from_secs(60));
-        helm.queue.schedule("a/y".into(), now + Duration::from_secs(600));
+        helm.queue
+            .schedule("a/y".into(), now + Duration::from_secs(60));
+        helm.queue
+            .schedule("a/y".into(), now + Duration::from_secs(600));
         assert_eq!(helm.queue.depth(), 1, "only what is due counts");
         let text = metrics.encode();
         for line in [
@@ -246,6 +252,10 @@ mod tests {
             assert!(text.contains(line), "{line} missing in:\n{text}");
         }
         helm.queue.started("a/x");
-        assert!(metrics.encode().contains("k3r_controller_queue_depth{controller=\"helm\"} 0"));
+        assert!(
+            metrics
+                .encode()
+                .contains("k3r_controller_queue_depth{controller=\"helm\"} 0")
+        );
     }
 }

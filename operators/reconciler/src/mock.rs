@@ -95,7 +95,10 @@ pub fn client(
             }
         }
     });
-    (kube::Client::new(service, "default"), MockApi { requests, task })
+    (
+        kube::Client::new(service, "default"),
+        MockApi { requests, task },
+    )
 }
 
 /// A Kubernetes Status error body, as the API server sends it.

@@ -5,6 +5,7 @@ mod loadbalancer;
 mod recording;
 
 use k3r_agent::{JoinError, Joiner};
+use k3r_join_protocol::Endpoint;
 use recording::Recording;
 
 #[tokio::test]
@@ -35,7 +36,10 @@ async fn right_hash_then_credentials() {
     let token = format!("K10{}::node:s3cret", server.ca_hash);
     let joiner = Joiner::connect(&server.url, &token).await.expect("joins");
     assert_eq!(joiner.ca_hash(), server.ca_hash);
-    let body = joiner.get("client-ca.crt", None).await.expect("authorized");
+    let body = joiner
+        .get(Endpoint::ClientCa, None)
+        .await
+        .expect("authorized");
     assert_eq!(body, b"ok");
     let seen = server.requests();
     let with_auth: Vec<_> = seen.iter().filter(|r| r.authorization.is_some()).collect();
@@ -56,7 +60,7 @@ async fn short_tokens_trust_on_first_use_and_bad_input_is_named() {
     let wrong = Joiner::connect(&server.url, "wrong")
         .await
         .expect("the CA is fine")
-        .get("client-ca.crt", None)
+        .get(Endpoint::ClientCa, None)
         .await
         .expect_err("bad password");
     assert!(matches!(wrong, JoinError::Unauthorized), "{wrong}");

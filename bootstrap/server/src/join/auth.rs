@@ -12,6 +12,7 @@ use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 
 use crate::api::ApiClient;
+use crate::tls::Certified;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -23,13 +24,6 @@ pub enum Caller {
     Bootstrap(String),
     /// A node's client certificate.
     Node(String),
-}
-
-/// The client certificate the supervisor's TLS layer verified, if any.
-#[derive(Clone, Debug, Default)]
-pub struct Certified {
-    pub user: String,
-    pub groups: Vec<String>,
 }
 
 /// Equal without revealing where they differ.

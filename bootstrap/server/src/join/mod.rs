@@ -13,20 +13,19 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use hyper::{HeaderMap, StatusCode};
+use k3r_join_protocol::header::{NODE_IP, NODE_NAME, NODE_PASSWORD};
+use k3r_join_protocol::{CriticalConfig, Endpoint};
 use k3r_pki::{Ca, LeafSpec, Pki, issue};
 use tokio::sync::Semaphore;
 
 use auth::Caller;
-pub use auth::Certified;
 
 use crate::Error;
 use crate::api::ApiClient;
 use crate::config::ServerConfig;
+use crate::tls::Certified;
 
-pub const PREFIX: &str = "/v1-k3r/";
-pub const NODE_NAME: &str = "k3r-node-name";
-pub const NODE_PASSWORD: &str = "k3r-node-password";
-pub const NODE_IP: &str = "k3r-node-ip";
+pub use k3r_join_protocol::PREFIX;
 
 /// What an endpoint answers.
 pub struct Reply {
@@ -59,24 +58,23 @@ pub struct JoinService {
     client_ca: Ca,
     pki: Pki,
     api: ApiClient,
-    cluster: serde_json::Value,
+    cluster: CriticalConfig,
     supervisor_port: u16,
     permits: Semaphore,
-    pub tunnels: std::sync::Arc<crate::tunnel::Tunnels>,
 }
 
 /// The configuration every node must share (an agent refuses to join a
 /// cluster whose values differ from its own flags).
-pub fn critical_config(config: &ServerConfig) -> serde_json::Value {
-    serde_json::json!({
-        "clusterCIDR": config.cluster_cidr.to_string(),
-        "serviceCIDR": config.service_cidr.to_string(),
-        "clusterDNS": config.cluster_dns.to_string(),
-        "clusterDomain": config.cluster_domain,
-        "serviceNodePortRange": config.service_node_port_range,
-        "flannelBackend": config.flannel_backend.as_str(),
-        "systemDefaultRegistry": config.system_default_registry,
-    })
+pub fn critical_config(config: &ServerConfig) -> CriticalConfig {
+    CriticalConfig {
+        cluster_cidr: config.cluster_cidr.to_string(),
+        service_cidr: config.service_cidr.to_string(),
+        cluster_dns: config.cluster_dns.to_string(),
+        cluster_domain: config.cluster_domain.clone(),
+        service_node_port_range: config.service_node_port_range.clone(),
+        flannel_backend: config.flannel_backend.as_str().to_string(),
+        system_default_registry: config.system_default_registry.clone(),
+    }
 }
 
 impl JoinService {
@@ -85,7 +83,6 @@ impl JoinService {
         pki: &Pki,
         token_password: String,
         api: ApiClient,
-        tunnels: std::sync::Arc<crate::tunnel::Tunnels>,
     ) -> Result<Self, Error> {
         Ok(JoinService {
             token_password,
@@ -96,7 +93,6 @@ impl JoinService {
             cluster: critical_config(config),
             supervisor_port: config.https_listen_port,
             permits: Semaphore::new(20),
-            tunnels,
         })
     }
 
@@ -117,19 +113,22 @@ impl JoinService {
         else {
             return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
         };
-        let endpoint = path.strip_prefix(PREFIX).unwrap_or_default();
+        let Some(endpoint) = Endpoint::from_path(path) else {
+            return Reply::text(StatusCode::NOT_FOUND, "not found\n");
+        };
         let result = match endpoint {
-            "client-ca.crt" => Ok(pem(&self.client_ca.cert_pem)),
-            "server-ca.crt" => Ok(pem(&self.server_ca.cert_pem)),
-            "serving-kubelet.crt" | "client-kubelet.crt" => {
+            Endpoint::ClientCa => Ok(pem(&self.client_ca.cert_pem)),
+            Endpoint::ServerCa => Ok(pem(&self.server_ca.cert_pem)),
+            Endpoint::ServingKubelet | Endpoint::ClientKubelet => {
                 self.kubelet_cert(endpoint, headers, &caller).await
             }
-            "client-kube-proxy.crt" => self.shared("client-kube-proxy"),
-            "client-k3r-controller.crt" => self.shared("client-k3r-controller"),
-            "config" => Ok(Reply::json(&self.cluster)),
-            "apiservers" => self.apiservers().await,
-            "readyz" => Ok(self.readyz().await),
-            _ => Ok(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
+            Endpoint::ClientKubeProxy => self.shared("client-kube-proxy"),
+            Endpoint::ClientK3rController => self.shared("client-k3r-controller"),
+            Endpoint::Config => Ok(Reply::json(
+                &serde_json::to_value(&self.cluster).unwrap_or_default(),
+            )),
+            Endpoint::Apiservers => self.apiservers().await,
+            Endpoint::Readyz => Ok(self.readyz().await),
         };
         result.unwrap_or_else(|err| {
             tracing::warn!(%path, error = %err, "join request failed");
@@ -139,7 +138,7 @@ impl JoinService {
 
     async fn kubelet_cert(
         &self,
-        endpoint: &str,
+        endpoint: Endpoint,
         headers: &HeaderMap,
         caller: &Caller,
     ) -> Result<Reply, Error> {
@@ -170,7 +169,7 @@ impl JoinService {
                 format!("{}\n", nodepass::REJECTED),
             ));
         }
-        let (spec, ca) = if endpoint == "serving-kubelet.crt" {
+        let (spec, ca) = if endpoint == Endpoint::ServingKubelet {
             let mut ips = vec![IpAddr::from([127, 0, 0, 1])];
             for ip in header(NODE_IP).unwrap_or_default().split(',') {
                 let ip = ip.trim();
@@ -198,7 +197,7 @@ impl JoinService {
             )
         };
         let (cert, key) = issue(&spec, ca)?;
-        tracing::info!(%node, certificate = endpoint, ?caller, "issued node certificate");
+        tracing::info!(%node, certificate = endpoint.name(), ?caller, "issued node certificate");
         Ok(pem(&format!("{cert}{key}")))
     }
 

@@ -24,7 +24,7 @@ use k3r_tunnel::{CONNECT_PATH, Dial, STREAM_PREFIX, WebSocketStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::ApiClient;
-use crate::join::Certified;
+use crate::tls::Certified;
 
 pub type Ws = WebSocketStream<TokioIo<Upgraded>>;
 

@@ -12,14 +12,17 @@ fn core_v1() -> Value {
 }
 
 fn context(dir: &Path, disabled: &[&str]) -> (Arc<Context>, MockApi) {
-    let (client, server) = mock::client(|request| match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/api/v1") => (200, core_v1()),
-        (_, path) if path.starts_with("/apis/events.k8s.io") => (201, request.body.clone()),
-        ("PATCH", path) if path.contains("/addons/") => (200, addon("demo", "", None)),
-        ("PATCH", _) => (200, request.body.clone()),
-        ("DELETE", _) => (200, mock::status(200, "", "")),
-        _ => (500, mock::status(500, "InternalError", "unexpected")),
-    });
+    let (client, server) =
+        mock::client(
+            |request| match (request.method.as_str(), request.path.as_str()) {
+                ("GET", "/api/v1") => (200, core_v1()),
+                (_, path) if path.starts_with("/apis/events.k8s.io") => (201, request.body.clone()),
+                ("PATCH", path) if path.contains("/addons/") => (200, addon("demo", "", None)),
+                ("PATCH", _) => (200, request.body.clone()),
+                ("DELETE", _) => (200, mock::status(200, "", "")),
+                _ => (500, mock::status(500, "InternalError", "unexpected")),
+            },
+        );
     let runtime = Runtime::new(client);
     let config = Config {
         manifests_dir: dir.to_path_buf(),
@@ -57,11 +60,18 @@ fn calls(server: &MockApi) -> Vec<String> {
 async fn a_new_file_is_applied_and_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("demo.yaml");
-    std::fs::write(&path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n").expect("write");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n",
+    )
+    .expect("write");
     let (context, server) = context(dir.path(), &[]);
-    let next = reconcile(parse(addon("demo", &path.display().to_string(), None)), context)
-        .await
-        .expect("reconcile");
+    let next = reconcile(
+        parse(addon("demo", &path.display().to_string(), None)),
+        context,
+    )
+    .await
+    .expect("reconcile");
     assert_eq!(next, Next::Done);
     assert_eq!(
         calls(&server),
@@ -73,11 +83,26 @@ async fn a_new_file_is_applied_and_recorded() {
         ]
     );
     let requests = server.requests();
-    let spec = requests.iter().find(|r| r.route().ends_with("/addons/demo")).expect("spec patch");
-    assert_eq!(spec.body["spec"]["checksum"], checksum(&std::fs::read(&path).expect("read")));
-    let status = requests.iter().find(|r| r.route().ends_with("/addons/demo/status")).expect("status");
-    assert_eq!(status.body["status"]["appliedObjects"], json!(["v1/ConfigMap default/one"]));
-    assert_eq!(status.body["status"]["conditions"][0]["reason"], "AppliedManifest");
+    let spec = requests
+        .iter()
+        .find(|r| r.route().ends_with("/addons/demo"))
+        .expect("spec patch");
+    assert_eq!(
+        spec.body["spec"]["checksum"],
+        checksum(&std::fs::read(&path).expect("read"))
+    );
+    let status = requests
+        .iter()
+        .find(|r| r.route().ends_with("/addons/demo/status"))
+        .expect("status");
+    assert_eq!(
+        status.body["status"]["appliedObjects"],
+        json!(["v1/ConfigMap default/one"])
+    );
+    assert_eq!(
+        status.body["status"]["conditions"][0]["reason"],
+        "AppliedManifest"
+    );
     let events: Vec<String> = requests
         .iter()
         .filter(|r| r.path.contains("events.k8s.io"))
@@ -93,12 +118,19 @@ async fn an_applied_file_is_left_alone() {
     let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n";
     std::fs::write(&path, text).expect("write");
     let (context, server) = context(dir.path(), &[]);
-    let mut object = addon("demo", &path.display().to_string(), Some(json!({
-        "conditions": [{"type": "Applied", "status": "True", "reason": "AppliedManifest"}],
-        "appliedObjects": ["v1/ConfigMap default/one"],
-    })));
+    let mut object = addon(
+        "demo",
+        &path.display().to_string(),
+        Some(json!({
+            "conditions": [{"type": "Applied", "status": "True", "reason": "AppliedManifest"}],
+            "appliedObjects": ["v1/ConfigMap default/one"],
+        })),
+    );
     object["spec"]["checksum"] = json!(checksum(text.as_bytes()));
-    assert_eq!(reconcile(parse(object), context).await.expect("reconcile"), Next::Done);
+    assert_eq!(
+        reconcile(parse(object), context).await.expect("reconcile"),
+        Next::Done
+    );
     assert!(server.lines().is_empty(), "{:?}", server.lines());
 }
 
@@ -106,18 +138,34 @@ async fn an_applied_file_is_left_alone() {
 async fn a_parse_error_names_the_line_and_applies_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("demo.yaml");
-    std::fs::write(&path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\ndata: [oops\n").expect("write");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\ndata: [oops\n",
+    )
+    .expect("write");
     let (context, server) = context(dir.path(), &[]);
-    let next = reconcile(parse(addon("demo", &path.display().to_string(), None)), context)
-        .await
-        .expect("a parse error is the file's problem, not a retry");
+    let next = reconcile(
+        parse(addon("demo", &path.display().to_string(), None)),
+        context,
+    )
+    .await
+    .expect("a parse error is the file's problem, not a retry");
     assert_eq!(next, Next::Done);
-    assert_eq!(calls(&server), ["PATCH /apis/k3s.cattle.io/v1/namespaces/kube-system/addons/demo/status"]);
+    assert_eq!(
+        calls(&server),
+        ["PATCH /apis/k3s.cattle.io/v1/namespaces/kube-system/addons/demo/status"]
+    );
     let requests = server.requests();
-    let status = &requests.iter().find(|r| r.route().ends_with("/status")).expect("status").body["status"];
+    let status = &requests
+        .iter()
+        .find(|r| r.route().ends_with("/status"))
+        .expect("status")
+        .body["status"];
     assert_eq!(status["conditions"][0]["status"], "False");
     assert_eq!(status["conditions"][0]["reason"], "ParseManifestFailed");
-    let message = status["conditions"][0]["message"].as_str().unwrap_or_default();
+    let message = status["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
     assert!(message.contains("demo.yaml: line 4"), "{message}");
 }
 
@@ -125,10 +173,17 @@ async fn a_parse_error_names_the_line_and_applies_nothing() {
 async fn a_disabled_addon_takes_its_objects_with_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (context, server) = context(dir.path(), &["demo"]);
-    let object = addon("demo", &dir.path().join("demo.yaml").display().to_string(), Some(json!({
-        "appliedObjects": ["v1/ConfigMap default/one", "v1/ConfigMap kube-system/two"],
-    })));
-    assert_eq!(reconcile(parse(object), context).await.expect("reconcile"), Next::Done);
+    let object = addon(
+        "demo",
+        &dir.path().join("demo.yaml").display().to_string(),
+        Some(json!({
+            "appliedObjects": ["v1/ConfigMap default/one", "v1/ConfigMap kube-system/two"],
+        })),
+    );
+    assert_eq!(
+        reconcile(parse(object), context).await.expect("reconcile"),
+        Next::Done
+    );
     assert_eq!(
         calls(&server),
         [

@@ -1,6 +1,7 @@
-//! Scenarios for the self-hosted add-ons on the shared single-node cluster:
-//! CoreDNS from the packaged manifest, DNS from pods, the operators' lease,
-//! probes and metrics, and `--disable` removing an add-on.
+//! Areas of the self-hosted add-ons on the shared cluster: CoreDNS from the
+//! packaged manifest and DNS from pods; the deploy controller and the
+//! manifests dir, traefik's chart, the operators' lease, probes and
+//! metrics; and `--disable` removing an add-on (run by the restart area).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -8,6 +9,33 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, k3r_binary};
+use crate::shared::Shared;
+use crate::single_node::ensure_web;
+
+/// CoreDNS comes up from the packaged manifest and pods resolve through it.
+pub fn coredns(shared: &mut Shared) {
+    let cluster = &shared.cluster;
+    let ready = coredns_ready(cluster);
+    eprintln!("E2E: CoreDNS Ready {ready:.1} s after k3r server started");
+    let pods = ensure_web(cluster);
+    let cluster_ip = cluster.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    dns_resolution(cluster, &pods[2], &cluster_ip);
+}
+
+/// The deploy controller and the manifests dir, traefik's packaged chart,
+/// and the operators' leadership, probes and metrics.
+pub fn addons(shared: &mut Shared) {
+    let manifests = shared.data_dir.join("server/manifests");
+    deploy_operator(&shared.cluster, &shared.data_dir);
+    let nodes = shared
+        .cluster
+        .ok(&["get", "nodes", "-o", "name"])
+        .lines()
+        .count();
+    crate::operators::per_node_controllers(&shared.cluster, nodes);
+    traefik_installed(&shared.cluster);
+    operators_leadership(&shared.cluster, &manifests);
+}
 
 /// Waits for a CoreDNS container started by this boot to be ready (a
 /// Deployment status left from before a restart does not count); returns
@@ -188,13 +216,18 @@ pub fn operators_leadership(cluster: &Cluster, manifests: &Path) {
         &format!("/api/v1/namespaces/kube-system/pods/{pod}:10270/proxy/metrics"),
     ]);
     assert!(metrics.contains("k3r_operators_leader 1"), "{metrics}");
-    for operator in ["deploy", "nodehosts"] {
-        assert!(
-            metrics.contains(&format!(
-                "k3r_operators_reconciles_total{{operator=\"{operator}\",result=\"success\"}}"
-            )),
-            "{operator} reconciles in {metrics}"
-        );
+    for controller in ["deploy", "nodehosts", "helm"] {
+        for metric in [
+            format!(
+                "k3r_controller_reconciles_total{{controller=\"{controller}\",result=\"success\"}}"
+            ),
+            format!(
+                "k3r_controller_reconcile_duration_seconds_count{{controller=\"{controller}\"}}"
+            ),
+            format!("k3r_controller_queue_depth{{controller=\"{controller}\"}}"),
+        ] {
+            assert!(metrics.contains(&metric), "{metric} in {metrics}");
+        }
     }
 
     let port = free_local_port();
@@ -311,4 +344,134 @@ pub fn disabled_addons_removed(cluster: &Cluster, manifests: &Path) {
     );
     cluster.ok(&["-n", "kube-system", "get", "addon", "rolebindings"]);
     cluster.ok(&["get", "clusterrolebinding", "system:k3r-controller"]);
+}
+
+/// The deploy operator, running in the k3r-operators pod: a file in the
+/// manifests dir becomes objects and an Addon; edits update, removed objects
+/// are pruned, `.skip` is honoured, invalid YAML gives a condition and an
+/// Event naming file and line.
+fn deploy_operator(cluster: &Cluster, data_dir: &std::path::Path) {
+    let manifests = data_dir.join("server/manifests");
+    operators_ready(cluster);
+    let image = cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=k3r-operators",
+        "-o",
+        "jsonpath={.items[0].spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "docker.io/k3r/k3r-operators:v0.1.0");
+    let started = Instant::now();
+    std::fs::write(
+        manifests.join("demo.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo-one, namespace: default}\ndata: {a: \"1\"}\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: demo-two, namespace: default}}\n",
+    )
+    .expect("write manifest");
+    cluster.eventually(
+        "objects from a new manifest",
+        Duration::from_secs(60),
+        || {
+            let out = cluster.kubectl(&["get", "cm", "demo-one", "demo-two", "-o", "name"]);
+            (out.status.success() && String::from_utf8_lossy(&out.stdout).lines().count() == 2)
+                .then_some(())
+        },
+    );
+    eprintln!(
+        "E2E: manifest applied {:.1} s after the file was written",
+        started.elapsed().as_secs_f64()
+    );
+    let condition = cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "addon",
+        "demo",
+        "-o",
+        "jsonpath={.status.conditions[0].status}/{.spec.checksum}",
+    ]);
+    assert!(
+        condition.starts_with("True/") && condition.len() == 5 + 64,
+        "{condition}"
+    );
+    std::fs::write(
+        manifests.join("skipped.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: skipped-cm, namespace: default}\n",
+    )
+    .expect("write");
+    std::fs::write(manifests.join("skipped.yaml.skip"), "").expect("write");
+    std::fs::write(
+        manifests.join("broken.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: [oops\n",
+    )
+    .expect("write");
+    std::fs::write(
+        manifests.join("demo.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo-one, namespace: default}\ndata: {a: \"2\"}\n",
+    )
+    .expect("edit manifest");
+    cluster.eventually(
+        "edit applied and removed object pruned",
+        Duration::from_secs(60),
+        || {
+            let value = cluster.ok(&["get", "cm", "demo-one", "-o", "jsonpath={.data.a}"]);
+            let gone = !cluster.kubectl(&["get", "cm", "demo-two"]).status.success();
+            (value == "2" && gone).then_some(())
+        },
+    );
+    let message = cluster.eventually("Failed condition on the broken manifest", Duration::from_secs(60), || {
+        let out = cluster.kubectl(&["-n", "kube-system", "get", "addon", "broken", "-o", "jsonpath={.status.conditions[0].status}|{.status.conditions[0].reason}|{.status.conditions[0].message}"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.starts_with("False|ParseManifestFailed|").then_some(text)
+    });
+    assert!(message.contains("broken.yaml: line 4:"), "{message}");
+    let events = cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "events",
+        "--field-selector",
+        "reason=ParseManifestFailed",
+        "-o",
+        "name",
+    ]);
+    assert!(!events.trim().is_empty(), "a ParseManifestFailed event");
+    assert!(
+        !cluster
+            .kubectl(&["get", "cm", "skipped-cm"])
+            .status
+            .success(),
+        ".skip must be honoured"
+    );
+    // The other add-ons kept working and the operator did not crash-loop.
+    let restarts = cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=k3r-operators",
+        "-o",
+        "jsonpath={.items[0].status.containerStatuses[0].restartCount}",
+    ]);
+    assert_eq!(restarts, "0", "the operator restarted");
+    std::fs::remove_file(manifests.join("broken.yaml")).expect("remove");
+}
+
+/// Waits until the k3r-operators Deployment has its replica ready.
+pub fn operators_ready(cluster: &Cluster) {
+    cluster.eventually("k3r-operators ready", Duration::from_secs(120), || {
+        let ready = cluster.ok(&[
+            "-n",
+            "kube-system",
+            "get",
+            "deploy",
+            "k3r-operators",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ]);
+        (ready == "1").then_some(())
+    });
 }

@@ -252,7 +252,14 @@ fn pods_reach_each_other(cluster: &Cluster, pods: &[(String, String, String, Str
     }
 }
 
-pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
+/// Two agents in network namespaces: refused joins, joining, pods and
+/// Services across nodes, per-node controllers on every node, tunnels,
+/// server and agent restarts, clean stops.
+pub fn agents(shared: &mut crate::shared::Shared) {
+    multi_node(&mut shared.cluster, &shared.data_dir, shared.port);
+}
+
+fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
     let net = TestNet::create(2);
     let server = format!("https://{}:{port}", cluster.node_ip());
     let token = agent_token(cluster);
@@ -363,6 +370,7 @@ pub fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
         "jsonpath={.metadata.annotations.flannel\\.alpha\\.coreos\\.com/backend-type} {.metadata.annotations.flannel\\.alpha\\.coreos\\.com/public-ip}",
     ]);
     assert_eq!(annotations, format!("vxlan {}", TestNet::address(1)));
+    crate::operators::per_node_controllers(cluster, 3);
 
     // A pod on every node; pod to pod, to the Service and NodePorts across nodes.
     let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(SPREAD));

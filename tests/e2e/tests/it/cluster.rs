@@ -72,6 +72,12 @@ impl Cluster {
     /// everything else (agents) alone; returns seconds to node Ready.
     pub fn restart(&mut self, extra: &[&str]) -> f64 {
         self.stop();
+        self.start_again(extra)
+    }
+
+    /// Starts a stopped server again on the same data dir; returns seconds
+    /// to node Ready.
+    pub fn start_again(&mut self, extra: &[&str]) -> f64 {
         self.process = spawn_server(&self.data_dir, &self.kubeconfig, self.port, extra);
         self.wait_ready(Duration::from_secs(240))
     }

@@ -188,7 +188,7 @@ fn hooks(cluster: &Cluster, work: &std::path::Path) {
         (revisions.last() == Some(&(3, "failed".to_string()))).then_some(())
     });
     let timed_out = operator_log(cluster).lines().any(|l| {
-        l.contains("HelmChart failed") && l.contains("not finished within the timeout (8s)")
+        l.contains("reconcile failed") && l.contains("not finished within the timeout (8s)")
     });
     assert!(timed_out, "no hook timeout in the operator's log");
     assert_eq!(
@@ -335,7 +335,7 @@ fn bad_input(cluster: &Cluster, work: &std::path::Path) {
     let logs = operator_log(cluster);
     let attempts: Vec<&str> = logs
         .lines()
-        .filter(|l| l.contains("HelmChart failed") && l.contains("unreachable"))
+        .filter(|l| l.contains("reconcile failed") && l.contains("unreachable"))
         .collect();
     assert!(
         (2..=4).contains(&attempts.len())

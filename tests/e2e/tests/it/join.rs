@@ -5,11 +5,12 @@
 //! tokens from `k3r token`, the critical configuration, API server list
 //! and readiness.
 
+use k3r_join_protocol::{CriticalConfig, Endpoint};
 use std::net::IpAddr;
 use std::process::Command;
 
 use k3r_agent::{
-    AgentSetup, JoinError, Joiner, LoadBalancer, NodeIdentity, SetupError, check_critical,
+    AgentSetup, JoinError, Joiner, LoadBalancer, NodeIdentity, SetupError,
     join::split_cert_and_key, prepare,
 };
 
@@ -86,7 +87,7 @@ pub fn join_endpoints(cluster: &Cluster) {
         let wrong = Joiner::connect(&server, &format!("K10{}::node:wrong", joiner.ca_hash()))
             .await
             .expect("the CA is right")
-            .get("client-ca.crt", None)
+            .get(Endpoint::ClientCa, None)
             .await
             .expect_err("a wrong password");
         assert!(matches!(wrong, JoinError::Unauthorized), "{wrong}");
@@ -98,11 +99,15 @@ pub fn join_endpoints(cluster: &Cluster) {
         .expect("agent token");
 
         // Kubelet certificates for a new node, verified by openssl.
-        let client_ca =
-            String::from_utf8(agent.get("client-ca.crt", None).await.expect("client CA"))
-                .expect("PEM");
+        let client_ca = String::from_utf8(
+            agent
+                .get(Endpoint::ClientCa, None)
+                .await
+                .expect("client CA"),
+        )
+        .expect("PEM");
         let serving = agent
-            .get("serving-kubelet.crt", Some(&node("agent-e2e", "pw-one")))
+            .get(Endpoint::ServingKubelet, Some(&node("agent-e2e", "pw-one")))
             .await
             .expect("serving cert");
         let (chain, key) = split_cert_and_key(&serving);
@@ -125,7 +130,7 @@ pub fn join_endpoints(cluster: &Cluster) {
             "{text}"
         );
         let client = agent
-            .get("client-kubelet.crt", Some(&node("agent-e2e", "pw-one")))
+            .get(Endpoint::ClientKubelet, Some(&node("agent-e2e", "pw-one")))
             .await
             .expect("client cert");
         let (client_chain, _) = split_cert_and_key(&client);
@@ -142,7 +147,7 @@ pub fn join_endpoints(cluster: &Cluster) {
             "{subject}"
         );
         let proxy = agent
-            .get("client-kube-proxy.crt", None)
+            .get(Endpoint::ClientKubeProxy, None)
             .await
             .expect("kube-proxy cert");
         let (proxy_chain, proxy_key) = split_cert_and_key(&proxy);
@@ -162,11 +167,11 @@ pub fn join_endpoints(cluster: &Cluster) {
             String::from_utf8_lossy(&created.stderr)
         );
         agent
-            .get("client-kubelet.crt", Some(&node("ghost-node", "first")))
+            .get(Endpoint::ClientKubelet, Some(&node("ghost-node", "first")))
             .await
             .expect("first password stored");
         let taken = agent
-            .get("client-kubelet.crt", Some(&node("ghost-node", "second")))
+            .get(Endpoint::ClientKubelet, Some(&node("ghost-node", "second")))
             .await
             .expect_err("the name is taken");
         assert!(
@@ -175,7 +180,7 @@ pub fn join_endpoints(cluster: &Cluster) {
         );
         cluster.ok(&["delete", "node", "ghost-node"]);
         agent
-            .get("client-kubelet.crt", Some(&node("ghost-node", "second")))
+            .get(Endpoint::ClientKubelet, Some(&node("ghost-node", "second")))
             .await
             .expect("a deleted node's name can be taken");
         cluster.ok(&[
@@ -188,21 +193,29 @@ pub fn join_endpoints(cluster: &Cluster) {
         ]);
 
         // Critical configuration, API servers, readiness.
-        let config: serde_json::Value =
-            serde_json::from_slice(&agent.get("config", None).await.expect("config"))
+        let config: CriticalConfig =
+            serde_json::from_slice(&agent.get(Endpoint::Config, None).await.expect("config"))
                 .expect("JSON");
-        assert_eq!(config["clusterCIDR"], "10.42.0.0/16", "{config}");
-        let mismatch = check_critical(&config, &[("clusterCIDR", Some("10.99.0.0/16".into()))])
+        assert_eq!(config.cluster_cidr, "10.42.0.0/16", "{config:?}");
+        let mismatch = config
+            .check(&[("clusterCIDR", Some("10.99.0.0/16".into()))])
             .expect_err("a different cluster CIDR");
-        assert!(mismatch.contains("clusterCIDR"), "{mismatch}");
-        let apiservers: Vec<String> =
-            serde_json::from_slice(&agent.get("apiservers", None).await.expect("apiservers"))
-                .expect("JSON");
+        assert_eq!(mismatch.key, "clusterCIDR");
+        let apiservers: Vec<String> = serde_json::from_slice(
+            &agent
+                .get(Endpoint::Apiservers, None)
+                .await
+                .expect("apiservers"),
+        )
+        .expect("JSON");
         assert_eq!(
             apiservers,
             [format!("{}:{}", cluster.node_ip(), cluster.port)]
         );
-        assert_eq!(agent.get("readyz", None).await.expect("readyz"), b"ok");
+        assert_eq!(
+            agent.get(Endpoint::Readyz, None).await.expect("readyz"),
+            b"ok"
+        );
     });
 
     // Bootstrap tokens: usable until deleted or expired.
@@ -224,13 +237,13 @@ pub fn join_endpoints(cluster: &Cluster) {
             .await
             .expect("bootstrap token");
         joiner
-            .get("client-ca.crt", None)
+            .get(Endpoint::ClientCa, None)
             .await
             .expect("bootstrap token accepted");
         let expired = Joiner::connect(&server, &short_lived)
             .await
             .expect("the CA is right")
-            .get("client-ca.crt", None)
+            .get(Endpoint::ClientCa, None)
             .await
             .expect_err("expired");
         assert!(matches!(expired, JoinError::Unauthorized), "{expired}");
@@ -240,7 +253,7 @@ pub fn join_endpoints(cluster: &Cluster) {
         let deleted = Joiner::connect(&server, &bootstrap)
             .await
             .expect("the CA is right")
-            .get("client-ca.crt", None)
+            .get(Endpoint::ClientCa, None)
             .await
             .expect_err("deleted");
         assert!(matches!(deleted, JoinError::Unauthorized), "{deleted}");
@@ -278,7 +291,7 @@ fn agent_setup(cluster: &Cluster, server: &str, token: &str, dir: &std::path::Pa
         };
         let refused = prepare(&setup).await.expect_err("a different cluster CIDR");
         assert!(
-            matches!(&refused, SetupError::Critical(m) if m.contains("clusterCIDR")),
+            matches!(&refused, SetupError::Critical(m) if m.key == "clusterCIDR"),
             "{refused}"
         );
         assert!(

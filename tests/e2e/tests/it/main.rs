@@ -1,5 +1,10 @@
-//! End-to-end tests. They boot real clusters (root, containerd, iptables),
-//! one at a time: the node's ports and /run/k3r are per host.
+//! End-to-end tests on our own harness (libtest-mimic): the tests that need
+//! no cluster, then one shared cluster — booted once, on first use — with
+//! each area of it a named test that reports on its own, runs in this
+//! order, and can be run alone (`cargo test -p k3r-e2e --test it -- helm`):
+//! an area prepares what it needs if an earlier one did not. A failure in
+//! one area does not hide the others' results. One cluster per host at a
+//! time (the node's ports and /run/k3r are per host), so one thread.
 
 mod addons;
 mod agents;
@@ -8,6 +13,67 @@ mod helm_chart;
 mod helm_features;
 mod helm_release;
 mod join;
+mod operators;
 mod process;
 mod server_bad_input;
+mod shared;
 mod single_node;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn standalone(name: &str, test: fn()) -> Trial {
+    Trial::test(name, move || {
+        test();
+        Ok::<(), Failed>(())
+    })
+}
+
+fn area(name: &str, test: fn(&mut shared::Shared)) -> Trial {
+    Trial::test(name, move || shared::with_cluster(test))
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let trials = vec![
+        standalone(
+            "server_bad_input::bad_configuration_is_refused_with_one_clear_line",
+            server_bad_input::bad_configuration_is_refused_with_one_clear_line,
+        ),
+        standalone(
+            "server_bad_input::bad_agent_flags_are_refused_with_one_clear_line",
+            server_bad_input::bad_agent_flags_are_refused_with_one_clear_line,
+        ),
+        area("cluster::single_node", single_node::api_and_workloads),
+        area("cluster::coredns", addons::coredns),
+        area("cluster::addons", addons::addons),
+        area(
+            "cluster::operators::hook_blocks_nothing",
+            operators::hook_blocks_nothing,
+        ),
+        area("cluster::helm::real_helm_reads_our_releases", |s| {
+            helm_release::real_helm_reads_our_releases(&s.cluster)
+        }),
+        area("cluster::helm::charts", |s| {
+            helm_chart::helm_charts(&s.cluster)
+        }),
+        area("cluster::helm::features", |s| {
+            helm_features::helm_features(&s.cluster)
+        }),
+        area("cluster::join_endpoints", |s| {
+            join::join_endpoints(&s.cluster)
+        }),
+        area("cluster::agents", agents::agents),
+        area(
+            "cluster::operators::slow_hook_completes",
+            operators::slow_hook_completes,
+        ),
+        area("cluster::bulk_configmaps", |s| {
+            single_node::bulk_configmaps(&s.cluster)
+        }),
+        area("cluster::restart", single_node::restart),
+    ];
+    let conclusion = libtest_mimic::run(&args, trials);
+    shared::teardown();
+    conclusion.exit();
+}

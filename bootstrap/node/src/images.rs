@@ -1,27 +1,23 @@
-//! The operators image, built from the running k3r binary and imported
-//! on the server's node.
+//! The operators image, built from the running k3r binary (only when the
+//! binary changed) and imported on every node, so the in-cluster
+//! controllers run the code of the node that imported them.
 
 use std::path::Path;
 use std::time::Instant;
 
-use k3r_node::NodePaths;
+use crate::{Error, NodePaths};
 
-use crate::Error;
-use crate::layout::Layout;
-
-/// Builds (when the binary changed) and imports the operators image made
-/// from the running k3r.
-pub async fn import_operators_image(layout: &Layout, paths: &NodePaths) -> Result<(), Error> {
+pub async fn import_operators_image(paths: &NodePaths) -> Result<(), Error> {
     let exe = std::env::current_exe().map_err(|e| Error::Host(format!("locating k3r: {e}")))?;
-    let own = layout.agent().join("k3r-images");
+    let own = paths.own_images();
     let tarball = own.join("k3r-operators.tar");
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let fresh = matches!((modified(&tarball), modified(&exe)), (Some(t), Some(e)) if t > e);
     if !fresh {
         let started = Instant::now();
-        let (exe2, work, out) = (exe.clone(), own.join("build"), tarball.clone());
+        let (work, out) = (own.join("build"), tarball.clone());
         tokio::task::spawn_blocking(move || -> Result<(), Error> {
-            let spec = k3r_images::own_image(&exe2, &k3r_images::operators_image(), &work)
+            let spec = k3r_images::own_image(&exe, &k3r_images::operators_image(), &work)
                 .map_err(|e| Error::Host(e.to_string()))?;
             k3r_images::write_image(&spec, &out).map_err(|e| Error::Host(e.to_string()))?;
             Ok(())
@@ -34,7 +30,7 @@ pub async fn import_operators_image(layout: &Layout, paths: &NodePaths) -> Resul
         );
     }
     let started = Instant::now();
-    let refs = k3r_node::containerd::import_image(paths, &tarball).await?;
+    let refs = crate::containerd::import_image(paths, &tarball).await?;
     tracing::info!(images = ?refs, seconds = started.elapsed().as_secs_f32(), "operators image imported");
     Ok(())
 }

@@ -1,0 +1,198 @@
+//! Starting a node: the one path the server's own node and every agent
+//! take (as k3s's server runs its node through `agent.Run`). Host setup,
+//! containerd with k3r's images, kubelet and kube-proxy; then, once the
+//! controller-manager gave the node its pod CIDR, node networking and the
+//! CNI config; done when the node is Ready by this boot's kubelet.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use k3r_network::{NodeNetwork, NodeNetworkConfig};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node as NodeObject;
+use kube::Api;
+
+use crate::kubelet::Kubelet;
+use crate::process::{Executor, ProcessSpec, Supervised};
+use crate::{Error, NodePaths};
+
+/// How long each wait of a node start may take.
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Everything a node start needs.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    /// The node's data dir (its `agent/` is `paths.agent_dir`).
+    pub data_dir: PathBuf,
+    pub paths: NodePaths,
+    /// The cgroup its pods live under ("/" unless nodes share a machine).
+    pub cgroup_root: String,
+    pub containerd: PathBuf,
+    /// The upstream multicall (kubelet, kube-proxy).
+    pub kube_binary: PathBuf,
+    /// Where component logs go (`<component>.log`).
+    pub logs: PathBuf,
+    pub kubelet: Kubelet,
+    pub kube_proxy_kubeconfig: PathBuf,
+    pub kube_proxy_args: Vec<String>,
+    /// The node networking controller's identity (k3r-controller).
+    pub controller_kubeconfig: PathBuf,
+    pub network: NodeNetworkConfig,
+}
+
+/// A started (or partly started) node; [`Node::stop`] takes everything
+/// down, its pods included.
+#[derive(Default)]
+pub struct Node {
+    children: Vec<Supervised>,
+    network: Option<NodeNetwork>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    scope: Option<(NodePaths, PathBuf, String)>,
+}
+
+impl Node {
+    /// Starts the node, recording what runs as it goes (so that a failed
+    /// start is stopped whole). Returns the node's pod CIDR.
+    pub async fn start(
+        &mut self,
+        spec: &NodeSpec,
+        executor: &impl Executor,
+        started: Instant,
+    ) -> Result<String, Error> {
+        let paths = &spec.paths;
+        for dir in [paths.etc(), spec.logs.clone()] {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
+        }
+        crate::scope::write(paths, &spec.cgroup_root)?;
+        crate::cgroups::ensure_root(&spec.cgroup_root)?;
+        self.scope = Some((
+            paths.clone(),
+            spec.data_dir.clone(),
+            spec.cgroup_root.clone(),
+        ));
+        crate::host::prepare_host()?;
+
+        self.children.push(crate::containerd::launch(
+            executor,
+            paths,
+            spec.containerd.clone(),
+            spec.logs.join("containerd.log"),
+        )?);
+        crate::containerd::ready(paths).await?;
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f32(),
+            "containerd ready, images imported"
+        );
+        // Not needed for the node to become Ready: in the background.
+        let operators_paths = paths.clone();
+        self.background.push(tokio::spawn(async move {
+            if let Err(err) = crate::images::import_operators_image(&operators_paths).await {
+                tracing::error!(error = %err, "operators image");
+            }
+        }));
+
+        let kubelet = &spec.kubelet;
+        crate::kubelet::write_config(kubelet, paths)?;
+        self.children.push(executor.start(self.process(
+            spec,
+            "kubelet",
+            crate::kubelet::args(kubelet, paths),
+        )));
+        self.children.push(executor.start(self.process(
+            spec,
+            "kube-proxy",
+            crate::kubelet::kube_proxy_args(
+                &kubelet.node_name,
+                &spec.network.cluster_cidr.to_string(),
+                &spec.kube_proxy_kubeconfig,
+                &spec.kube_proxy_args,
+            ),
+        )));
+
+        // As the kubelet itself: a node may read its own Node and Lease,
+        // while the k3r-controller identity's RBAC may not exist yet (on a
+        // first boot, the operators that apply it wait for this node).
+        let own = crate::kubeconfig::client(&kubelet.kubeconfig).await?;
+        let pod_cidr = wait_for_pod_cidr(&own, &kubelet.node_name).await?;
+        let controller = crate::kubeconfig::client(&spec.controller_kubeconfig).await?;
+        let network = k3r_network::node::start(controller, spec.network.clone(), &pod_cidr).await?;
+        crate::cni::write(
+            paths,
+            &pod_cidr,
+            &spec.network.cluster_cidr.to_string(),
+            network.mtu,
+        )?;
+        self.network = Some(network);
+        let booted = SystemTime::now() - started.elapsed();
+        wait_for_ready(&own, &kubelet.node_name, booted).await?;
+        Ok(pod_cidr)
+    }
+
+    fn process(&self, spec: &NodeSpec, name: &str, args: Vec<String>) -> ProcessSpec {
+        ProcessSpec {
+            name: name.into(),
+            program: spec.kube_binary.clone(),
+            args,
+            env: Vec::new(),
+            cwd: Some(spec.paths.agent_dir.clone()),
+            log: spec.logs.join(format!("{name}.log")),
+        }
+    }
+
+    /// Stops the networking controller, kube-proxy, kubelet and containerd
+    /// (newest first), then the pods' processes and mounts; a node of its
+    /// own on a shared machine also removes its cgroup root and run dir.
+    pub async fn stop(&mut self) {
+        for task in self.background.drain(..) {
+            task.abort();
+        }
+        drop(self.network.take());
+        while let Some(child) = self.children.pop() {
+            tracing::info!(component = %child.name, "stopping");
+            child.stop().await;
+        }
+        let Some((paths, data_dir, root)) = self.scope.take() else {
+            return;
+        };
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::cleanup::stop_workloads(&paths, &data_dir, &root);
+            if root != "/" {
+                crate::cgroups::remove_root(&root);
+                // Its run dir is only its own (the default /run/k3r may
+                // be a server's).
+                let _ = std::fs::remove_dir_all(&paths.run_dir);
+            }
+        })
+        .await;
+    }
+}
+
+async fn wait_for_pod_cidr(client: &kube::Client, name: &str) -> Result<String, Error> {
+    let nodes: Api<NodeObject> = Api::all(client.clone());
+    crate::wait::until("the node's pod CIDR", TIMEOUT, || async {
+        nodes.get_opt(name).await.ok().flatten()?.spec?.pod_cidr
+    })
+    .await
+}
+
+/// Ready by this boot's kubelet (a Ready condition from before a restart
+/// does not count: [`crate::ready`]).
+async fn wait_for_ready(
+    client: &kube::Client,
+    name: &str,
+    booted: SystemTime,
+) -> Result<(), Error> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let nodes: Api<NodeObject> = Api::all(client.clone());
+    crate::wait::until("the node to be Ready", TIMEOUT, || async {
+        let node = serde_json::to_value(nodes.get_opt(name).await.ok().flatten()?).ok()?;
+        let lease = leases
+            .get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| serde_json::to_value(l).ok());
+        crate::ready::ready_since(&node, lease.as_ref(), booted).then_some(())
+    })
+    .await
+}
