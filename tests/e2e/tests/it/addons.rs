@@ -15,8 +15,7 @@ use crate::single_node::ensure_web;
 /// CoreDNS comes up from the packaged manifest and pods resolve through it.
 pub fn coredns(shared: &mut Shared) {
     let cluster = &shared.cluster;
-    let ready = coredns_ready(cluster);
-    eprintln!("E2E: CoreDNS Ready {ready:.1} s after k3r server started");
+    coredns_ready(cluster);
     let pods = ensure_web(cluster);
     let cluster_ip = cluster.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
     dns_resolution(cluster, &pods[2], &cluster_ip);

@@ -144,7 +144,16 @@ pub(crate) fn helm_revisions(cluster: &Cluster) -> Vec<(i64, String)> {
 
 /// (revision, status) of a release in helm-e2e, as real Helm reads them.
 pub(crate) fn revisions_of(cluster: &Cluster, release: &str) -> Vec<(i64, String)> {
-    let read = k3r_helm_oracle::helm_read_release(&cluster.kubeconfig, "helm-e2e", release)
+    revisions_in(cluster, "helm-e2e", release)
+}
+
+/// (revision, status) of a release in `namespace`, as real Helm reads them.
+pub(crate) fn revisions_in(
+    cluster: &Cluster,
+    namespace: &str,
+    release: &str,
+) -> Vec<(i64, String)> {
+    let read = k3r_helm_oracle::helm_read_release(&cluster.kubeconfig, namespace, release)
         .expect("real Helm reads the release");
     read["history"]
         .as_array()

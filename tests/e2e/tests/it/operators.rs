@@ -6,7 +6,11 @@
 use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
-use crate::helm_chart::{base64, condition, package, revisions_of};
+use crate::helm_chart::{base64, condition, package, revisions_in};
+
+/// Where the slow and quick charts' releases live (apart from the helm
+/// areas', which check that theirs leave nothing behind).
+const NAMESPACE: &str = "hook-e2e";
 use crate::shared::Shared;
 
 /// How long the slow chart's pre-install hook Job runs: longer than the
@@ -24,7 +28,7 @@ fn apply(cluster: &Cluster, yaml: &str) {
 
 fn chart(name: &str, content: &str, values: &str) -> String {
     format!(
-        "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {{name: {name}, namespace: kube-system}}\nspec:\n  targetNamespace: helm-e2e\n  createNamespace: true\n  timeout: 600s\n  chartContent: {content}\n  valuesContent: |\n    {values}\n"
+        "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {{name: {name}, namespace: kube-system}}\nspec:\n  targetNamespace: {NAMESPACE}\n  createNamespace: true\n  timeout: 600s\n  chartContent: {content}\n  valuesContent: |\n    {values}\n"
     )
 }
 
@@ -68,9 +72,10 @@ pub fn hook_blocks_nothing(shared: &mut Shared) {
         "the slow chart's pre-install hook running",
         Duration::from_secs(90),
         || {
-            let job = cluster.kubectl(&["-n", "helm-e2e", "get", "job", "slow-hook-pre"]);
+            let job = cluster.kubectl(&["-n", NAMESPACE, "get", "job", "slow-hook-pre"]);
             (job.status.success()
-                && revisions_of(cluster, "slow-hook") == [(1, "pending-install".to_string())])
+                && revisions_in(cluster, NAMESPACE, "slow-hook")
+                    == [(1, "pending-install".to_string())])
             .then_some(())
         },
     );
@@ -119,7 +124,7 @@ pub fn hook_blocks_nothing(shared: &mut Shared) {
         started.elapsed().as_secs_f64()
     );
     assert_eq!(
-        revisions_of(cluster, "slow-hook"),
+        revisions_in(cluster, NAMESPACE, "slow-hook"),
         [(1, "pending-install".to_string())],
         "the slow chart is still waiting on its hook"
     );
@@ -171,7 +176,7 @@ pub fn slow_hook_completes(shared: &mut Shared) {
     ]);
     let _ = cluster.kubectl(&[
         "-n",
-        "helm-e2e",
+        NAMESPACE,
         "delete",
         "job",
         "slow-hook-pre",
@@ -180,7 +185,7 @@ pub fn slow_hook_completes(shared: &mut Shared) {
     ]);
     let _ = cluster.kubectl(&[
         "-n",
-        "helm-e2e",
+        NAMESPACE,
         "delete",
         "cm",
         "slow-hook-pre-install",

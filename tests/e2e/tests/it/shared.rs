@@ -49,6 +49,8 @@ fn boot() -> Result<Shared, String> {
         let mut cluster = Cluster::start(&data_dir, port, &[]);
         let ready = cluster.wait_ready(Duration::from_secs(240));
         eprintln!("E2E: fresh data dir: node Ready after {ready:.1} s");
+        let dns = crate::addons::coredns_ready(&cluster);
+        eprintln!("E2E: fresh data dir: CoreDNS Ready after {dns:.1} s");
         Shared {
             cluster,
             data_dir,
