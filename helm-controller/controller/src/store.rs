@@ -103,6 +103,16 @@ pub async fn history(secrets: &Api<Secret>, name: &str) -> Result<Vec<Stored>, E
     Ok(out)
 }
 
+/// The annotation's value: the step as JSON, or null (removing it).
+fn step_annotation(step: Option<&Step>) -> Result<serde_json::Value, Error> {
+    Ok(match step {
+        Some(step) => serde_json::Value::String(
+            serde_json::to_string(step).map_err(|e| Error::Other(e.to_string()))?,
+        ),
+        None => serde_json::Value::Null,
+    })
+}
+
 /// Stores a new revision, with the step its operation starts at.
 pub async fn create(
     secrets: &Api<Secret>,
@@ -112,10 +122,8 @@ pub async fn create(
 ) -> Result<(), Error> {
     let mut object = release.secret();
     let mut annotations = serde_json::json!({ HASH_ANNOTATION: hash });
-    if let Some(step) = step {
-        annotations[STEP_ANNOTATION] = serde_json::Value::String(
-            serde_json::to_string(step).map_err(|e| Error::Other(e.to_string()))?,
-        );
+    if step.is_some() {
+        annotations[STEP_ANNOTATION] = step_annotation(step)?;
     }
     object["metadata"]["annotations"] = annotations;
     let secret: Secret =
@@ -149,14 +157,8 @@ pub async fn set_status(
         "release".to_string(),
         ByteString(encode_json(&json).into_bytes()),
     );
-    let step = match step {
-        Some(step) => serde_json::Value::String(
-            serde_json::to_string(step).map_err(|e| Error::Other(e.to_string()))?,
-        ),
-        None => serde_json::Value::Null,
-    };
     let patch = serde_json::json!({
-        "metadata": {"labels": {"status": status}, "annotations": {STEP_ANNOTATION: step}},
+        "metadata": {"labels": {"status": status}, "annotations": {STEP_ANNOTATION: step_annotation(step)?}},
         "data": data,
     });
     secrets
@@ -171,8 +173,7 @@ pub async fn set_status(
 
 /// Records how far the revision's operation got.
 pub async fn set_step(secrets: &Api<Secret>, stored: &Stored, step: &Step) -> Result<(), Error> {
-    let text = serde_json::to_string(step).map_err(|e| Error::Other(e.to_string()))?;
-    let patch = serde_json::json!({"metadata": {"annotations": {STEP_ANNOTATION: text}}});
+    let patch = serde_json::json!({"metadata": {"annotations": {STEP_ANNOTATION: step_annotation(Some(step))?}}});
     secrets
         .patch(
             &stored.name(),

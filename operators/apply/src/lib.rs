@@ -92,6 +92,15 @@ impl Applier {
         })
     }
 
+    async fn api_of(&self, reference: &ObjectRef) -> Result<Api<DynamicObject>, Error> {
+        self.api(
+            &reference.api_version,
+            &reference.kind,
+            reference.namespace.as_deref(),
+        )
+        .await
+    }
+
     pub async fn is_namespaced(&self, api_version: &str, kind: &str) -> Result<bool, Error> {
         Ok(self.kinds.resolve(api_version, kind).await?.1)
     }
@@ -156,13 +165,7 @@ impl Applier {
         let reference = ObjectRef::of(object).ok_or_else(|| {
             Error::Invalid("an object needs apiVersion, kind and metadata.name".into())
         })?;
-        let api = self
-            .api(
-                &reference.api_version,
-                &reference.kind,
-                reference.namespace.as_deref(),
-            )
-            .await?;
+        let api = self.api_of(&reference).await?;
         let mut params = PatchParams::apply(options.manager);
         params.force = options.force;
         api.patch(&reference.name, &params, &Patch::Apply(object))
@@ -176,13 +179,7 @@ impl Applier {
 
     /// One object, if it exists.
     pub async fn get(&self, reference: &ObjectRef) -> Result<Option<DynamicObject>, Error> {
-        let api = self
-            .api(
-                &reference.api_version,
-                &reference.kind,
-                reference.namespace.as_deref(),
-            )
-            .await?;
+        let api = self.api_of(reference).await?;
         api.get_opt(&reference.name)
             .await
             .map_err(|source| Error::Api {
@@ -195,14 +192,7 @@ impl Applier {
     /// longer served, is fine. Dependents go too, in the background (a
     /// Job's pods would otherwise be orphaned).
     pub async fn delete(&self, reference: &ObjectRef) -> Result<(), Error> {
-        let api = match self
-            .api(
-                &reference.api_version,
-                &reference.kind,
-                reference.namespace.as_deref(),
-            )
-            .await
-        {
+        let api = match self.api_of(reference).await {
             Ok(api) => api,
             Err(Error::Unserved { .. }) => return Ok(()),
             Err(e) => return Err(e),

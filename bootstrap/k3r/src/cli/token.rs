@@ -105,11 +105,7 @@ async fn client(kubeconfig: Option<std::path::PathBuf>) -> anyhow::Result<(kube:
         .and_then(|c| c.certificate_authority_data.clone())
         .unwrap_or_default();
     let ca_pem = STANDARD.decode(ca.trim()).unwrap_or_default();
-    let options = kube::config::KubeConfigOptions::default();
-    let client_config = kube::Config::from_custom_kubeconfig(config, &options)
-        .await
-        .with_context(|| format!("using {}", path.display()))?;
-    let client = kube::Client::try_from(client_config).context("Kubernetes client")?;
+    let client = k3r_node::kubeconfig::client(&path).await?;
     Ok((client, k3r_pki::ca_hash(&ca_pem)))
 }
 

@@ -352,16 +352,7 @@ pub fn disabled_addons_removed(cluster: &Cluster, manifests: &Path) {
 fn deploy_operator(cluster: &Cluster, data_dir: &std::path::Path) {
     let manifests = data_dir.join("server/manifests");
     operators_ready(cluster);
-    let image = cluster.ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/name=k3r-operators",
-        "-o",
-        "jsonpath={.items[0].spec.containers[0].image}",
-    ]);
+    let image = operators_pods(cluster, "{.items[0].spec.containers[0].image}");
     assert_eq!(image, "docker.io/k3r/k3r-operators:v0.1.0");
     let started = Instant::now();
     std::fs::write(
@@ -445,16 +436,10 @@ fn deploy_operator(cluster: &Cluster, data_dir: &std::path::Path) {
         ".skip must be honoured"
     );
     // The other add-ons kept working and the operator did not crash-loop.
-    let restarts = cluster.ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/name=k3r-operators",
-        "-o",
-        "jsonpath={.items[0].status.containerStatuses[0].restartCount}",
-    ]);
+    let restarts = operators_pods(
+        cluster,
+        "{.items[0].status.containerStatuses[0].restartCount}",
+    );
     assert_eq!(restarts, "0", "the operator restarted");
     std::fs::remove_file(manifests.join("broken.yaml")).expect("remove");
 }
@@ -473,4 +458,18 @@ pub fn operators_ready(cluster: &Cluster) {
         ]);
         (ready == "1").then_some(())
     });
+}
+
+/// A jsonpath over the k3r-operators Deployment's pods.
+pub fn operators_pods(cluster: &Cluster, jsonpath: &str) -> String {
+    cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=k3r-operators",
+        "-o",
+        &format!("jsonpath={jsonpath}"),
+    ])
 }

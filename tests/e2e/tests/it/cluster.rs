@@ -119,6 +119,16 @@ impl Cluster {
         child.wait_with_output().expect("kubectl output")
     }
 
+    /// `kubectl apply -f -` of `yaml`, which must succeed.
+    pub fn apply(&self, yaml: &str) {
+        let applied = self.kubectl_stdin(&["apply", "-f", "-"], Some(yaml));
+        assert!(
+            applied.status.success(),
+            "{}",
+            String::from_utf8_lossy(&applied.stderr)
+        );
+    }
+
     /// kubectl that must succeed; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);

@@ -14,15 +14,6 @@ use crate::helm_chart::{
 
 const WAIT: Duration = Duration::from_secs(90);
 
-fn apply(cluster: &Cluster, yaml: &str) {
-    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(yaml));
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-}
-
 fn field(cluster: &Cluster, args: &[&str], jsonpath: &str) -> Option<String> {
     let mut all: Vec<&str> = vec!["-n", "helm-e2e", "get"];
     all.extend_from_slice(args);
@@ -96,7 +87,7 @@ fn hooked_chart(content: &str, values: &str, timeout: &str) -> String {
 fn hooks(cluster: &Cluster, work: &std::path::Path) {
     let content = base64(&package("hooked", work));
     let started = std::time::Instant::now();
-    apply(cluster, &hooked_chart(&content, "greeting: one", "60s"));
+    cluster.apply(&hooked_chart(&content, "greeting: one", "60s"));
     let status = wait_condition(cluster, "hooked", "False|Installed|");
     eprintln!(
         "E2E: chart with pre/post-install hook Jobs installed in {:.1} s",
@@ -154,10 +145,11 @@ fn hooks(cluster: &Cluster, work: &std::path::Path) {
     );
 
     // A failing pre-upgrade hook: revision 2 failed, nothing upgraded.
-    apply(
-        cluster,
-        &hooked_chart(&content, "greeting: two\n    upgradeHook: fail", "60s"),
-    );
+    cluster.apply(&hooked_chart(
+        &content,
+        "greeting: two\n    upgradeHook: fail",
+        "60s",
+    ));
     let failed = cluster.eventually("the HookFailed event", WAIT, || {
         let messages = chart_events(cluster, "hooked", "HookFailed");
         (!messages.is_empty()).then_some(messages)
@@ -177,10 +169,11 @@ fn hooks(cluster: &Cluster, work: &std::path::Path) {
     );
 
     // A hanging hook stops at spec.timeout.
-    apply(
-        cluster,
-        &hooked_chart(&content, "greeting: three\n    upgradeHook: hang", "8s"),
-    );
+    cluster.apply(&hooked_chart(
+        &content,
+        "greeting: three\n    upgradeHook: hang",
+        "8s",
+    ));
     // Events of one reason on one object are aggregated (the first message
     // stays), so the cause is read from the operator's log.
     cluster.eventually("revision 3 failed", WAIT, || {
@@ -238,7 +231,7 @@ fn ownership(cluster: &Cluster, work: &std::path::Path) {
         "--from-literal=greeting=mine",
     ]);
     let content = base64(&package("greeter", work));
-    apply(cluster, &greeter_chart("adoptee", &content, ""));
+    cluster.apply(&greeter_chart("adoptee", &content, ""));
     let status = wait_condition(cluster, "adoptee", "True|");
     assert!(
         status.starts_with("True|OwnershipConflict|")
@@ -253,10 +246,11 @@ fn ownership(cluster: &Cluster, work: &std::path::Path) {
         "a conflicting object is left alone"
     );
     assert_eq!(release_secrets(cluster, "adoptee"), 0, "nothing recorded");
-    apply(
-        cluster,
-        &greeter_chart("adoptee", &content, "  takeOwnership: true\n"),
-    );
+    cluster.apply(&greeter_chart(
+        "adoptee",
+        &content,
+        "  takeOwnership: true\n",
+    ));
     wait_condition(cluster, "adoptee", "False|Installed|");
     assert_eq!(
         configmap(
@@ -284,7 +278,7 @@ fn oci(cluster: &Cluster) {
             registry.host
         )
     };
-    apply(cluster, &chart(""));
+    cluster.apply(&chart(""));
     let status = wait_condition(cluster, "greeter-oci", "True|");
     assert!(
         status.starts_with("True|FetchFailed|") && status.contains("requires credentials"),
@@ -302,10 +296,7 @@ fn oci(cluster: &Cluster) {
         &format!("--docker-password={}", registry.password),
     ]);
     let started = std::time::Instant::now();
-    apply(
-        cluster,
-        &chart("  dockerRegistrySecret: {name: greeter-oci-pull}\n"),
-    );
+    cluster.apply(&chart("  dockerRegistrySecret: {name: greeter-oci-pull}\n"));
     let status = wait_condition(cluster, "greeter-oci", "False|Installed|");
     eprintln!(
         "E2E: chart from an OCI registry installed {:.1} s after the credentials were added",
@@ -322,9 +313,7 @@ fn oci(cluster: &Cluster) {
 
 fn bad_input(cluster: &Cluster, work: &std::path::Path) {
     // An unreachable repository: FetchFailed, retried with growing delays.
-    apply(
-        cluster,
-        "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {name: unreachable, namespace: kube-system}\nspec:\n  repo: http://127.0.0.1:9/charts\n  chart: greeter\n  targetNamespace: helm-e2e\n",
+    cluster.apply("apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {name: unreachable, namespace: kube-system}\nspec:\n  repo: http://127.0.0.1:9/charts\n  chart: greeter\n  targetNamespace: helm-e2e\n",
     );
     let status = wait_condition(cluster, "unreachable", "True|");
     assert!(
@@ -352,13 +341,13 @@ fn bad_input(cluster: &Cluster, work: &std::path::Path) {
             "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {{name: badvalues, namespace: kube-system}}\nspec:\n  targetNamespace: helm-e2e\n  chartContent: {content}\n  valuesContent: |\n    {values}\n"
         )
     };
-    apply(cluster, &chart("greeting: [unclosed"));
+    cluster.apply(&chart("greeting: [unclosed"));
     let status = wait_condition(cluster, "badvalues", "True|");
     assert!(
         status.starts_with("True|InvalidValues|HelmChart spec.valuesContent"),
         "{status}"
     );
-    apply(cluster, &chart("greeting: 5"));
+    cluster.apply(&chart("greeting: 5"));
     let status = wait_condition(cluster, "badvalues", "True|RenderFailed|");
     assert!(
         status.contains("greeting") && status.contains("string"),

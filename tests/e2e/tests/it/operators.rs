@@ -17,32 +17,10 @@ use crate::shared::Shared;
 /// old operators' 2-minute liveness window.
 const SLOW_HOOK_SECONDS: u64 = 200;
 
-fn apply(cluster: &Cluster, yaml: &str) {
-    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(yaml));
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-}
-
 fn chart(name: &str, content: &str, values: &str) -> String {
     format!(
         "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {{name: {name}, namespace: kube-system}}\nspec:\n  targetNamespace: {NAMESPACE}\n  createNamespace: true\n  timeout: 600s\n  chartContent: {content}\n  valuesContent: |\n    {values}\n"
     )
-}
-
-fn operators_restarts(cluster: &Cluster) -> String {
-    cluster.ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/name=k3r-operators",
-        "-o",
-        "jsonpath={.items[*].status.containerStatuses[0].restartCount}",
-    ])
 }
 
 /// Applies the slow chart (once): its pre-install hook sleeps 200 s.
@@ -52,14 +30,11 @@ fn start_slow_chart(shared: &mut Shared) -> Instant {
     }
     let work = tempfile::tempdir().expect("tempdir");
     let content = base64(&package("hooked", work.path()));
-    apply(
-        &shared.cluster,
-        &chart(
-            "slow-hook",
-            &content,
-            &format!("greeting: slow\n    preInstallSeconds: {SLOW_HOOK_SECONDS}"),
-        ),
-    );
+    shared.cluster.apply(&chart(
+        "slow-hook",
+        &content,
+        &format!("greeting: slow\n    preInstallSeconds: {SLOW_HOOK_SECONDS}"),
+    ));
     let applied = Instant::now();
     shared.slow_hook_applied = Some(applied);
     applied
@@ -88,7 +63,7 @@ pub fn hook_blocks_nothing(shared: &mut Shared) {
     let work = tempfile::tempdir().expect("tempdir");
     let content = base64(&package("greeter", work.path()));
     let started = Instant::now();
-    apply(cluster, &chart("quick", &content, "greeting: quick"));
+    cluster.apply(&chart("quick", &content, "greeting: quick"));
     let status = cluster.eventually("the quick chart installed", Duration::from_secs(60), || {
         let status = condition(cluster, "quick");
         status.starts_with("False|Installed|").then_some(status)
@@ -162,7 +137,10 @@ pub fn slow_hook_completes(shared: &mut Shared) {
         "installed after {took:?}: the hook cannot have run {SLOW_HOOK_SECONDS} s"
     );
     assert_eq!(
-        operators_restarts(cluster),
+        crate::addons::operators_pods(
+            cluster,
+            "{.items[*].status.containerStatuses[0].restartCount}"
+        ),
         "0",
         "the operators pod restarted while the hook ran"
     );
