@@ -63,14 +63,16 @@ fn main() {
         area("cluster::join_endpoints", |s| {
             join::join_endpoints(&s.cluster)
         }),
-        area("cluster::agents", agents::agents),
+        area("cluster::bulk_configmaps", |s| {
+            single_node::bulk_configmaps(&s.cluster)
+        }),
+        // Before the agents area, which restarts the server (and with it
+        // the slow chart's hook pod and the operators pod).
         area(
             "cluster::operators::slow_hook_completes",
             operators::slow_hook_completes,
         ),
-        area("cluster::bulk_configmaps", |s| {
-            single_node::bulk_configmaps(&s.cluster)
-        }),
+        area("cluster::agents", agents::agents),
         area("cluster::restart", single_node::restart),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
