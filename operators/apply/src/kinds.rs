@@ -73,11 +73,6 @@ impl Kinds {
             None => self.client.list_core_api_resources(api_version).await,
         }
     }
-
-    /// Forgets everything (after CRDs changed under us).
-    pub async fn clear(&self) {
-        self.cache.write().await.clear();
-    }
 }
 
 fn resources(api_version: &str, list: &APIResourceList) -> Resources {

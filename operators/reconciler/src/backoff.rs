@@ -51,7 +51,8 @@ impl Failures {
             .remove(key);
     }
 
-    pub fn count(&self, key: &str) -> u32 {
+    #[cfg(test)]
+    fn count(&self, key: &str) -> u32 {
         self.counts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
