@@ -51,6 +51,8 @@ impl LoadBalancer {
                         continue;
                     }
                 };
+                // Both halves carry small requests that must not wait on Nagle.
+                let _ = client.set_nodelay(true);
                 let shared = Arc::clone(&accepting);
                 tokio::spawn(async move {
                     if let Some(mut server) = dial(&shared).await {

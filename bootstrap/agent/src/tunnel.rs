@@ -52,6 +52,7 @@ async fn open(server: &str, path: &str, tls: &TlsConnector) -> Result<Ws, String
         .await
         .map_err(|_| format!("{server}: connect timed out"))?
         .map_err(|e| format!("{server}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
     let stream = tls
         .connect(name, tcp)
         .await
@@ -121,7 +122,10 @@ async fn serve(ws: Ws, server: &str, tls: &TlsConnector) {
 /// One dial: the local kubelet, carried over a stream websocket.
 async fn stream(dial: Dial, server: &str, tls: &TlsConnector) {
     let local = match TcpStream::connect(("127.0.0.1", dial.port)).await {
-        Ok(local) => local,
+        Ok(local) => {
+            let _ = local.set_nodelay(true);
+            local
+        }
         Err(err) => {
             tracing::warn!(port = dial.port, error = %err, "tunnel: local dial failed");
             return;

@@ -12,7 +12,6 @@ pub mod cni;
 pub mod containerd;
 pub mod host;
 pub mod images;
-pub mod kubeconfig;
 pub mod kubelet;
 pub mod process;
 pub mod ready;
@@ -32,8 +31,8 @@ pub enum Error {
     Io(PathBuf, std::io::Error),
     #[error("{0}")]
     Timeout(String),
-    #[error("kubeconfig {0}")]
-    Kubeconfig(String),
+    #[error(transparent)]
+    Client(#[from] k3r_kube_client::Error),
     #[error("node networking: {0}")]
     Network(#[from] k3r_network::Error),
 }

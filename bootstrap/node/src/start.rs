@@ -112,9 +112,9 @@ impl Node {
         // As the kubelet itself: a node may read its own Node and Lease,
         // while the k3r-controller identity's RBAC may not exist yet (on a
         // first boot, the operators that apply it wait for this node).
-        let own = crate::kubeconfig::client(&kubelet.kubeconfig).await?;
+        let own = k3r_kube_client::from_kubeconfig(&kubelet.kubeconfig).await?;
         let pod_cidr = wait_for_pod_cidr(&own, &kubelet.node_name).await?;
-        let controller = crate::kubeconfig::client(&spec.controller_kubeconfig).await?;
+        let controller = k3r_kube_client::from_kubeconfig(&spec.controller_kubeconfig).await?;
         let network = k3r_network::node::start(controller, spec.network.clone(), &pod_cidr).await?;
         crate::cni::write(
             paths,

@@ -20,12 +20,14 @@ pub struct ApiClient {
     client: Client<Connector, Full<Bytes>>,
 }
 
+/// HTTPS over k3r's TCP connector (TCP_NODELAY: every request would
+/// otherwise wait for kube-apiserver's delayed ACK).
 pub fn connector(config: rustls::ClientConfig) -> Connector {
     hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_only()
         .enable_http1()
-        .build()
+        .wrap_connector(k3r_kube_client::http_connector())
 }
 
 impl ApiClient {

@@ -126,6 +126,8 @@ pub async fn serve(
                 },
                 _ = stop.wait_for(|s| *s) => break,
             };
+            // Small requests and answers must not wait on Nagle.
+            let _ = socket.set_nodelay(true);
             let acceptor = acceptor.clone();
             let backend = backend.clone();
             let base = Arc::clone(&base);

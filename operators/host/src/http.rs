@@ -53,6 +53,7 @@ pub async fn serve(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            let _ = stream.set_nodelay(true);
             let probes = probes.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request| respond(request, probes.clone()));

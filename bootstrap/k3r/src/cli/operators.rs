@@ -46,7 +46,7 @@ pub fn run(args: OperatorsArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
     runtime.block_on(async move {
-        let client = kube::Client::try_default()
+        let client = k3r_kube_client::infer()
             .await
             .context("connecting to the Kubernetes API")?;
         match &mode {

@@ -105,7 +105,7 @@ async fn client(kubeconfig: Option<std::path::PathBuf>) -> anyhow::Result<(kube:
         .and_then(|c| c.certificate_authority_data.clone())
         .unwrap_or_default();
     let ca_pem = STANDARD.decode(ca.trim()).unwrap_or_default();
-    let client = k3r_node::kubeconfig::client(&path).await?;
+    let client = k3r_kube_client::from_kubeconfig(&path).await?;
     Ok((client, k3r_pki::ca_hash(&ca_pem)))
 }
 

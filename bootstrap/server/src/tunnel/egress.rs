@@ -126,7 +126,10 @@ async fn connect(mut client: UnixStream, tunnels: &Tunnels) -> Result<(), String
     let target = format!("{host}:{port}");
     let direct = tokio::time::timeout(DIRECT_TIMEOUT, TcpStream::connect(&target)).await;
     let mut server = match direct {
-        Ok(Ok(server)) => server,
+        Ok(Ok(server)) => {
+            let _ = server.set_nodelay(true);
+            server
+        }
         Ok(Err(e)) => {
             let _ = client
                 .write_all(format!("HTTP/1.1 502 Bad Gateway\r\n\r\n{target}: {e}").as_bytes())
