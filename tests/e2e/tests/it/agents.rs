@@ -252,6 +252,31 @@ fn pods_reach_each_other(cluster: &Cluster, pods: &[(String, String, String, Str
     }
 }
 
+/// Every TCP connection of the server, the agents and the operators'
+/// processes (both modes) has TCP_NODELAY.
+fn sockets_have_nodelay(cluster: &Cluster, agents: &[Agent]) {
+    let pid_of = |needle: &str| -> u32 {
+        crate::cluster::processes_mentioning(needle)
+            .first()
+            .and_then(|line| line.split(':').next())
+            .and_then(|pid| pid.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no process mentions {needle:?}"))
+    };
+    let mut processes = vec![("k3r server", cluster.pid().expect("server pid"))];
+    for agent in agents {
+        processes.push(("k3r agent", agent.process.pid().expect("agent pid")));
+    }
+    processes.push((
+        "k3r operators (cluster)",
+        pid_of("k3r operators --manifests-dir"),
+    ));
+    processes.push((
+        "k3r operators (node)",
+        pid_of("k3r operators --listen 0.0.0.0:10271"),
+    ));
+    crate::sockets::assert_nodelay(&processes);
+}
+
 /// Two agents in network namespaces: refused joins, joining, pods and
 /// Services across nodes, per-node controllers on every node, tunnels,
 /// server and agent restarts, clean stops.
@@ -371,6 +396,7 @@ fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
     ]);
     assert_eq!(annotations, format!("vxlan {}", TestNet::address(1)));
     crate::operators::per_node_controllers(cluster, 3);
+    sockets_have_nodelay(cluster, &agents);
 
     // A pod on every node; pod to pod, to the Service and NodePorts across nodes.
     let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(SPREAD));

@@ -18,6 +18,7 @@ mod process;
 mod server_bad_input;
 mod shared;
 mod single_node;
+mod sockets;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -44,6 +45,7 @@ fn main() {
             "server_bad_input::bad_agent_flags_are_refused_with_one_clear_line",
             server_bad_input::bad_agent_flags_are_refused_with_one_clear_line,
         ),
+        standalone("sockets::detector_sees_nagle", sockets::detector_sees_nagle),
         area("cluster::single_node", single_node::api_and_workloads),
         area("cluster::coredns", addons::coredns),
         area("cluster::addons", addons::addons),
