@@ -15,18 +15,22 @@ use k3r_etcd_proto::etcdserverpb::watch_server::Watch;
 use k3r_etcd_proto::etcdserverpb::{
     WatchCreateRequest, WatchRequest, WatchResponse, watch_create_request, watch_request,
 };
-use tokio::sync::{broadcast, mpsc};
+use k3r_etcd_proto::mvccpb::Event;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::header;
 use crate::error::Error;
 use crate::store::Store;
-use crate::store::hub::Batch;
+use crate::store::hub::{Batch, Pending, Subscriber};
 use crate::store::types::{Change, KeyRange};
 
 /// Rows read per step when replaying history.
 const REPLAY_CHUNK: i64 = 1000;
+/// Soft limit of one watch response's size: clients cap what they decode
+/// (4 MiB by default in gRPC).
+const RESPONSE_BYTES: usize = 1 << 20;
 /// Watch ID etcd uses for stream-wide progress responses.
 const PROGRESS_ALL_ID: i64 = -1;
 
@@ -85,6 +89,7 @@ impl Watcher {
 
 struct WatchStreamTask {
     store: Store,
+    subscriber: Arc<Subscriber>,
     out: mpsc::Sender<Result<WatchResponse, Status>>,
     watchers: BTreeMap<i64, Watcher>,
     next_id: i64,
@@ -101,34 +106,40 @@ impl WatchStreamTask {
         out: mpsc::Sender<Result<WatchResponse, Status>>,
         progress_interval: Duration,
     ) -> Self {
+        let (subscriber, revisions) = store.hub().subscribe();
         Self {
             store,
+            subscriber,
             out,
             watchers: BTreeMap::new(),
             next_id: 0,
-            seen: 0,
+            seen: revisions.current,
             progress_interval,
         }
     }
 
     async fn run(mut self, mut incoming: Streaming<WatchRequest>) {
-        let (mut fanout, revisions) = self.store.hub().subscribe();
-        self.seen = revisions.current;
+        let subscriber = Arc::clone(&self.subscriber);
         let mut ticker =
             tokio::time::interval(self.progress_interval.max(Duration::from_millis(100)) / 2);
         let result: Result<(), Closed> = async {
             loop {
                 tokio::select! {
                     request = incoming.message() => match request {
-                        Ok(Some(request)) => self.handle(request, &mut fanout).await?,
+                        Ok(Some(request)) => self.handle(request).await?,
                         Ok(None) | Err(_) => return Err(Closed),
                     },
-                    batch = fanout.recv() => match batch {
-                        Ok(batch) => self.dispatch_batch(&batch).await?,
-                        Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up().await?,
-                        Err(broadcast::error::RecvError::Closed) => return Err(Closed),
-                    },
-                    _ = ticker.tick() => self.notify_progress().await?,
+                    () = subscriber.woken() => {
+                        let pending = self.subscriber.take();
+                        self.dispatch_pending(pending).await?;
+                    }
+                    _ = ticker.tick() => {
+                        // Uninteresting batches wake nobody: catch up on
+                        // how far the stream is complete before reporting.
+                        let pending = self.subscriber.take();
+                        self.dispatch_pending(pending).await?;
+                        self.notify_progress().await?;
+                    }
                 }
             }
         }
@@ -144,16 +155,14 @@ impl WatchStreamTask {
         self.out.send(Ok(response)).await.map_err(|_| Closed)
     }
 
-    async fn handle(
-        &mut self,
-        request: WatchRequest,
-        fanout: &mut broadcast::Receiver<Arc<Batch>>,
-    ) -> Result<(), Closed> {
+    async fn handle(&mut self, request: WatchRequest) -> Result<(), Closed> {
         match request.request_union {
             Some(watch_request::RequestUnion::CreateRequest(create)) => self.create(create).await,
             Some(watch_request::RequestUnion::CancelRequest(cancel)) => {
                 if self.watchers.remove(&cancel.watch_id).is_some() {
                     self.store.metrics().watchers.dec();
+                    let pending = self.subscriber.set_interest(self.interest(None));
+                    self.dispatch_pending(pending).await?;
                     self.send(WatchResponse {
                         header: header(self.seen),
                         watch_id: cancel.watch_id,
@@ -167,13 +176,8 @@ impl WatchStreamTask {
             Some(watch_request::RequestUnion::ProgressRequest(_)) => {
                 // Dispatch whatever is already committed first, so the answer
                 // is as fresh as it can truthfully be.
-                loop {
-                    match fanout.try_recv() {
-                        Ok(batch) => self.dispatch_batch(&batch).await?,
-                        Err(broadcast::error::TryRecvError::Lagged(_)) => self.catch_up().await?,
-                        Err(_) => break,
-                    }
-                }
+                let pending = self.subscriber.take();
+                self.dispatch_pending(pending).await?;
                 self.send(WatchResponse {
                     header: header(self.seen),
                     watch_id: PROGRESS_ALL_ID,
@@ -219,9 +223,16 @@ impl WatchStreamTask {
         if create.start_revision > 0 && create.start_revision < compacted {
             return self.send_compacted(id, compacted).await;
         }
+        // From here on batches touching the new range wake this stream;
+        // earlier ones are replayed from history below, up to `seen`.
+        let range = KeyRange::new(&create.key, &create.range_end);
+        let pending = self
+            .subscriber
+            .set_interest(self.interest(Some(range.clone())));
+        self.dispatch_pending(pending).await?;
         let filters = &create.filters;
         let mut watcher = Watcher {
-            range: KeyRange::new(&create.key, &create.range_end),
+            range,
             next: if create.start_revision > 0 {
                 create.start_revision
             } else {
@@ -257,7 +268,8 @@ impl WatchStreamTask {
                 .map(|c| c.to_event(watcher.prev_kv))
                 .collect::<Vec<_>>();
             if !events.is_empty() {
-                self.send_events(id, &mut watcher, events, last).await?;
+                watcher.last_sent = Instant::now();
+                self.send_events(id, events, last).await?;
             }
             watcher.next = last + 1;
         }
@@ -289,22 +301,46 @@ impl WatchStreamTask {
         .await
     }
 
-    async fn send_events(
-        &self,
-        id: i64,
-        watcher: &mut Watcher,
-        events: Vec<k3r_etcd_proto::mvccpb::Event>,
-        revision: i64,
-    ) -> Result<(), Closed> {
+    /// Sends events in responses of at most about `RESPONSE_BYTES` each,
+    /// split only between revisions (a revision's events stay together, as
+    /// etcd keeps them): history replays can carry thousands of events.
+    async fn send_events(&self, id: i64, events: Vec<Event>, revision: i64) -> Result<(), Closed> {
         self.store.metrics().events_sent.inc_by(events.len() as u64);
-        watcher.last_sent = Instant::now();
-        self.send(WatchResponse {
-            header: header(revision),
-            watch_id: id,
-            events,
-            ..Default::default()
-        })
-        .await
+        for events in split_by_size(events, RESPONSE_BYTES) {
+            self.send(WatchResponse {
+                header: header(revision),
+                watch_id: id,
+                events,
+                ..Default::default()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Key ranges of the stream's watchers, plus `extra`.
+    fn interest(&self, extra: Option<KeyRange>) -> Vec<KeyRange> {
+        self.watchers
+            .values()
+            .map(|w| w.range.clone())
+            .chain(extra)
+            .collect()
+    }
+
+    async fn dispatch_pending(&mut self, pending: Pending) -> Result<(), Closed> {
+        match pending {
+            Pending::Batches { batches, upto } => {
+                for batch in batches {
+                    self.dispatch_batch(&batch).await?;
+                }
+                if upto > self.seen {
+                    // Nothing in between concerns this stream's watchers.
+                    self.dispatch(&[], upto).await?;
+                }
+                Ok(())
+            }
+            Pending::Lagged { upto } => self.catch_up(upto).await,
+        }
     }
 
     async fn dispatch_batch(&mut self, batch: &Batch) -> Result<(), Closed> {
@@ -320,33 +356,29 @@ impl WatchStreamTask {
     }
 
     async fn dispatch(&mut self, changes: &[&Change], upto: i64) -> Result<(), Closed> {
-        let ids: Vec<i64> = self.watchers.keys().copied().collect();
-        for id in ids {
-            let Some(mut watcher) = self.watchers.remove(&id) else {
-                continue;
-            };
+        let mut outgoing = Vec::new();
+        for (id, watcher) in self.watchers.iter_mut() {
             let events: Vec<_> = changes
                 .iter()
                 .filter(|c| watcher.wants(c))
                 .map(|c| c.to_event(watcher.prev_kv))
                 .collect();
-            let result = if events.is_empty() {
-                Ok(())
-            } else {
-                self.send_events(id, &mut watcher, events, upto).await
-            };
             watcher.next = watcher.next.max(upto + 1);
-            self.watchers.insert(id, watcher);
-            result?;
+            if !events.is_empty() {
+                watcher.last_sent = Instant::now();
+                outgoing.push((*id, events));
+            }
         }
         self.seen = upto;
+        for (id, events) in outgoing {
+            self.send_events(id, events, upto).await?;
+        }
         Ok(())
     }
 
     /// The fan-out dropped batches for this stream: read them from the
-    /// database instead.
-    async fn catch_up(&mut self) -> Result<(), Closed> {
-        let target = self.store.revisions().current;
+    /// database instead, up to `target`.
+    async fn catch_up(&mut self, target: i64) -> Result<(), Closed> {
         while self.seen < target {
             let compacted = self.store.revisions().compacted;
             if self.seen + 1 < compacted {
@@ -404,5 +436,84 @@ impl WatchStreamTask {
             .await?;
         }
         Ok(())
+    }
+}
+
+fn event_bytes(event: &Event) -> usize {
+    let kv = |kv: &Option<k3r_etcd_proto::mvccpb::KeyValue>| {
+        kv.as_ref()
+            .map_or(0, |kv| kv.key.len() + kv.value.len() + 32)
+    };
+    kv(&event.kv) + kv(&event.prev_kv)
+}
+
+fn event_revision(event: &Event) -> i64 {
+    event.kv.as_ref().map_or(0, |kv| kv.mod_revision)
+}
+
+/// Splits `events` into groups of about `limit` bytes at revision changes.
+fn split_by_size(events: Vec<Event>, limit: usize) -> Vec<Vec<Event>> {
+    let mut groups = Vec::new();
+    let mut group: Vec<Event> = Vec::new();
+    let mut bytes = 0;
+    for event in events {
+        let starts_revision = group
+            .last()
+            .is_none_or(|last| event_revision(last) != event_revision(&event));
+        if bytes >= limit && starts_revision {
+            groups.push(std::mem::take(&mut group));
+            bytes = 0;
+        }
+        bytes += event_bytes(&event);
+        group.push(event);
+    }
+    if !group.is_empty() {
+        groups.push(group);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k3r_etcd_proto::mvccpb::KeyValue;
+
+    fn event(revision: i64, size: usize) -> Event {
+        Event {
+            kv: Some(KeyValue {
+                key: b"k".to_vec(),
+                value: vec![b'v'; size],
+                mod_revision: revision,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn revisions(groups: &[Vec<Event>]) -> Vec<Vec<i64>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(event_revision).collect())
+            .collect()
+    }
+
+    #[test]
+    fn large_replays_split_between_revisions_only() {
+        let events = vec![
+            event(1, 600),
+            event(2, 600),
+            event(2, 600),
+            event(3, 10),
+            event(4, 10),
+        ];
+        assert_eq!(
+            revisions(&split_by_size(events, 1000)),
+            vec![vec![1, 2, 2], vec![3, 4]]
+        );
+        assert_eq!(
+            revisions(&split_by_size(vec![event(1, 10), event(2, 10)], 1000)),
+            vec![vec![1, 2]]
+        );
+        assert!(split_by_size(Vec::new(), 1000).is_empty());
     }
 }

@@ -12,4 +12,5 @@ mod harness;
 mod large_revisions;
 mod shared_database;
 mod tls_and_metrics;
+mod watch_fanout;
 mod watch_progress;
