@@ -45,7 +45,23 @@ impl Mysql {
     fn connect(&self) -> Result<Conn> {
         Ok(Conn::new(self.opts.clone())?)
     }
+
+    /// Creates the endpoint's database over a connection without one.
+    fn create_database(&self) -> Result<()> {
+        let Some(name) = self.opts.get_db_name().map(str::to_string) else {
+            return Ok(());
+        };
+        let without = mysql::OptsBuilder::from_opts(self.opts.clone()).db_name(None::<String>);
+        let mut admin = Conn::new(without)?;
+        let quoted = format!("`{}`", name.replace('`', "``"));
+        admin.query_drop(format!("CREATE DATABASE IF NOT EXISTS {quoted}"))?;
+        tracing::info!(database = %name, "created the MySQL database");
+        Ok(())
+    }
 }
+
+/// MySQL's "Unknown database".
+const ER_BAD_DB_ERROR: u16 = 1049;
 
 impl Backend for Mysql {
     fn kind(&self) -> &'static str {
@@ -53,7 +69,16 @@ impl Backend for Mysql {
     }
 
     fn init(&self) -> Result<()> {
-        let mut conn = self.connect()?;
+        let mut conn = match Conn::new(self.opts.clone()) {
+            Ok(conn) => conn,
+            // As kine does: a named database that does not exist yet is
+            // created, so an empty server is enough.
+            Err(mysql::Error::MySqlError(err)) if err.code == ER_BAD_DB_ERROR => {
+                self.create_database()?;
+                self.connect()?
+            }
+            Err(err) => return Err(err.into()),
+        };
         for statement in SCHEMA {
             conn.query_drop(statement)?;
         }

@@ -1,6 +1,7 @@
 //! PostgreSQL backend. Writers in several processes serialise on the
 //! revision row (`SELECT … FOR UPDATE`), which keeps revisions gapless.
 
+use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls, Row};
 
 use super::{Backend, Reader, WriteTxn, Writer};
@@ -42,6 +43,27 @@ impl Postgres {
     fn connect(&self) -> Result<Client> {
         Ok(Client::connect(&self.dsn, NoTls)?)
     }
+
+    /// Creates the endpoint's database, connected to the server's
+    /// `postgres` database with the same credentials.
+    fn create_database(&self) -> Result<()> {
+        let mut config: postgres::Config = self.dsn.parse()?;
+        let Some(name) = config.get_dbname().map(str::to_string) else {
+            return Ok(());
+        };
+        config.dbname("postgres");
+        let mut admin = config.connect(NoTls)?;
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match admin.batch_execute(&format!("CREATE DATABASE {quoted}")) {
+            Ok(()) => {
+                tracing::info!(database = %name, "created the PostgreSQL database");
+                Ok(())
+            }
+            // Another server created it first.
+            Err(err) if err.code() == Some(&SqlState::DUPLICATE_DATABASE) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
 }
 
 impl Backend for Postgres {
@@ -50,7 +72,16 @@ impl Backend for Postgres {
     }
 
     fn init(&self) -> Result<()> {
-        let mut client = self.connect()?;
+        let mut client = match Client::connect(&self.dsn, NoTls) {
+            Ok(client) => client,
+            // As kine does: a named database that does not exist yet is
+            // created, so an empty server is enough.
+            Err(err) if err.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {
+                self.create_database()?;
+                self.connect()?
+            }
+            Err(err) => return Err(err.into()),
+        };
         // Serialise schema creation between servers starting together.
         let mut tx = client.transaction()?;
         tx.batch_execute("SELECT pg_advisory_xact_lock(7033723)")?;

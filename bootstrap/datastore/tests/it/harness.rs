@@ -79,7 +79,7 @@ impl Drop for Running {
     }
 }
 
-fn env_dsn(name: &str) -> String {
+pub fn env_dsn(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests through scripts/test, which starts PostgreSQL and MariaDB")
     })

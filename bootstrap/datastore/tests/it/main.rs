@@ -10,6 +10,7 @@ mod differential;
 mod etcdctl;
 mod harness;
 mod large_revisions;
+mod missing_database;
 mod shared_database;
 mod tls_and_metrics;
 mod watch_fanout;
