@@ -34,19 +34,26 @@ impl Endpoint {
             return Ok(Endpoint::Sqlite(PathBuf::from(path)));
         }
         if endpoint.starts_with("postgres://") || endpoint.starts_with("postgresql://") {
-            let url = url::Url::parse(endpoint).map_err(|e| invalid(&e.to_string()))?;
+            let mut url = url::Url::parse(endpoint).map_err(|e| invalid(&e.to_string()))?;
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(invalid("postgres endpoint needs a host"));
+            }
+            if without_database(&url) {
+                url.set_path(DEFAULT_DATABASE);
+                return Ok(Endpoint::Postgres(url.to_string()));
             }
             return Ok(Endpoint::Postgres(endpoint.to_string()));
         }
         if let Some(rest) = endpoint.strip_prefix("mysql://") {
             // k3s accepts the Go DSN form user:pass@tcp(host:port)/db as well.
             let normalised = normalise_go_mysql_dsn(rest);
-            let url = url::Url::parse(&format!("mysql://{normalised}"))
+            let mut url = url::Url::parse(&format!("mysql://{normalised}"))
                 .map_err(|e| invalid(&e.to_string()))?;
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(invalid("mysql endpoint needs a host"));
+            }
+            if without_database(&url) {
+                url.set_path(DEFAULT_DATABASE);
             }
             return Ok(Endpoint::Mysql(url.to_string()));
         }
@@ -64,6 +71,13 @@ impl Endpoint {
         }
         Ok(Endpoint::Sqlite(PathBuf::from(endpoint)))
     }
+}
+
+/// The database kine (and so k3s) uses when the endpoint names none.
+const DEFAULT_DATABASE: &str = "kubernetes";
+
+fn without_database(url: &url::Url) -> bool {
+    matches!(url.path(), "" | "/")
 }
 
 fn normalise_go_mysql_dsn(rest: &str) -> String {
@@ -105,6 +119,32 @@ mod tests {
         );
         assert!(
             matches!(parse("https://a:2379,https://b:2379"), Ok(Endpoint::Etcd(v)) if v.len() == 2)
+        );
+    }
+
+    #[test]
+    fn a_dsn_without_database_names_kines_default() {
+        assert_eq!(
+            parse("postgres://u:p@db:5432?sslmode=disable").ok(),
+            Some(Endpoint::Postgres(
+                "postgres://u:p@db:5432/kubernetes?sslmode=disable".into()
+            ))
+        );
+        assert_eq!(
+            parse("postgres://u:p@db:5432/").ok(),
+            Some(Endpoint::Postgres(
+                "postgres://u:p@db:5432/kubernetes".into()
+            ))
+        );
+        assert_eq!(
+            parse("mysql://root:pw@tcp(127.0.0.1:3306)/").ok(),
+            Some(Endpoint::Mysql(
+                "mysql://root:pw@127.0.0.1:3306/kubernetes".into()
+            ))
+        );
+        assert_eq!(
+            parse("mysql://root@db:3306").ok(),
+            Some(Endpoint::Mysql("mysql://root@db:3306/kubernetes".into()))
         );
     }
 
