@@ -1,6 +1,7 @@
 // Command k3r-kube links the upstream Kubernetes components into one
 // multicall binary: the first argument (or the program name) selects which
-// component runs. k3r starts each component as its own child process.
+// component runs. `k3r-kube together` runs several of them in one process
+// (see together.go).
 package main
 
 import (
@@ -37,6 +38,9 @@ var commands = map[string]func() *cobra.Command{
 func main() {
 	name := filepath.Base(os.Args[0])
 	args := os.Args[1:]
+	if name != "together" && len(args) > 0 && args[0] == "together" {
+		os.Exit(together(args[1:]))
+	}
 	if _, ok := commands[name]; !ok {
 		if len(args) == 0 {
 			usage()
@@ -57,4 +61,5 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: k3r-kube <kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl> [flags]")
+	fmt.Fprintln(os.Stderr, "       k3r-kube together <kube-apiserver|kubelet> [flags] --- <kube-controller-manager|kube-scheduler|kube-proxy> [flags] ...")
 }

@@ -65,7 +65,7 @@ pub fn launch(
         name: "containerd".into(),
         program,
         args: vec!["--config".into(), conf.display().to_string()],
-        env: Vec::new(),
+        env: crate::process::go_env(),
         cwd: None,
         log,
     }))

@@ -16,6 +16,7 @@ pub mod kubelet;
 pub mod process;
 pub mod ready;
 pub mod scope;
+pub mod shared_process;
 pub mod start;
 pub mod wait;
 

@@ -22,6 +22,28 @@ pub struct ProcessSpec {
     pub log: PathBuf,
 }
 
+/// The Go garbage collector's target for the Go components k3r starts
+/// (upstream's multicall, containerd): a heap may grow to 1.5x its live
+/// size between collections instead of Go's default 2x. Measured on an
+/// idle single-node server, the components' PSS fell by 61 MiB, with the
+/// same CPU for 3,000 ConfigMap creates (docs/benchmarks.md).
+pub const GOGC: &str = "50";
+
+/// The environment every Go component gets: `GOGC` (unless k3r's own
+/// environment sets it, which the child then inherits, as every other
+/// variable).
+pub fn go_env() -> Vec<(String, String)> {
+    go_env_with(std::env::var_os("GOGC").is_some())
+}
+
+fn go_env_with(user_set: bool) -> Vec<(String, String)> {
+    if user_set {
+        Vec::new()
+    } else {
+        vec![("GOGC".into(), GOGC.into())]
+    }
+}
+
 /// The seam around running a component, as k3s's executor: the server
 /// asks for a component; how it runs is the executor's business.
 pub trait Executor: Send + Sync {
@@ -156,5 +178,16 @@ async fn until_stopped(stop: &mut watch::Receiver<bool>) {
         if stop.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gogc_is_set_unless_the_user_set_it() {
+        assert_eq!(go_env_with(false), [("GOGC".to_string(), "50".to_string())]);
+        assert!(go_env_with(true).is_empty());
     }
 }

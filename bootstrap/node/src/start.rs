@@ -1,6 +1,7 @@
 //! Starting a node: the one path the server's own node and every agent
 //! take (as k3s's server runs its node through `agent.Run`). Host setup,
-//! containerd with k3r's images, kubelet and kube-proxy; then, once the
+//! containerd with k3r's images, kubelet and kube-proxy (one process:
+//! `shared_process`); then, once the
 //! controller-manager gave the node its pod CIDR, node networking and the
 //! CNI config; done when the node is Ready by this boot's kubelet.
 
@@ -14,6 +15,7 @@ use kube::Api;
 
 use crate::kubelet::Kubelet;
 use crate::process::{Executor, ProcessSpec, Supervised};
+use crate::shared_process::{self, Component, Process};
 use crate::{Error, NodePaths};
 
 /// How long each wait of a node start may take.
@@ -93,21 +95,25 @@ impl Node {
 
         let kubelet = &spec.kubelet;
         crate::kubelet::write_config(kubelet, paths)?;
-        self.children.push(executor.start(self.process(
-            spec,
-            "kubelet",
-            crate::kubelet::args(kubelet, paths),
-        )));
-        self.children.push(executor.start(self.process(
-            spec,
-            "kube-proxy",
-            crate::kubelet::kube_proxy_args(
-                &kubelet.node_name,
-                &spec.network.cluster_cidr.to_string(),
-                &spec.kube_proxy_kubeconfig,
-                &spec.kube_proxy_args,
-            ),
-        )));
+        let (node_process, alone) = shared_process::group(
+            Component {
+                args: crate::kubelet::args(kubelet, paths),
+                user_args: kubelet.extra_args.clone(),
+            },
+            vec![Component {
+                args: crate::kubelet::kube_proxy_args(
+                    &kubelet.node_name,
+                    &spec.network.cluster_cidr.to_string(),
+                    &spec.kube_proxy_kubeconfig,
+                    &spec.kube_proxy_args,
+                ),
+                user_args: spec.kube_proxy_args.clone(),
+            }],
+        );
+        for process in std::iter::once(node_process).chain(alone) {
+            self.children
+                .push(executor.start(self.process(spec, process)));
+        }
 
         // As the kubelet itself: a node may read its own Node and Lease,
         // while the k3r-controller identity's RBAC may not exist yet (on a
@@ -128,14 +134,14 @@ impl Node {
         Ok(pod_cidr)
     }
 
-    fn process(&self, spec: &NodeSpec, name: &str, args: Vec<String>) -> ProcessSpec {
+    fn process(&self, spec: &NodeSpec, process: Process) -> ProcessSpec {
         ProcessSpec {
-            name: name.into(),
+            log: spec.logs.join(format!("{}.log", process.name)),
+            name: process.name,
             program: spec.kube_binary.clone(),
-            args,
-            env: Vec::new(),
+            args: process.args,
+            env: crate::process::go_env(),
             cwd: Some(spec.paths.agent_dir.clone()),
-            log: spec.logs.join(format!("{name}.log")),
         }
     }
 

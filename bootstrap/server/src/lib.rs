@@ -32,6 +32,7 @@ use tokio::sync::watch;
 pub use crate::config::ServerConfig;
 use crate::layout::Layout;
 use k3r_node::process::{ChildExecutor, Executor, ProcessSpec, Supervised};
+use k3r_node::shared_process::{self, Component, Process};
 use k3r_node::{Node, NodeSpec};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,8 @@ pub(crate) const CNI_STATE_DIR: &str = "/var/lib/cni/k3r";
 struct Running {
     datastore: Option<Datastore>,
     control_plane: Vec<Supervised>,
+    /// Started by `start_controllers`, after the cluster objects.
+    controllers_alone: Vec<Process>,
     node: Node,
     stop_listener: watch::Sender<bool>,
 }
@@ -83,14 +86,14 @@ impl Running {
     }
 }
 
-fn spec(layout: &Layout, config: &ServerConfig, name: &str, args: Vec<String>) -> ProcessSpec {
+fn spec(layout: &Layout, config: &ServerConfig, process: Process) -> ProcessSpec {
     ProcessSpec {
-        name: name.into(),
+        log: layout.log(&process.name),
+        name: process.name,
         program: config.kube_binary.clone(),
-        args,
-        env: Vec::new(),
+        args: process.args,
+        env: k3r_node::process::go_env(),
         cwd: Some(layout.server()),
-        log: layout.log(name),
     }
 }
 
@@ -103,6 +106,7 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> Re
     let mut running = Running {
         datastore: None,
         control_plane: Vec::new(),
+        controllers_alone: Vec::new(),
         node: Node::default(),
         stop_listener,
     };
@@ -158,7 +162,7 @@ async fn boot(
     .await?;
     install_cluster_objects(config, layout, &api).await?;
     serve_supervisor(config, &pki, &token, &api, tunnels, &local_api, stop_rx).await?;
-    start_controllers(config, layout, running, &pki);
+    start_controllers(config, layout, running);
     let pod_cidr = running
         .node
         .start(&node_spec(config, layout, &pki), &ChildExecutor, started)
@@ -266,12 +270,29 @@ async fn start_apiserver(
     std::fs::write(&selector, tunnel::egress::selector_config(&egress_socket))
         .map_err(|e| Error::Io(selector.clone(), e))?;
     tunnel::egress::serve(egress_socket, std::sync::Arc::clone(tunnels), stop_rx).await?;
-    running.control_plane.push(ChildExecutor.start(spec(
-        layout,
-        config,
-        "kube-apiserver",
-        args::apiserver(config, layout, pki, etcd_servers),
-    )));
+    // kube-controller-manager and kube-scheduler run in kube-apiserver's
+    // process (they start there once it is ready), unless their flags
+    // keep them apart.
+    let (control_plane, alone) = shared_process::group(
+        Component {
+            args: args::apiserver(config, layout, pki, etcd_servers),
+            user_args: config.kube_apiserver_args.clone(),
+        },
+        vec![
+            Component {
+                args: args::controller_manager(config, layout, pki),
+                user_args: config.kube_controller_manager_args.clone(),
+            },
+            Component {
+                args: args::scheduler(config, layout),
+                user_args: config.kube_scheduler_args.clone(),
+            },
+        ],
+    );
+    running
+        .control_plane
+        .push(ChildExecutor.start(spec(layout, config, control_plane)));
+    running.controllers_alone = alone;
     wait_until("kube-apiserver ready", Duration::from_secs(180), || async {
         matches!(api.get("/readyz").await, Ok((hyper::StatusCode::OK, _)))
     })
@@ -348,19 +369,13 @@ async fn serve_supervisor(
     Ok(())
 }
 
-fn start_controllers(config: &ServerConfig, layout: &Layout, running: &mut Running, pki: &Pki) {
-    running.control_plane.push(ChildExecutor.start(spec(
-        layout,
-        config,
-        "kube-controller-manager",
-        args::controller_manager(config, layout, pki),
-    )));
-    running.control_plane.push(ChildExecutor.start(spec(
-        layout,
-        config,
-        "kube-scheduler",
-        args::scheduler(config, layout),
-    )));
+/// The controllers that could not share kube-apiserver's process.
+fn start_controllers(config: &ServerConfig, layout: &Layout, running: &mut Running) {
+    for process in std::mem::take(&mut running.controllers_alone) {
+        running
+            .control_plane
+            .push(ChildExecutor.start(spec(layout, config, process)));
+    }
 }
 
 /// The server's own node, as an agent's would be described.

@@ -3,7 +3,9 @@
 //! observed on our own clock, for its whole duration (no clock-skew
 //! trouble); the leader renews every retry period and gives up when it
 //! could not renew within the renew deadline; a clean stop releases the
-//! lease so a standby takes over at once.
+//! lease so a standby takes over at once. As client-go's fast path, the
+//! leader renews by writing over the lease it wrote last (one request, not
+//! a read and a write); a conflict sends it back to reading the lease.
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +56,8 @@ pub struct Elector {
     api: Api<Lease>,
     config: LeaseConfig,
     observed: Option<(LeaseSpec, Instant)>,
+    /// The lease as this process last wrote it while holding it.
+    written: Option<Lease>,
 }
 
 impl Elector {
@@ -62,6 +66,7 @@ impl Elector {
             api: Api::namespaced(client, &config.namespace),
             config,
             observed: None,
+            written: None,
         }
     }
 
@@ -117,6 +122,7 @@ impl Elector {
 
     /// Gives the lease up so that a standby need not wait for it to expire.
     pub async fn release(&mut self) {
+        self.written = None;
         let Ok(Some(mut lease)) = self.api.get_opt(&self.config.name).await else {
             return;
         };
@@ -140,6 +146,9 @@ impl Elector {
     }
 
     async fn try_acquire_or_renew(&mut self) -> Result<bool, Error> {
+        if let Some(renewed) = self.renew_written().await? {
+            return Ok(renewed);
+        }
         let now = MicroTime(Timestamp::now());
         let duration = i32::try_from(self.config.lease_duration.as_secs()).unwrap_or(15);
         let Some(mut lease) = self.api.get_opt(&self.config.name).await? else {
@@ -160,7 +169,8 @@ impl Elector {
             };
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(created) => {
-                    self.observe(created.spec.unwrap_or_default());
+                    self.observe(created.spec.clone().unwrap_or_default());
+                    self.written = Some(created);
                     Ok(true)
                 }
                 Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
@@ -196,11 +206,41 @@ impl Elector {
             .await
         {
             Ok(updated) => {
-                self.observe(updated.spec.unwrap_or_default());
+                self.observe(updated.spec.clone().unwrap_or_default());
+                self.written = Some(updated);
                 Ok(true)
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The fast path: `Some(true)` when the lease this process wrote last
+    /// was renewed as it stood; `None` when there is nothing to renew that
+    /// way or someone else changed the lease since (then read it).
+    async fn renew_written(&mut self) -> Result<Option<bool>, Error> {
+        let Some(mut lease) = self.written.take() else {
+            return Ok(None);
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return Ok(None);
+        };
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        match self
+            .api
+            .replace(&self.config.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(updated) => {
+                self.observe(updated.spec.clone().unwrap_or_default());
+                self.written = Some(updated);
+                Ok(Some(true))
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
+            Err(e) => {
+                // Renew from the lease as it stands next time.
+                Err(e.into())
+            }
         }
     }
 
@@ -228,6 +268,77 @@ mod tests {
         assert!(may_take(&held_by(None), "a", Duration::ZERO));
         assert!(may_take(&held_by(Some("")), "a", Duration::ZERO));
         assert!(may_take(&held_by(Some("a")), "a", Duration::ZERO));
+    }
+
+    /// A lease API answering GET with the stored lease and PUT with
+    /// optimistic concurrency on resourceVersion, as the API server does.
+    fn lease_server(
+        stored: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
+    ) -> impl Fn(&k3r_reconciler::mock::Recorded) -> (u16, serde_json::Value) {
+        move |request| {
+            let mut lease = stored.lock().expect("lock");
+            match request.method.as_str() {
+                "GET" => (200, lease.clone()),
+                "PUT"
+                    if request.body["metadata"]["resourceVersion"]
+                        == lease["metadata"]["resourceVersion"] =>
+                {
+                    let version: u64 = lease["metadata"]["resourceVersion"]
+                        .as_str()
+                        .and_then(|v| v.parse().ok())
+                        .expect("numeric resourceVersion");
+                    let mut updated = request.body.clone();
+                    updated["metadata"]["resourceVersion"] = (version + 1).to_string().into();
+                    *lease = updated.clone();
+                    (200, updated)
+                }
+                "PUT" => (
+                    409,
+                    k3r_reconciler::mock::status(409, "Conflict", "the object has been modified"),
+                ),
+                _ => (405, serde_json::Value::Null),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_leader_renews_with_one_write_and_rereads_after_a_conflict() {
+        let stored = std::sync::Arc::new(std::sync::Mutex::new(serde_json::json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "ops", "namespace": "kube-system", "resourceVersion": "7"},
+            "spec": {"holderIdentity": "", "leaseDurationSeconds": 15},
+        })));
+        let (client, api) = k3r_reconciler::mock::client(lease_server(stored.clone()));
+        let mut elector = Elector::new(client, LeaseConfig::new("ops", "kube-system", "me"));
+        assert!(elector.try_acquire_or_renew().await.expect("renew"));
+        assert!(elector.try_acquire_or_renew().await.expect("renew"));
+        assert!(elector.try_acquire_or_renew().await.expect("renew"));
+        let lease = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/ops";
+        assert_eq!(
+            api.lines(),
+            [
+                format!("GET {lease}"),
+                format!("PUT {lease}"),
+                format!("PUT {lease}"),
+                format!("PUT {lease}")
+            ]
+        );
+        assert_eq!(stored.lock().expect("lock")["spec"]["holderIdentity"], "me");
+
+        // Someone else wrote the lease: the fast path conflicts, the
+        // elector reads it and finds another holder.
+        {
+            let mut lease = stored.lock().expect("lock");
+            lease["spec"]["holderIdentity"] = "other".into();
+            lease["metadata"]["resourceVersion"] = "100".into();
+        }
+        assert!(!elector.try_acquire_or_renew().await.expect("renew"));
+        let lines = api.lines();
+        assert_eq!(lines[4..], [format!("PUT {lease}"), format!("GET {lease}")]);
+        assert_eq!(
+            stored.lock().expect("lock")["spec"]["holderIdentity"],
+            "other"
+        );
     }
 
     #[test]
