@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -63,9 +65,26 @@ func together(args []string) int {
 	// that component with upstream's message.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
 	go startLater(groups[1:])
+	go exitAfterStopSignal()
 	command := first()
 	command.SetArgs(groups[0][1:])
 	return cli.Run(command)
+}
+
+// At a stop signal the first component shuts down as it does alone, but
+// the later ones, which cannot be told to stop, keep their connections to
+// kube-apiserver busy, and its graceful shutdown would wait a minute for
+// them: the process ends at most stopGrace after the signal.
+const stopGrace = time.Second
+
+func exitAfterStopSignal() {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	<-signals
+	time.Sleep(stopGrace)
+	klog.InfoS("Stopping with the components that share this process", "grace", stopGrace)
+	klog.Flush()
+	os.Exit(0)
 }
 
 func splitGroups(args []string) [][]string {

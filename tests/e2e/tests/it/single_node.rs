@@ -106,6 +106,18 @@ pub fn api_and_workloads(shared: &mut Shared) {
         "jsonpath={.items[*].status.nodeInfo.kubeletVersion}",
     ]);
     assert!(nodes.starts_with("v1.35."), "{nodes}");
+    // The upstream components share two processes.
+    assert_eq!(
+        component_processes(cluster),
+        [
+            vec![
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler"
+            ],
+            vec!["kubelet", "kube-proxy"],
+        ]
+    );
     // Front-proxy headers from a client are never trusted: an anonymous
     // request claiming to be system:admin is still anonymous (401).
     let forged = Command::new("curl")
@@ -334,8 +346,17 @@ pub fn restart(shared: &mut Shared) {
     rss_report(cluster);
     cluster.stop();
     // Once more with CoreDNS and traefik disabled: removed, the rest stays.
-    cluster.start_again(&["--disable=coredns,traefik"]);
+    // A verbosity of its own keeps kube-scheduler in its own process.
+    cluster.start_again(&["--disable=coredns,traefik", "--kube-scheduler-arg=v=2"]);
     addons::disabled_addons_removed(cluster, &data_dir.join("server/manifests"));
+    assert_eq!(
+        component_processes(cluster),
+        [
+            vec!["kube-apiserver", "kube-controller-manager"],
+            vec!["kube-scheduler"],
+            vec!["kubelet", "kube-proxy"],
+        ]
+    );
     cluster.stop();
     // Another token on an existing data dir is refused, naming the problem.
     let wrong = Command::new(k3r_binary())
@@ -375,6 +396,33 @@ pub fn restart(shared: &mut Shared) {
         !rules.contains("KUBE-") && !rules.contains("CNI-"),
         "iptables chains left behind"
     );
+}
+
+/// The components each k3r-kube child of the server runs (`k3r-kube
+/// together A … --- B …` runs A and B), sorted.
+fn component_processes(cluster: &Cluster) -> Vec<Vec<String>> {
+    let pid = cluster.pid().expect("pid");
+    let mut processes: Vec<Vec<String>> = children_of(pid)
+        .iter()
+        .map(|line| {
+            let words: Vec<&str> = line
+                .split_once(": ")
+                .map_or("", |(_, cmd)| cmd)
+                .split(' ')
+                .skip(1)
+                .collect();
+            match words.split_first() {
+                Some((&"together", rest)) => rest
+                    .split(|w| *w == "---")
+                    .filter_map(|component| component.first().map(|n| n.to_string()))
+                    .collect(),
+                Some((name, _)) => vec![name.to_string()],
+                None => Vec::new(),
+            }
+        })
+        .collect();
+    processes.sort();
+    processes
 }
 
 fn children_of(pid: u32) -> Vec<String> {
