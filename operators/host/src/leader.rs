@@ -199,10 +199,16 @@ impl Elector {
             lease_transitions: Some(current.lease_transitions.unwrap_or(0) + i32::from(!ours)),
             ..LeaseSpec::default()
         });
-        // replace carries the resourceVersion: a concurrent taker gets 409.
+        self.write(&lease).await
+    }
+
+    /// Writes the lease; false when someone else wrote it since it was
+    /// read (replace carries the resourceVersion: a concurrent taker gets
+    /// 409).
+    async fn write(&mut self, lease: &Lease) -> Result<bool, Error> {
         match self
             .api
-            .replace(&self.config.name, &PostParams::default(), &lease)
+            .replace(&self.config.name, &PostParams::default(), lease)
             .await
         {
             Ok(updated) => {
@@ -226,22 +232,9 @@ impl Elector {
             return Ok(None);
         };
         spec.renew_time = Some(MicroTime(Timestamp::now()));
-        match self
-            .api
-            .replace(&self.config.name, &PostParams::default(), &lease)
-            .await
-        {
-            Ok(updated) => {
-                self.observe(updated.spec.clone().unwrap_or_default());
-                self.written = Some(updated);
-                Ok(Some(true))
-            }
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
-            Err(e) => {
-                // Renew from the lease as it stands next time.
-                Err(e.into())
-            }
-        }
+        // After an error, the next attempt renews from the lease as it
+        // stands (`written` was taken).
+        Ok(self.write(&lease).await?.then_some(true))
     }
 
     fn observe(&mut self, spec: LeaseSpec) {
