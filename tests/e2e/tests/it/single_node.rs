@@ -118,6 +118,19 @@ pub fn api_and_workloads(shared: &mut Shared) {
             vec!["kubelet", "kube-proxy"],
         ]
     );
+    // With k3r's GC target (or the one k3r itself was given).
+    let gogc = format!(
+        "GOGC={}",
+        std::env::var("GOGC").unwrap_or_else(|_| k3r_node::process::GOGC.to_string())
+    );
+    for line in children_of(cluster.pid().expect("pid")) {
+        let pid = line.split(':').next().unwrap_or_default();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        assert!(
+            environ.split(|b| *b == 0).any(|v| v == gogc.as_bytes()),
+            "{gogc} not in the environment of {line}"
+        );
+    }
     // Front-proxy headers from a client are never trusted: an anonymous
     // request claiming to be system:admin is still anonymous (401).
     let forged = Command::new("curl")
