@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -45,7 +46,7 @@ const separator = "---"
 // process exits, so the supervisor restarts them together.
 func together(args []string) int {
 	groups := splitGroups(args)
-	if len(groups) == 0 || len(groups[0]) == 0 {
+	if len(groups[0]) == 0 {
 		usage()
 		return 2
 	}
@@ -54,17 +55,26 @@ func together(args []string) int {
 		fmt.Fprintf(os.Stderr, "k3r-kube together: the first component must be kube-apiserver or kubelet, not %q\n", groups[0][0])
 		return 2
 	}
+	later := [][]string{}
 	for _, group := range groups[1:] {
-		if len(group) == 0 || laterRunners[group[0]] == nil {
+		if len(group) == 0 || laterRunners[group[0]].run == nil {
 			fmt.Fprintf(os.Stderr, "k3r-kube together: %q cannot run after the first component (kube-controller-manager, kube-scheduler or kube-proxy can)\n", strings.Join(group, " "))
 			return 2
 		}
+		// A later component with bad flags is left out, so that it does
+		// not take the others down with it at every restart (alone, it
+		// would fail the same way while the rest ran).
+		if err := laterRunners[group[0]].checkFlags(group[1:]); err != nil {
+			fmt.Fprintf(os.Stderr, "k3r-kube together: %s not started: %v\n", group[0], err)
+			continue
+		}
+		later = append(later, group)
 	}
 	// Each component validates and applies the logging configuration;
 	// the same configuration applied again is fine, a different one fails
 	// that component with upstream's message.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
-	go startLater(groups[1:])
+	go startLater(later)
 	go exitAfterStopSignal()
 	command := first()
 	command.SetArgs(groups[0][1:])
@@ -87,6 +97,7 @@ func exitAfterStopSignal() {
 	os.Exit(0)
 }
 
+// splitGroups always returns at least one (possibly empty) group.
 func splitGroups(args []string) [][]string {
 	groups := [][]string{{}}
 	for _, arg := range args {
@@ -103,14 +114,34 @@ func splitGroups(args []string) [][]string {
 // process, and it goes first.
 var ownsSignals = map[string]bool{"kube-apiserver": true, "kubelet": true}
 
-var laterRunners = map[string]func(ctx context.Context, args []string) error{
-	"kube-controller-manager": func(_ context.Context, args []string) error {
-		return execute(controllermanager.NewControllerManagerCommand(), args)
+type laterRunner struct {
+	// checkFlags parses the flags on a throwaway instance of the command.
+	checkFlags func(args []string) error
+	run        func(ctx context.Context, args []string) error
+}
+
+var laterRunners = map[string]laterRunner{
+	"kube-controller-manager": {
+		checkFlags: func(args []string) error {
+			return parseFlags(controllermanager.NewControllerManagerCommand(), args)
+		},
+		run: func(_ context.Context, args []string) error {
+			return execute(controllermanager.NewControllerManagerCommand(), args)
+		},
 	},
-	"kube-proxy": func(_ context.Context, args []string) error {
-		return execute(proxy.NewProxyCommand(), args)
+	"kube-proxy": {
+		checkFlags: func(args []string) error { return parseFlags(proxy.NewProxyCommand(), args) },
+		run: func(_ context.Context, args []string) error {
+			return execute(proxy.NewProxyCommand(), args)
+		},
 	},
-	"kube-scheduler": runScheduler,
+	"kube-scheduler": {
+		checkFlags: func(args []string) error {
+			_, _, err := schedulerOptions(args)
+			return err
+		},
+		run: runScheduler,
+	},
 }
 
 func startLater(groups [][]string) {
@@ -124,7 +155,7 @@ func startLater(groups [][]string) {
 			}
 		}
 		klog.InfoS("Starting component in this process", "component", name)
-		run := laterRunners[name]
+		run := laterRunners[name].run
 		go func() {
 			err := run(ctx, args)
 			if err == nil {
@@ -137,28 +168,23 @@ func startLater(groups [][]string) {
 	}
 }
 
-func execute(command interface {
-	SetArgs([]string)
-	Execute() error
-	SetGlobalNormalizationFunc(func(*pflag.FlagSet, string) pflag.NormalizedName)
-}, args []string) error {
+func execute(command *cobra.Command, args []string) error {
 	// As cli.Run does for a component alone.
 	command.SetGlobalNormalizationFunc(cliflag.WordSepNormalizeFunc)
 	command.SetArgs(args)
 	return command.Execute()
 }
 
+func parseFlags(command *cobra.Command, args []string) error {
+	command.SetGlobalNormalizationFunc(cliflag.WordSepNormalizeFunc)
+	return command.ParseFlags(args)
+}
+
 // runScheduler is kube-scheduler's command without its own signal handler
 // (upstream's installs one, and a process can have only one).
 func runScheduler(ctx context.Context, args []string) error {
-	opts := scheduleroptions.NewOptions()
-	globalflag.AddGlobalFlags(opts.Flags.FlagSet("global"), "kube-scheduler", logs.SkipLoggingConfigurationFlags())
-	fs := pflag.NewFlagSet("kube-scheduler", pflag.ContinueOnError)
-	fs.SetNormalizeFunc(cliflag.WordSepNormalizeFunc)
-	for _, f := range opts.Flags.FlagSets {
-		fs.AddFlagSet(f)
-	}
-	if err := fs.Parse(args); err != nil {
+	opts, fs, err := schedulerOptions(args)
+	if err != nil {
 		return err
 	}
 	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
@@ -174,6 +200,18 @@ func runScheduler(ctx context.Context, args []string) error {
 		return err
 	}
 	return scheduler.Run(ctx, cc, sched)
+}
+
+// schedulerOptions are kube-scheduler's options with args parsed.
+func schedulerOptions(args []string) (*scheduleroptions.Options, *pflag.FlagSet, error) {
+	opts := scheduleroptions.NewOptions()
+	globalflag.AddGlobalFlags(opts.Flags.FlagSet("global"), "kube-scheduler", logs.SkipLoggingConfigurationFlags())
+	fs := pflag.NewFlagSet("kube-scheduler", pflag.ContinueOnError)
+	fs.SetNormalizeFunc(cliflag.WordSepNormalizeFunc)
+	for _, f := range opts.Flags.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	return opts, fs, fs.Parse(args)
 }
 
 // flagValue is the value of --name=value or --name value in args.

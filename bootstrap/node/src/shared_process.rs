@@ -11,6 +11,10 @@
 //! component's runs in its own process, as does every component when
 //! `K3R_COMPONENT_PROCESSES=separate` is set.
 
+use std::path::{Path, PathBuf};
+
+use crate::process::ProcessSpec;
+
 /// The environment variable that restores one process per component.
 pub const SEPARATE_ENV: &str = "K3R_COMPONENT_PROCESSES";
 
@@ -48,6 +52,21 @@ impl Component {
 pub struct Process {
     pub name: String,
     pub args: Vec<String>,
+}
+
+impl Process {
+    /// How the executor runs it: the upstream multicall `program` in `cwd`,
+    /// logging to `<logs>/<name>.log`, with the Go components' environment.
+    pub fn spec(self, program: &Path, cwd: PathBuf, logs: &Path) -> ProcessSpec {
+        ProcessSpec {
+            log: logs.join(format!("{}.log", self.name)),
+            name: self.name,
+            program: program.to_path_buf(),
+            args: self.args,
+            env: crate::process::go_env(),
+            cwd: Some(cwd),
+        }
+    }
 }
 
 /// The first component's process (with every later component that can
@@ -177,6 +196,25 @@ mod tests {
             alone.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             ["kube-scheduler"]
         );
+    }
+
+    #[test]
+    fn a_process_logs_under_its_first_components_name() {
+        let (process, _) = group_with(
+            component("kubelet", &[]),
+            vec![component("kube-proxy", &[])],
+            false,
+        );
+        let spec = process.spec(
+            Path::new("/bin/k3r-kube"),
+            PathBuf::from("/data/agent"),
+            Path::new("/data/logs"),
+        );
+        assert_eq!(spec.name, "kubelet");
+        assert_eq!(spec.log, Path::new("/data/logs/kubelet.log"));
+        assert_eq!(spec.cwd.as_deref(), Some(Path::new("/data/agent")));
+        assert_eq!(spec.args.first().map(String::as_str), Some("together"));
+        assert_eq!(spec.env, crate::process::go_env());
     }
 
     #[test]

@@ -14,8 +14,8 @@ use k8s_openapi::api::core::v1::Node as NodeObject;
 use kube::Api;
 
 use crate::kubelet::Kubelet;
-use crate::process::{Executor, ProcessSpec, Supervised};
-use crate::shared_process::{self, Component, Process};
+use crate::process::{Executor, Supervised};
+use crate::shared_process::{self, Component};
 use crate::{Error, NodePaths};
 
 /// How long each wait of a node start may take.
@@ -111,8 +111,11 @@ impl Node {
             }],
         );
         for process in std::iter::once(node_process).chain(alone) {
-            self.children
-                .push(executor.start(self.process(spec, process)));
+            self.children.push(executor.start(process.spec(
+                &spec.kube_binary,
+                spec.paths.agent_dir.clone(),
+                &spec.logs,
+            )));
         }
 
         // As the kubelet itself: a node may read its own Node and Lease,
@@ -132,17 +135,6 @@ impl Node {
         let booted = SystemTime::now() - started.elapsed();
         wait_for_ready(&own, &kubelet.node_name, booted).await?;
         Ok(pod_cidr)
-    }
-
-    fn process(&self, spec: &NodeSpec, process: Process) -> ProcessSpec {
-        ProcessSpec {
-            log: spec.logs.join(format!("{}.log", process.name)),
-            name: process.name,
-            program: spec.kube_binary.clone(),
-            args: process.args,
-            env: crate::process::go_env(),
-            cwd: Some(spec.paths.agent_dir.clone()),
-        }
     }
 
     /// Stops the networking controller, kube-proxy, kubelet and containerd

@@ -40,9 +40,6 @@ impl Layout {
     pub fn kubeconfig(&self, name: &str) -> PathBuf {
         self.cred().join(format!("{name}.kubeconfig"))
     }
-    pub fn log(&self, component: &str) -> PathBuf {
-        self.logs().join(format!("{component}.log"))
-    }
 }
 
 /// Runtime state that must not outlive a boot (sockets, pids).

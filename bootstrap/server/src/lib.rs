@@ -63,8 +63,6 @@ pub(crate) const CNI_STATE_DIR: &str = "/var/lib/cni/k3r";
 struct Running {
     datastore: Option<Datastore>,
     control_plane: Vec<Supervised>,
-    /// Started by `start_controllers`, after the cluster objects.
-    controllers_alone: Vec<Process>,
     node: Node,
     stop_listener: watch::Sender<bool>,
 }
@@ -87,14 +85,7 @@ impl Running {
 }
 
 fn spec(layout: &Layout, config: &ServerConfig, process: Process) -> ProcessSpec {
-    ProcessSpec {
-        log: layout.log(&process.name),
-        name: process.name,
-        program: config.kube_binary.clone(),
-        args: process.args,
-        env: k3r_node::process::go_env(),
-        cwd: Some(layout.server()),
-    }
+    process.spec(&config.kube_binary, layout.server(), &layout.logs())
 }
 
 /// Runs the server until `shutdown` completes, then stops every component.
@@ -106,7 +97,6 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> Re
     let mut running = Running {
         datastore: None,
         control_plane: Vec::new(),
-        controllers_alone: Vec::new(),
         node: Node::default(),
         stop_listener,
     };
@@ -148,7 +138,7 @@ async fn boot(
         &pki.key("client-supervisor"),
     )?;
     let tunnels = tunnel::Tunnels::new(api.clone());
-    start_apiserver(
+    let controllers_alone = start_apiserver(
         config,
         layout,
         running,
@@ -162,7 +152,7 @@ async fn boot(
     .await?;
     install_cluster_objects(config, layout, &api).await?;
     serve_supervisor(config, &pki, &token, &api, tunnels, &local_api, stop_rx).await?;
-    start_controllers(config, layout, running);
+    start_controllers(config, layout, running, controllers_alone);
     let pod_cidr = running
         .node
         .start(&node_spec(config, layout, &pki), &ChildExecutor, started)
@@ -252,7 +242,9 @@ fn write_component_kubeconfigs(layout: &Layout, pki: &Pki, local_api: &str) -> R
 }
 
 /// The egress socket kube-apiserver reaches nodes through, then
-/// kube-apiserver itself; the server then guards its node name.
+/// kube-apiserver itself; the server then guards its node name. Returns
+/// the controllers that cannot share kube-apiserver's process, for
+/// `start_controllers`.
 #[allow(clippy::too_many_arguments)]
 async fn start_apiserver(
     config: &ServerConfig,
@@ -264,7 +256,7 @@ async fn start_apiserver(
     tunnels: &std::sync::Arc<tunnel::Tunnels>,
     stop_rx: watch::Receiver<bool>,
     started: Instant,
-) -> Result<(), Error> {
+) -> Result<Vec<Process>, Error> {
     let egress_socket = layout.server().join("egress.sock");
     let selector = layout.server().join("egress-selector.yaml");
     std::fs::write(&selector, tunnel::egress::selector_config(&egress_socket))
@@ -292,7 +284,6 @@ async fn start_apiserver(
     running
         .control_plane
         .push(ChildExecutor.start(spec(layout, config, control_plane)));
-    running.controllers_alone = alone;
     wait_until("kube-apiserver ready", Duration::from_secs(180), || async {
         matches!(api.get("/readyz").await, Ok((hyper::StatusCode::OK, _)))
     })
@@ -307,7 +298,7 @@ async fn start_apiserver(
     if !join::nodepass::check(api, &config.node_name, &own_password).await? {
         tracing::warn!(node = %config.node_name, "this node's name is guarded by another password (data dir replaced?)");
     }
-    Ok(())
+    Ok(alone)
 }
 
 /// k3r's CRDs and the operators that reconcile them.
@@ -370,8 +361,13 @@ async fn serve_supervisor(
 }
 
 /// The controllers that could not share kube-apiserver's process.
-fn start_controllers(config: &ServerConfig, layout: &Layout, running: &mut Running) {
-    for process in std::mem::take(&mut running.controllers_alone) {
+fn start_controllers(
+    config: &ServerConfig,
+    layout: &Layout,
+    running: &mut Running,
+    alone: Vec<Process>,
+) {
+    for process in alone {
         running
             .control_plane
             .push(ChildExecutor.start(spec(layout, config, process)));
