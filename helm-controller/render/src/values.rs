@@ -387,6 +387,26 @@ struct JsonParser<'a> {
 }
 
 impl JsonParser<'_> {
+    /// encoding/json's syntax error at the current byte.
+    fn unexpected(&self, context: &str) -> String {
+        match self.bytes.get(self.at) {
+            None => "unexpected end of JSON input".into(),
+            Some(&b) => {
+                let c = char::from(b);
+                let quoted = match c {
+                    '\'' => "'\\''".to_string(),
+                    '"' => "'\"'".to_string(),
+                    c if c.is_ascii_graphic() || c == ' ' => format!("'{c}'"),
+                    c => {
+                        let q = k3r_gotemplate::fmt::go_quote(&c.to_string());
+                        format!("'{}'", &q[1..q.len() - 1])
+                    }
+                };
+                format!("invalid character {quoted} {context}")
+            }
+        }
+    }
+
     fn skip_space(&mut self) {
         while self
             .bytes
@@ -431,7 +451,7 @@ impl JsonParser<'_> {
                             self.at += 1;
                             return Ok(Value::from(items));
                         }
-                        _ => return Err("invalid character in array".into()),
+                        _ => return Err(self.unexpected("after array element")),
                     }
                 }
             }
@@ -446,14 +466,12 @@ impl JsonParser<'_> {
                 loop {
                     self.skip_space();
                     if self.bytes.get(self.at) != Some(&b'"') {
-                        return Err(
-                            "invalid character looking for beginning of object key string".into(),
-                        );
+                        return Err(self.unexpected("looking for beginning of object key string"));
                     }
                     let key = self.string()?;
                     self.skip_space();
                     if self.bytes.get(self.at) != Some(&b':') {
-                        return Err("invalid character after object key".into());
+                        return Err(self.unexpected("after object key"));
                     }
                     self.at += 1;
                     let value = self.value()?;
@@ -465,7 +483,7 @@ impl JsonParser<'_> {
                             self.at += 1;
                             return Ok(Value::from(map));
                         }
-                        _ => return Err("invalid character after object key:value pair".into()),
+                        _ => return Err(self.unexpected("after object key:value pair")),
                     }
                 }
             }

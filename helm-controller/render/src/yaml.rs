@@ -14,13 +14,29 @@ const BEST_INDENT: usize = 2;
 
 /// The YAML text, with go-yaml's final newline.
 pub fn to_yaml(value: &Value) -> Result<String, String> {
-    let mut emitter = Emitter::default();
     let value = json_round_trip(value)?;
-    emitter.node(&value, 0, Context::Document);
-    if !emitter.out.ends_with('\n') {
-        emitter.out.push('\n');
+    Ok(Emitter::new(false).document(&value))
+}
+
+/// Helm's toYamlPretty: go-yaml v3's encoder with an indent of 2, on the
+/// values themselves (no JSON step, so floats print as Go's %g): lists
+/// indented under their key and long lines not folded.
+pub fn to_yaml_pretty(value: &Value) -> String {
+    Emitter::new(true).document(&pretty_data(value))
+}
+
+fn pretty_data(value: &Value) -> Value {
+    match value {
+        Value::List(items) => Value::from(items.iter().map(pretty_data).collect::<Vec<_>>()),
+        Value::Map(map) => Value::from(
+            map.entries()
+                .into_iter()
+                .map(|(k, v)| (k, pretty_data(&v)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ),
+        Value::Object(o) => pretty_data(&o.to_data()),
+        other => other.clone(),
     }
-    Ok(emitter.out)
 }
 
 /// What JSON leaves of a value: ints for integral floats below 1e21.
@@ -59,6 +75,17 @@ fn number_text(f: f64) -> String {
     }
 }
 
+/// go-yaml v3's float: strconv 'g' with YAML's names for the specials.
+fn v3_float(f: f64) -> String {
+    if f.is_nan() {
+        ".nan".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { ".inf" } else { "-.inf" }.into()
+    } else {
+        format_float_g(f)
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Context {
     Document,
@@ -66,12 +93,30 @@ enum Context {
     SeqItem,
 }
 
-#[derive(Default)]
 struct Emitter {
     out: String,
+    /// go-yaml v3 (toYamlPretty) rather than v2 (toYaml).
+    v3: bool,
+    width: usize,
 }
 
 impl Emitter {
+    fn new(v3: bool) -> Self {
+        Emitter {
+            out: String::new(),
+            v3,
+            width: if v3 { usize::MAX } else { BEST_WIDTH },
+        }
+    }
+
+    fn document(mut self, value: &Value) -> String {
+        self.node(value, 0, Context::Document);
+        if !self.out.ends_with('\n') {
+            self.out.push('\n');
+        }
+        self.out
+    }
+
     fn column(&self) -> usize {
         self.out.len() - self.out.rfind('\n').map_or(0, |i| i + 1)
     }
@@ -105,9 +150,10 @@ impl Emitter {
                 }
             }
             Value::List(items) if !items.is_empty() => {
-                // Lists are not indented under their key (indentless).
+                // v2 does not indent lists under their key; v3 does.
                 let child = match context {
                     Context::Document => 0,
+                    Context::MapValue if self.v3 => indent + BEST_INDENT,
                     Context::MapValue => indent,
                     Context::SeqItem => indent + BEST_INDENT,
                 };
@@ -145,6 +191,7 @@ impl Emitter {
             Value::Nil => self.out.push_str("null"),
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Float(f) if self.v3 => self.out.push_str(&v3_float(*f)),
             Value::Float(f) => self.out.push_str(&number_text(*f)),
             Value::String(s) => self.string(s, indent, simple_key),
             Value::Map(_) => self.out.push_str("{}"),
@@ -196,7 +243,7 @@ impl Emitter {
                 if allow_breaks
                     && !spaces
                     && inner
-                    && self.column() > BEST_WIDTH
+                    && self.column() > self.width
                     && chars.get(i + 1) != Some(&' ')
                 {
                     self.newline_indent(indent);
@@ -248,7 +295,7 @@ impl Emitter {
             } else if c == ' ' {
                 if allow_breaks
                     && !spaces
-                    && self.column() > BEST_WIDTH
+                    && self.column() > self.width
                     && i > 0
                     && i + 1 < chars.len()
                 {

@@ -75,11 +75,9 @@ impl<'t> Exec<'t> {
     }
 
     fn fail<T>(&self, pos: &Pos, context: &str, message: impl Into<String>) -> Result<T, Error> {
-        let context = if context.chars().count() > 20 {
-            format!("{}...", context.chars().take(20).collect::<String>())
-        } else {
-            context.to_string()
-        };
+        // Go's ErrorContext once cut the node's text at 20 characters;
+        // the Go that Helm v4 is built with prints it whole.
+        let context = context.to_string();
         Err(Error::Exec {
             location: format!(
                 "{}:{}:{}",

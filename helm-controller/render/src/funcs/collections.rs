@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 
 use k3r_gotemplate::{FuncError, MapRef, Template, Value};
 
-use super::args::{Result, arity, at_least, int, map, string, strval, to_int64};
+use super::args::{Result, arity, at_least, empty, int, map, string, strval, to_int64};
+use super::conv::kind;
 
-fn list_of(value: &Value, name: &str) -> Result<Vec<Value>> {
+/// The items of a list argument; otherwise sprig's message, which names
+/// the argument's reflect.Kind.
+fn list_of(value: &Value, message: &str) -> Result<Vec<Value>> {
     match value {
         Value::List(items) => Ok(items.to_vec()),
         Value::Nil => Ok(Vec::new()),
-        other => Err(FuncError::Call(format!(
-            "Cannot {name} on type {}",
-            other.type_name()
-        ))),
+        other => Err(FuncError::Call(format!("{message} {}", kind(other)))),
     }
 }
 
@@ -144,39 +144,53 @@ pub fn register(t: &mut Template) {
         arity("mustDeepCopy", a, 1)?;
         Ok(deep_copy(&a[0]))
     });
-    t.func("first", |_, a| {
-        arity("first", a, 1)?;
-        Ok(list_of(&a[0], "first")?
-            .first()
-            .cloned()
-            .unwrap_or_default())
-    });
-    t.func("last", |_, a| {
-        arity("last", a, 1)?;
-        Ok(list_of(&a[0], "last")?.last().cloned().unwrap_or_default())
-    });
-    t.func("rest", |_, a| {
-        arity("rest", a, 1)?;
-        let items = list_of(&a[0], "rest")?;
-        Ok(if items.is_empty() {
-            Value::Nil
-        } else {
-            list(items[1..].to_vec())
-        })
-    });
-    t.func("initial", |_, a| {
-        arity("initial", a, 1)?;
-        let items = list_of(&a[0], "initial")?;
-        Ok(if items.is_empty() {
-            Value::Nil
-        } else {
-            list(items[..items.len() - 1].to_vec())
-        })
-    });
+    // sprig's list functions and their must* forms: the same work, and the
+    // same message (a panic in the one, an error in the other, both
+    // reported by Go as "error calling NAME: …").
+    for name in ["first", "mustFirst"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 1)?;
+            Ok(list_of(&a[0], "Cannot find first on type")?
+                .first()
+                .cloned()
+                .unwrap_or_default())
+        });
+    }
+    for name in ["last", "mustLast"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 1)?;
+            Ok(list_of(&a[0], "Cannot find last on type")?
+                .last()
+                .cloned()
+                .unwrap_or_default())
+        });
+    }
+    for name in ["rest", "mustRest"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 1)?;
+            let items = list_of(&a[0], "Cannot find rest on type")?;
+            Ok(if items.is_empty() {
+                Value::Nil
+            } else {
+                list(items[1..].to_vec())
+            })
+        });
+    }
+    for name in ["initial", "mustInitial"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 1)?;
+            let items = list_of(&a[0], "Cannot find initial on type")?;
+            Ok(if items.is_empty() {
+                Value::Nil
+            } else {
+                list(items[..items.len() - 1].to_vec())
+            })
+        });
+    }
     for name in ["append", "push", "mustAppend", "mustPush"] {
         t.func(name, move |_, a| {
             arity(name, a, 2)?;
-            let mut items = list_of(&a[0], "append")?;
+            let mut items = list_of(&a[0], "Cannot push on type")?;
             items.push(a[1].clone());
             Ok(list(items))
         });
@@ -184,7 +198,7 @@ pub fn register(t: &mut Template) {
     for name in ["prepend", "mustPrepend"] {
         t.func(name, move |_, a| {
             arity(name, a, 2)?;
-            let mut items = list_of(&a[0], "prepend")?;
+            let mut items = list_of(&a[0], "Cannot prepend on type")?;
             items.insert(0, a[1].clone());
             Ok(list(items))
         });
@@ -192,72 +206,94 @@ pub fn register(t: &mut Template) {
     t.func("concat", |_, a| {
         let mut out = Vec::new();
         for item in a {
-            out.extend(list_of(item, "concat")?);
-        }
-        Ok(list(out))
-    });
-    t.func("reverse", |_, a| {
-        arity("reverse", a, 1)?;
-        let mut items = list_of(&a[0], "reverse")?;
-        items.reverse();
-        Ok(list(items))
-    });
-    t.func("uniq", |_, a| {
-        arity("uniq", a, 1)?;
-        let mut out: Vec<Value> = Vec::new();
-        for item in list_of(&a[0], "uniq")? {
-            if !out.contains(&item) {
-                out.push(item);
+            match item {
+                Value::List(items) => out.extend(items.iter().cloned()),
+                other => {
+                    return Err(FuncError::Call(format!(
+                        "Cannot concat type {} as list",
+                        kind(other)
+                    )));
+                }
             }
         }
         Ok(list(out))
     });
-    t.func("compact", |_, a| {
-        arity("compact", a, 1)?;
-        Ok(list(
-            list_of(&a[0], "compact")?
-                .into_iter()
-                .filter(Value::truthy)
-                .collect(),
-        ))
-    });
-    t.func("without", |_, a| {
-        at_least("without", a, 1)?;
-        let drop = &a[1..];
-        Ok(list(
-            list_of(&a[0], "without")?
-                .into_iter()
-                .filter(|v| !drop.contains(v))
-                .collect(),
-        ))
-    });
-    t.func("has", |_, a| {
-        arity("has", a, 2)?;
-        Ok(Value::Bool(list_of(&a[1], "has")?.contains(&a[0])))
-    });
-    t.func("slice", |_, a| {
-        at_least("slice", a, 1)?;
-        let items = match &a[0] {
-            Value::List(items) => items.to_vec(),
-            other => {
+    for name in ["reverse", "mustReverse"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 1)?;
+            let mut items = list_of(&a[0], "Cannot find reverse on type")?;
+            items.reverse();
+            Ok(list(items))
+        });
+    }
+    for name in ["uniq", "mustUniq"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 1)?;
+            let mut out: Vec<Value> = Vec::new();
+            for item in list_of(&a[0], "Cannot find uniq on type")? {
+                if !out.contains(&item) {
+                    out.push(item);
+                }
+            }
+            Ok(list(out))
+        });
+    }
+    for name in ["compact", "mustCompact"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 1)?;
+            Ok(list(
+                list_of(&a[0], "Cannot compact on type")?
+                    .into_iter()
+                    .filter(|v| !empty(v))
+                    .collect(),
+            ))
+        });
+    }
+    for name in ["without", "mustWithout"] {
+        t.func(name, move |_, a| {
+            at_least(name, a, 1)?;
+            let drop = &a[1..];
+            Ok(list(
+                list_of(&a[0], "Cannot find without on type")?
+                    .into_iter()
+                    .filter(|v| !drop.contains(v))
+                    .collect(),
+            ))
+        });
+    }
+    for name in ["has", "mustHas"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 2)?;
+            Ok(Value::Bool(
+                list_of(&a[1], "Cannot find has on type")?.contains(&a[0]),
+            ))
+        });
+    }
+    for name in ["slice", "mustSlice"] {
+        t.func(name, move |_, a| {
+            at_least(name, a, 1)?;
+            let items = match &a[0] {
+                Value::List(items) => items.to_vec(),
+                other => {
+                    return Err(FuncError::Call(format!(
+                        "list should be type of slice or array but {}",
+                        kind(other)
+                    )));
+                }
+            };
+            let bound = |i: usize, default: usize| -> usize {
+                a.get(i)
+                    .map_or(default, |v| usize::try_from(to_int64(v)).unwrap_or(0))
+            };
+            let (start, end) = (bound(1, 0), bound(2, items.len()));
+            if start > end || end > items.len() {
                 return Err(FuncError::Call(format!(
-                    "list should be type of slice or array but {}",
-                    other.type_name().trim_start_matches("[]")
+                    "slice bounds out of range [{start}:{end}]"
                 )));
             }
-        };
-        let bound = |i: usize, default: usize| -> usize {
-            a.get(i)
-                .map_or(default, |v| usize::try_from(to_int64(v)).unwrap_or(0))
-        };
-        let (start, end) = (bound(1, 0), bound(2, items.len()));
-        if start > end || end > items.len() {
-            return Err(FuncError::Call(format!(
-                "slice bounds out of range [{start}:{end}]"
-            )));
-        }
-        Ok(list(items[start..end].to_vec()))
-    });
+            Ok(list(items[start..end].to_vec()))
+        });
+    }
     t.func("until", |_, a| {
         arity("until", a, 1)?;
         let n = int(a, 0)?;
@@ -268,16 +304,18 @@ pub fn register(t: &mut Template) {
         arity("untilStep", a, 3)?;
         Ok(list(range_values(int(a, 0)?, int(a, 1)?, int(a, 2)?)))
     });
-    t.func("chunk", |_, a| {
-        arity("chunk", a, 2)?;
-        let size = usize::try_from(int(a, 0)?).unwrap_or(1).max(1);
-        Ok(list(
-            list_of(&a[1], "chunk")?
-                .chunks(size)
-                .map(|c| list(c.to_vec()))
-                .collect(),
-        ))
-    });
+    for name in ["chunk", "mustChunk"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 2)?;
+            let size = usize::try_from(int(a, 0)?).unwrap_or(1).max(1);
+            Ok(list(
+                list_of(&a[1], "Cannot chunk type")?
+                    .chunks(size)
+                    .map(|c| list(c.to_vec()))
+                    .collect(),
+            ))
+        });
+    }
 }
 
 fn range_values(start: i64, stop: i64, step: i64) -> Vec<Value> {

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use k3r_gotemplate::{FuncError, Object, Template, Value};
 
 use super::args::{arity, string, to_int64};
+use k3r_gotemplate::fmt::go_quote;
 
 /// A point in time: seconds and nanoseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -255,6 +256,122 @@ fn time_value(t: Time) -> Value {
     Value::Object(Arc::new(t))
 }
 
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+impl Time {
+    fn add_nanos(self, nanos: i64) -> Time {
+        let total =
+            i128::from(self.secs) * 1_000_000_000 + i128::from(self.nanos) + i128::from(nanos);
+        Time {
+            secs: i64::try_from(total.div_euclid(1_000_000_000)).unwrap_or(i64::MAX),
+            nanos: u32::try_from(total.rem_euclid(1_000_000_000)).unwrap_or(0),
+        }
+    }
+}
+
+/// An argument Go requires to be a time.Time.
+fn time_arg(value: &Value) -> Result<Time, FuncError> {
+    match value {
+        Value::Object(o) if o.type_name() == "time.Time" => Ok(time_of(value)),
+        other => Err(FuncError::Call(format!(
+            "wrong type for value; expected time.Time; got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// time.ParseDuration: "1h30m", "-1.5s", "300ms", "2h45m0.5s"; nanoseconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let invalid = || format!("time: invalid duration {}", go_quote(text));
+    let (negative, mut rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (whole, fraction) = rest[..digits]
+            .split_once('.')
+            .unwrap_or((&rest[..digits], ""));
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+            return Err(invalid());
+        }
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let scale: u64 = match unit {
+            "" => return Err(format!("time: missing unit in duration {}", go_quote(text))),
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            other => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    go_quote(other),
+                    go_quote(text)
+                ));
+            }
+        };
+        // The whole part exactly, the fraction through a float, as Go.
+        let whole: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| invalid())?
+        };
+        let mut part = whole.checked_mul(scale).ok_or_else(invalid)?;
+        if !fraction.is_empty() {
+            let digits = fraction.len().min(18);
+            let f: u64 = fraction[..digits].parse().map_err(|_| invalid())?;
+            #[allow(
+                clippy::cast_precision_loss,
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss
+            )]
+            let extra = (f as f64
+                * (scale as f64 / 10f64.powi(i32::try_from(digits).unwrap_or(18))))
+                as u64;
+            part = part.checked_add(extra).ok_or_else(invalid)?;
+        }
+        total = total.checked_add(part).ok_or_else(invalid)?;
+    }
+    let nanos = i64::try_from(total).map_err(|_| invalid())?;
+    Ok(if negative { -nanos } else { nanos })
+}
+
+/// sprig's durationRound: the largest whole unit (y, mo, d, h, m, s).
+fn duration_round(nanos: i64) -> String {
+    let u = nanos.unsigned_abs();
+    let hour = 3_600_000_000_000u64;
+    for (size, unit) in [
+        (hour * 24 * 365, "y"),
+        (hour * 24 * 30, "mo"),
+        (hour * 24, "d"),
+        (hour, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+    ] {
+        if u > size {
+            return format!("{}{unit}", u / size);
+        }
+    }
+    "0s".into()
+}
+
 /// Go's Duration.String: 1h2m3s, 4m5s, 6s, 0s.
 fn duration_string(secs: i64) -> String {
     if secs == 0 {
@@ -281,9 +398,41 @@ pub fn register(t: &mut Template) {
         arity("date", a, 2)?;
         Ok(Value::from(time_of(&a[1]).format(&string(a, 0)?)))
     });
-    t.func("dateInZone", |_, a| {
-        arity("dateInZone", a, 3)?;
-        Ok(Value::from(time_of(&a[1]).format(&string(a, 0)?)))
+    for name in ["dateInZone", "date_in_zone"] {
+        t.func(name, move |_, a| {
+            arity(name, a, 3)?;
+            Ok(Value::from(time_of(&a[1]).format(&string(a, 0)?)))
+        });
+    }
+    // dateModify keeps the date when the duration does not parse; the
+    // must forms fail with Go's message.
+    for (name, must) in [
+        ("dateModify", false),
+        ("date_modify", false),
+        ("mustDateModify", true),
+        ("must_date_modify", true),
+    ] {
+        t.func(name, move |_, a| {
+            arity(name, a, 2)?;
+            let date = time_arg(&a[1])?;
+            match parse_duration(&string(a, 0)?) {
+                Ok(nanos) => Ok(time_value(date.add_nanos(nanos))),
+                Err(e) if must => Err(FuncError::Call(e)),
+                Err(_) => Ok(time_value(date)),
+            }
+        });
+    }
+    t.func("durationRound", |_, a| {
+        arity("durationRound", a, 1)?;
+        let nanos = match &a[0] {
+            Value::String(s) => parse_duration(s).unwrap_or(0),
+            Value::Int(i) => *i,
+            Value::Object(o) if o.type_name() == "time.Time" => {
+                (Time::now().secs - time_of(&a[0]).secs).saturating_mul(NANOS_PER_SEC)
+            }
+            _ => 0,
+        };
+        Ok(Value::from(duration_round(nanos)))
     });
     t.func("htmlDate", |_, a| {
         arity("htmlDate", a, 1)?;
@@ -354,5 +503,18 @@ mod tests {
         assert!(Time::parse("2006-01-02", "2024-13-01").is_err());
         assert_eq!(duration_string(3723), "1h2m3s");
         assert_eq!(duration_string(65), "1m5s");
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000_000_000));
+        assert_eq!(parse_duration("-1.5s"), Ok(-1_500_000_000));
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert_eq!(
+            parse_duration("1d"),
+            Err("time: unknown unit \"d\" in duration \"1d\"".into())
+        );
+        assert_eq!(
+            parse_duration("1"),
+            Err("time: missing unit in duration \"1\"".into())
+        );
+        assert_eq!(duration_round(3 * 86_400_000_000_000 + 1), "3d");
+        assert_eq!(duration_round(-90_000_000_000), "1m");
     }
 }

@@ -1,22 +1,17 @@
-//! Encodings, hashes, regular expressions, and Helm's YAML/JSON functions.
+//! Encodings, hashes, and Helm's YAML/JSON functions.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use k3r_gotemplate::{FuncError, Template, Value, map_of};
-use regex::Regex;
 use sha2::Digest;
 
-use super::args::{Result, arity, int, string};
+use super::args::{arity, string};
 use crate::json::{COMPACT, PRETTY, RAW, to_json};
 use crate::values::{parse_json, parse_yaml, parse_yaml_documents};
-use crate::yaml::to_yaml;
+use crate::yaml::{to_yaml, to_yaml_pretty};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn regex(pattern: &str) -> Result<Regex> {
-    Regex::new(pattern).map_err(|e| FuncError::Call(format!("error parsing regexp: {e}")))
 }
 
 pub fn register(t: &mut Template) {
@@ -29,6 +24,17 @@ pub fn register(t: &mut Template) {
         Ok(Value::from(match STANDARD.decode(string(a, 0)?) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => e.to_string(),
+        }))
+    });
+    t.func("b32enc", |_, a| {
+        arity("b32enc", a, 1)?;
+        Ok(Value::from(base32_encode(string(a, 0)?.as_bytes())))
+    });
+    t.func("b32dec", |_, a| {
+        arity("b32dec", a, 1)?;
+        Ok(Value::from(match base32_decode(&string(a, 0)?) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => e,
         }))
     });
     t.func("sha1sum", |_, a| {
@@ -51,69 +57,6 @@ pub fn register(t: &mut Template) {
             y = (y + x) % 65521;
         }
         Ok(Value::from(((y << 16) | x).to_string()))
-    });
-
-    t.func("regexMatch", |_, a| {
-        arity("regexMatch", a, 2)?;
-        Ok(Value::Bool(regex(&string(a, 0)?)?.is_match(&string(a, 1)?)))
-    });
-    t.func("regexFind", |_, a| {
-        arity("regexFind", a, 2)?;
-        let s = string(a, 1)?;
-        Ok(Value::from(
-            regex(&string(a, 0)?)?
-                .find(&s)
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default(),
-        ))
-    });
-    t.func("regexFindAll", |_, a| {
-        arity("regexFindAll", a, 3)?;
-        let s = string(a, 1)?;
-        let n = int(a, 2)?;
-        let found: Vec<Value> = regex(&string(a, 0)?)?
-            .find_iter(&s)
-            .take(usize::try_from(n).unwrap_or(usize::MAX))
-            .map(|m| Value::str(m.as_str()))
-            .collect();
-        Ok(Value::from(found))
-    });
-    t.func("regexReplaceAll", |_, a| {
-        arity("regexReplaceAll", a, 3)?;
-        let s = string(a, 1)?;
-        Ok(Value::from(
-            regex(&string(a, 0)?)?
-                .replace_all(&s, string(a, 2)?.as_str())
-                .into_owned(),
-        ))
-    });
-    t.func("regexReplaceAllLiteral", |_, a| {
-        arity("regexReplaceAllLiteral", a, 3)?;
-        let s = string(a, 1)?;
-        let replacement = string(a, 2)?;
-        Ok(Value::from(
-            regex(&string(a, 0)?)?
-                .replace_all(&s, regex::NoExpand(&replacement))
-                .into_owned(),
-        ))
-    });
-    t.func("regexSplit", |_, a| {
-        arity("regexSplit", a, 3)?;
-        let s = string(a, 1)?;
-        let n = int(a, 2)?;
-        let re = regex(&string(a, 0)?)?;
-        let parts: Vec<Value> = if n < 0 {
-            re.split(&s).map(Value::str).collect()
-        } else {
-            re.splitn(&s, usize::try_from(n).unwrap_or(0))
-                .map(Value::str)
-                .collect()
-        };
-        Ok(Value::from(parts))
-    });
-    t.func("regexQuoteMeta", |_, a| {
-        arity("regexQuoteMeta", a, 1)?;
-        Ok(Value::from(regex::escape(&string(a, 0)?)))
     });
 
     // Helm: errors are swallowed into "" (toYaml/toJson) or an Error key.
@@ -189,6 +132,15 @@ pub fn register(t: &mut Template) {
             Err(e) => error_map(e),
         })
     });
+    t.func("mustFromJson", |_, a| {
+        arity("mustFromJson", a, 1)?;
+        parse_json(&string(a, 0)?).map_err(FuncError::Call)
+    });
+    t.func("toYamlPretty", |_, a| {
+        arity("toYamlPretty", a, 1)?;
+        let y = to_yaml_pretty(&a[0]);
+        Ok(Value::from(y.strip_suffix('\n').unwrap_or(&y).to_string()))
+    });
     t.func("fromJsonArray", |_, a| {
         arity("fromJsonArray", a, 1)?;
         Ok(match parse_json(&string(a, 0)?) {
@@ -215,4 +167,67 @@ fn json_kind(value: &Value) -> &'static str {
         Value::Map(_) => "object",
         _ => "value",
     }
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// base32.StdEncoding.EncodeToString.
+fn base32_encode(data: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(5) {
+        let mut block = [0u8; 5];
+        block[..chunk.len()].copy_from_slice(chunk);
+        let bits = block.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let emitted = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < emitted {
+                let index = usize::try_from((bits >> (35 - 5 * i)) & 31).unwrap_or(0);
+                out.push(char::from(BASE32[index]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// base32.StdEncoding.DecodeString, with Go's error text.
+fn base32_decode(text: &str) -> std::result::Result<Vec<u8>, String> {
+    let input: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b'\r' && *b != b'\n')
+        .collect();
+    let illegal = |i: usize| format!("illegal base32 data at input byte {i}");
+    if !input.len().is_multiple_of(8) {
+        return Err(illegal(input.len() / 8 * 8));
+    }
+    let mut out = Vec::new();
+    for (n, block) in input.chunks(8).enumerate() {
+        let pad = block.iter().rev().take_while(|b| **b == b'=').count();
+        let bytes = match pad {
+            0 => 5,
+            1 => 4,
+            3 => 3,
+            4 => 2,
+            6 => 1,
+            _ => return Err(illegal(n * 8 + 8 - pad)),
+        };
+        if pad > 0 && n + 1 != input.len() / 8 {
+            return Err(illegal(n * 8 + 8 - pad));
+        }
+        let mut bits = 0u64;
+        for (i, c) in block.iter().enumerate() {
+            let value = if i >= 8 - pad {
+                0
+            } else {
+                BASE32
+                    .iter()
+                    .position(|b| b == c)
+                    .ok_or_else(|| illegal(n * 8 + i))?
+            };
+            bits = (bits << 5) | u64::try_from(value).unwrap_or(0);
+        }
+        out.extend_from_slice(&bits.to_be_bytes()[3..3 + bytes]);
+    }
+    Ok(out)
 }

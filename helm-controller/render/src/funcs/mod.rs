@@ -8,9 +8,12 @@ mod crypto;
 mod dates;
 mod encoding;
 mod helm;
+mod paths;
 mod random;
+mod regex;
 mod strings;
 mod toml;
+mod url;
 
 use k3r_gotemplate::Template;
 
@@ -26,7 +29,10 @@ pub fn helm_template() -> Template {
     encoding::register(&mut t);
     dates::register(&mut t);
     random::register(&mut t);
+    regex::register(&mut t);
     toml::register(&mut t);
+    paths::register(&mut t);
+    url::register(&mut t);
     helm::register(&mut t);
     t
 }

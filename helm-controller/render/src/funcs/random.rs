@@ -1,11 +1,14 @@
 //! sprig's random functions (their output differs on every render, as
 //! with Helm; charts keep such values stable with `lookup`).
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use k3r_gotemplate::{Template, Value};
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use rand::seq::SliceRandom;
 
-use super::args::{arity, int, to_int64};
+use super::args::{arity, int, string, to_int64};
 
 fn random_string(length: i64, alphabet: &[u8]) -> String {
     let mut rng = rand::rng();
@@ -48,6 +51,19 @@ pub fn register(t: &mut Template) {
             return Err("invalid argument to Intn".into());
         }
         Ok(Value::Int(rand::rng().random_range(min..max)))
+    });
+    t.func("shuffle", |_, a| {
+        arity("shuffle", a, 1)?;
+        let mut chars: Vec<char> = string(a, 0)?.chars().collect();
+        chars.shuffle(&mut rand::rng());
+        Ok(Value::from(chars.into_iter().collect::<String>()))
+    });
+    t.func("randBytes", |_, a| {
+        arity("randBytes", a, 1)?;
+        let count = usize::try_from(int(a, 0)?).unwrap_or(0);
+        let mut bytes = vec![0u8; count];
+        rand::rng().fill(bytes.as_mut_slice());
+        Ok(Value::from(STANDARD.encode(bytes)))
     });
     t.func("uuidv4", |_, a| {
         arity("uuidv4", a, 0)?;

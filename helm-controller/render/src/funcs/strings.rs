@@ -241,6 +241,15 @@ pub fn register(t: &mut Template) {
             s.chars().take(width - 3).collect::<String>()
         )))
     });
+    t.func("abbrevboth", |_, a| {
+        arity("abbrevboth", a, 3)?;
+        let (left, right) = (int(a, 0)?, int(a, 1)?);
+        let s = string(a, 2)?;
+        if right < 4 || (left > 0 && right < 7) {
+            return Ok(text(s));
+        }
+        Ok(text(abbreviate_full(&s, left, right)))
+    });
     t.func("hello", |_, _| Ok(Value::str("Hello!")));
     t.func("seq", |_, a| {
         at_least("seq", a, 0)?;
@@ -365,4 +374,31 @@ fn wrap(s: &str, width: usize, newline: &str) -> String {
         lines.push(line);
     }
     lines.join(newline)
+}
+
+/// goutils.AbbreviateFull (byte offsets, as Go's): "..." on the side(s)
+/// cut so the result is at most `width` long, keeping `offset` in view.
+fn abbreviate_full(s: &str, offset: i64, width: i64) -> String {
+    let len = i64::try_from(s.len()).unwrap_or(i64::MAX);
+    if s.is_empty() || width < 4 || len <= width {
+        return s.to_string();
+    }
+    let byte = |i: i64| usize::try_from(i.clamp(0, len)).unwrap_or(0);
+    let slice = |from: i64, to: i64| {
+        String::from_utf8_lossy(&s.as_bytes()[byte(from)..byte(to)]).into_owned()
+    };
+    let mut offset = offset.min(len);
+    if len - offset < width - 3 {
+        offset = len - (width - 3);
+    }
+    if offset <= 4 {
+        return format!("{}...", slice(0, width - 3));
+    }
+    if width < 7 {
+        return s.to_string();
+    }
+    if offset + width - 3 < len {
+        return format!("...{}", abbreviate_full(&slice(offset, len), 0, width - 3));
+    }
+    format!("...{}", slice(len - (width - 3), len))
 }

@@ -16,6 +16,12 @@ pub fn register(t: &mut Template) {
         arity("toToml", a, 1)?;
         Ok(Value::from(to_toml(&a[0]).unwrap_or_else(|e| e)))
     });
+    t.func("mustToToml", |_, a| {
+        arity("mustToToml", a, 1)?;
+        to_toml(&a[0])
+            .map(Value::from)
+            .map_err(k3r_gotemplate::FuncError::Call)
+    });
     t.func("fromToml", |_, a| {
         arity("fromToml", a, 1)?;
         let text = super::args::strval(&a[0]);

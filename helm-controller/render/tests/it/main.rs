@@ -2,8 +2,10 @@
 //! give byte-identical files.
 
 mod charts;
+mod completeness;
 mod crypto;
 mod functions;
 mod harness;
+mod names;
 mod toml;
 mod toyaml;
