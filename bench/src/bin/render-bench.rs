@@ -1,5 +1,7 @@
 //! Renders a chart directory like `helm install --dry-run` N times and
-//! prints the mean and median milliseconds per render (load included).
+//! prints the mean and median milliseconds per render (load included) and
+//! the manifest's size; optionally with user values, Helm's default API
+//! versions (one per line) and the manifest written to a file.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,13 +19,31 @@ struct Args {
     chart: PathBuf,
     #[arg(long, default_value_t = 200)]
     iterations: usize,
+    /// User values (YAML), as `helm install -f`.
+    #[arg(long)]
+    values: Option<PathBuf>,
+    /// `.Capabilities.APIVersions`, one per line (default: v1, apps/v1).
+    #[arg(long)]
+    api_versions: Option<PathBuf>,
+    /// Where to write the manifest of the last render.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let api_versions = match &args.api_versions {
+        Some(path) => std::fs::read_to_string(path)
+            .context("reading the API versions")?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        None => vec!["v1".into(), "apps/v1".into()],
+    };
     let capabilities = Capabilities {
         kube_version: "v1.36.0".into(),
-        api_versions: vec!["v1".into(), "apps/v1".into()],
+        api_versions,
         helm_version: "v4.2".into(),
         lookup: None,
     };
@@ -34,15 +54,23 @@ fn main() -> anyhow::Result<()> {
         is_install: true,
         is_upgrade: false,
     };
-    let user = parse_yaml("").context("empty values")?;
+    let values_text = match &args.values {
+        Some(path) => std::fs::read_to_string(path).context("reading the values")?,
+        None => String::new(),
+    };
+    let user = parse_yaml(&values_text).map_err(anyhow::Error::msg)?;
     let mut times = Vec::with_capacity(args.iterations);
-    let mut bytes = 0;
+    let mut manifest = String::new();
     for _ in 0..args.iterations {
         let started = Instant::now();
         let chart = load_dir(&args.chart).context("loading the chart")?;
         let rendered = template(&chart, &user, &release, &capabilities).context("rendering")?;
-        bytes = rendered.manifest().len();
+        manifest = rendered.manifest();
         times.push(started.elapsed());
+    }
+    let bytes = manifest.len();
+    if let Some(out) = &args.out {
+        std::fs::write(out, &manifest).context("writing the manifest")?;
     }
     times.sort();
     let mean = times.iter().sum::<Duration>().as_secs_f64() * 1000.0 / times.len() as f64;

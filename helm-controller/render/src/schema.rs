@@ -48,6 +48,32 @@ pub fn from_serde(value: &serde_json::Value) -> Value {
     }
 }
 
+/// Helm's validator (santhosh-tekuri/jsonschema) knows each draft by its
+/// URL with or without "#", over http or https, and takes
+/// "http://json-schema.org/schema#" for the latest draft (2020-12), which
+/// is also its default without `$schema`; the validator here knows each
+/// draft under one spelling, so the root's `$schema` is rewritten to it.
+fn canonical_meta_schema(schema: &mut serde_json::Value) {
+    let Some(declared) = schema.get("$schema").and_then(serde_json::Value::as_str) else {
+        return;
+    };
+    let bare = declared
+        .trim_end_matches('#')
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let canonical = match bare {
+        "json-schema.org/schema" | "json-schema.org/draft/2020-12/schema" => {
+            "https://json-schema.org/draft/2020-12/schema"
+        }
+        "json-schema.org/draft/2019-09/schema" => "https://json-schema.org/draft/2019-09/schema",
+        "json-schema.org/draft-07/schema" => "http://json-schema.org/draft-07/schema#",
+        "json-schema.org/draft-06/schema" => "http://json-schema.org/draft-06/schema#",
+        "json-schema.org/draft-04/schema" => "http://json-schema.org/draft-04/schema#",
+        _ => return,
+    };
+    schema["$schema"] = serde_json::Value::from(canonical);
+}
+
 /// Checks every schema in the tree; the error lists each failing chart
 /// and its problems.
 pub fn validate(chart: &Chart, values: &Value) -> Result<(), String> {
@@ -64,7 +90,11 @@ pub fn validate(chart: &Chart, values: &Value) -> Result<(), String> {
 
 fn check(chart: &Chart, values: &Value, failures: &mut String) {
     if let Some(schema_text) = &chart.schema {
-        let problems = match serde_json::from_str::<serde_json::Value>(schema_text) {
+        let parsed = serde_json::from_str::<serde_json::Value>(schema_text).map(|mut schema| {
+            canonical_meta_schema(&mut schema);
+            schema
+        });
+        let problems = match parsed {
             Err(e) => vec![format!("values.schema.json is not valid JSON: {e}")],
             Ok(schema) => match jsonschema::validator_for(&schema) {
                 Err(e) => vec![format!("values.schema.json is not a valid schema: {e}")],

@@ -62,6 +62,8 @@ pub enum Arg {
     Bool(bool),
     Int(i64),
     Float(f64, String),
+    /// An imaginary constant (`2i`): Go's complex128 with no real part.
+    Imaginary(f64, String),
     String(String),
     Identifier(String),
     Pipe(Box<Pipe>),
@@ -94,7 +96,7 @@ impl fmt::Display for Arg {
             Arg::Nil => write!(f, "nil"),
             Arg::Bool(b) => write!(f, "{b}"),
             Arg::Int(i) => write!(f, "{i}"),
-            Arg::Float(_, text) => write!(f, "{text}"),
+            Arg::Float(_, text) | Arg::Imaginary(_, text) => write!(f, "{text}"),
             Arg::String(s) => write!(f, "{s:?}"),
             Arg::Identifier(name) => write!(f, "{name}"),
             Arg::Pipe(pipe) => write!(f, "({pipe})"),

@@ -326,6 +326,9 @@ impl<'t> Exec<'t> {
             Arg::Bool(b) => Value::Bool(*b),
             Arg::Int(i) => Value::Int(*i),
             Arg::Float(f, _) => Value::Float(*f),
+            Arg::Imaginary(im, _) => {
+                Value::Object(Arc::new(crate::value::Complex { re: 0.0, im: *im }))
+            }
             Arg::String(s) => Value::str(s),
             Arg::Field(fields) => self.field_chain(dot, dot.clone(), fields, cmd, &[], None)?,
             Arg::Variable(name, fields) => {

@@ -1,6 +1,8 @@
 //! Go text/template's lexer: text and actions between `{{` and `}}`, trim
 //! markers (`{{- ` and ` -}}`), comments, and the tokens of an action.
 
+use std::cell::Cell;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tok {
     Text(String),
@@ -48,6 +50,16 @@ pub struct Lexer<'a> {
     tokens: Vec<Token>,
     /// Trim the whitespace at the start of the next text (after ` -}}`).
     trim_next: bool,
+    /// Where line counting got to: tokens come in order, so finding a
+    /// token's line and column only scans the text since the last one.
+    counted: Cell<LineMark>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct LineMark {
+    pos: usize,
+    line: usize,
+    line_start: usize,
 }
 
 fn is_space(c: char) -> bool {
@@ -64,6 +76,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
         pos: 0,
         tokens: Vec::new(),
         trim_next: false,
+        counted: Cell::new(LineMark::default()),
     };
     lexer.run()?;
     Ok(lexer.tokens)
@@ -74,11 +87,21 @@ impl<'a> Lexer<'a> {
         &self.src[self.pos..]
     }
 
+    /// 1-based line and byte column of `pos`.
     fn line_col(&self, pos: usize) -> (usize, usize) {
-        let before = &self.src[..pos];
-        let line = before.matches('\n').count() + 1;
-        let col = pos - before.rfind('\n').map_or(0, |i| i + 1);
-        (line, col)
+        let mut mark = self.counted.get();
+        if pos < mark.pos {
+            mark = LineMark::default();
+        }
+        for (i, b) in self.src.as_bytes()[mark.pos..pos].iter().enumerate() {
+            if *b == b'\n' {
+                mark.line += 1;
+                mark.line_start = mark.pos + i + 1;
+            }
+        }
+        mark.pos = pos;
+        self.counted.set(mark);
+        (mark.line + 1, pos - mark.line_start)
     }
 
     fn push(&mut self, tok: Tok, at: usize) {

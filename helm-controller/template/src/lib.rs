@@ -18,6 +18,7 @@ mod exec;
 pub mod fmt;
 mod funcs;
 mod lex;
+mod number;
 mod parse;
 mod template;
 mod value;

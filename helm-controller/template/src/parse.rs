@@ -4,6 +4,7 @@
 use crate::Error;
 use crate::ast::{Arg, Branch, Command, Node, Pipe, Pos};
 use crate::lex::{Tok, Token, lex};
+use crate::number::{GoNumber, go_number};
 
 /// The result of parsing one text: its main tree and its definitions.
 pub struct Parsed {
@@ -435,42 +436,16 @@ impl Parser<'_> {
     }
 
     /// Go's number constants: integers (decimal, 0x, 0o, 0b, legacy octal,
-    /// underscores) are ints; anything with '.', 'e' or 'p' is a float64.
+    /// underscores between digits) are ints; decimal floats and hex floats
+    /// (`0x1p60`) are float64; `2i` is an imaginary constant; anything else
+    /// is illegal.
     fn number(&self, text: &str) -> Result<Arg, Error> {
-        let clean = text.replace('_', "");
-        let (negative, digits) = match clean.strip_prefix('-') {
-            Some(rest) => (true, rest.to_string()),
-            None => (false, clean.trim_start_matches('+').to_string()),
-        };
-        let lower = digits.to_ascii_lowercase();
-        let is_hex = lower.starts_with("0x");
-        let floatish = if is_hex {
-            lower.contains('p') || lower.contains('.')
-        } else {
-            lower.contains('.') || lower.contains('e')
-        };
-        if !floatish {
-            let parsed = if let Some(hex) = lower.strip_prefix("0x") {
-                i64::from_str_radix(hex, 16).ok()
-            } else if let Some(oct) = lower.strip_prefix("0o") {
-                i64::from_str_radix(oct, 8).ok()
-            } else if let Some(bin) = lower.strip_prefix("0b") {
-                i64::from_str_radix(bin, 2).ok()
-            } else if lower.len() > 1 && lower.starts_with('0') {
-                i64::from_str_radix(&lower[1..], 8).ok()
-            } else {
-                lower.parse::<i64>().ok()
-            };
-            if let Some(value) = parsed {
-                return Ok(Arg::Int(if negative { -value } else { value }));
-            }
-        } else if !is_hex && let Ok(value) = lower.parse::<f64>() {
-            return Ok(Arg::Float(
-                if negative { -value } else { value },
-                text.to_string(),
-            ));
+        match go_number(text) {
+            Some(GoNumber::Int(value)) => Ok(Arg::Int(value)),
+            Some(GoNumber::Float(value)) => Ok(Arg::Float(value, text.to_string())),
+            Some(GoNumber::Imaginary(value)) => Ok(Arg::Imaginary(value, text.to_string())),
+            None => self.fail(format!("illegal number syntax: {text:?}")),
         }
-        self.fail(format!("illegal number syntax: {text:?}"))
     }
 }
 

@@ -28,6 +28,34 @@ pub trait Object: Send + Sync + Debug {
     }
 }
 
+/// A Go complex128 (only from an imaginary constant in a template).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Complex {
+    pub re: f64,
+    pub im: f64,
+}
+
+impl Object for Complex {
+    fn type_name(&self) -> &str {
+        "complex128"
+    }
+
+    fn field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+
+    fn method(&self, _name: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+
+    /// fmt's `(re+imi)`, each part as %g.
+    fn format(&self) -> String {
+        let im = format_float_g(self.im);
+        let sign = if im.starts_with(['-', '+']) { "" } else { "+" };
+        format!("({}{sign}{im}i)", format_float_g(self.re))
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub enum Value {
     /// A nil interface: a missing map key, YAML null, or `nil`.

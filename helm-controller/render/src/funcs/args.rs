@@ -65,10 +65,14 @@ pub fn boolean(args: &[Value], i: usize) -> Result<bool> {
     }
 }
 
-/// A `map[string]interface{}` parameter.
+/// A `map[string]interface{}` parameter. Go passes nil (a missing key) as
+/// a nil map, which reads as empty (`hasKey (lookup ...).data "k"`).
 pub fn map(args: &[Value], i: usize) -> Result<k3r_gotemplate::MapRef> {
     match &args[i] {
         Value::Map(m) => Ok(m.clone()),
+        Value::Nil => Ok(k3r_gotemplate::MapRef::new(
+            std::collections::BTreeMap::new(),
+        )),
         other => Err(wrong(other, "map[string]interface {}")),
     }
 }

@@ -94,6 +94,10 @@ const CASES: &[(&str, &str)] = &[
         "{{ .Template.Name }} {{ .Template.BasePath }} {{ .Release.Name }} {{ .Release.Namespace }} {{ .Release.Revision }} {{ .Release.IsInstall }} {{ .Release.Service }}",
     ),
     (
+        "numbers.yaml",
+        "{{ 0x1p60 }} {{ 0x1.8p1 }} {{ 1_000 }} {{ 0b101 }} {{ 0o17 }} {{ 017 }} {{ 1.5e3 }} {{ -0x10 }} {{ printf \"%T %v\" 0x1p-2 0x1p-2 }} {{ 0X_1F }} {{ 1e3 }} {{ printf \"%T\" 1e3 }} {{ 1i }} {{ -2.5i }} {{ printf \"%T\" 017i }} {{ 017i }} {{ 0x1P+4 }}",
+    ),
+    (
         "whitespace.yaml",
         "line1\n{{- if true }}\n  kept: {{ .Values.s }}\n{{- end }}\n{{ range .Values.emptyList }}{{ end }}\nlast\n",
     ),
@@ -155,6 +159,9 @@ fn errors_match_helm() {
             "can't evaluate field x in type interface {}",
         ),
         ("nilcmd.yaml", "{{ nil }}", "nil is not a command"),
+        ("underscores.yaml", "{{ 1__0 }}", "\"1__0\""),
+        ("hexfloat.yaml", "{{ 0x1.8 }}", "\"0x1.8\""),
+        ("octal.yaml", "\n{{ 09 }}", "\"09\""),
         (
             "index.yaml",
             "{{ index .Values.list 10 }}",
