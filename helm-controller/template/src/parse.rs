@@ -61,13 +61,25 @@ impl Parser<'_> {
     }
 
     fn next(&mut self) -> Token {
-        let token = self.tokens.get(self.at).cloned().unwrap_or(Token {
-            tok: Tok::Eof,
-            line: self.line(),
-            col: 0,
-        });
+        let line = self.line();
+        let Some(token) = self.tokens.get_mut(self.at) else {
+            self.at += 1;
+            return Token {
+                tok: Tok::Eof,
+                line,
+                col: 0,
+            };
+        };
         self.at += 1;
-        token
+        // Text is never read twice (only actions backtrack), so it moves.
+        if let Tok::Text(text) = &mut token.tok {
+            return Token {
+                tok: Tok::Text(std::mem::take(text)),
+                line: token.line,
+                col: token.col,
+            };
+        }
+        token.clone()
     }
 
     fn next_non_space(&mut self) -> Token {
@@ -79,10 +91,11 @@ impl Parser<'_> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Tok {
-        let token = self.next_non_space();
-        self.at -= 1;
-        token.tok
+    fn peek_non_space(&self) -> Tok {
+        self.tokens
+            .get(self.at..)
+            .and_then(|rest| rest.iter().find(|t| t.tok != Tok::Space))
+            .map_or(Tok::Eof, |t| t.tok.clone())
     }
 
     fn line(&self) -> usize {

@@ -41,13 +41,17 @@ impl From<&str> for FuncError {
 struct Tree {
     nodes: Arc<Vec<Node>>,
     /// The text it was parsed from (`define`s keep their file's name).
-    parse_name: String,
+    parse_name: Arc<str>,
 }
 
+/// Cloning is cheap, as Go's Clone is (Helm's `tpl` clones the whole set
+/// on every call): the function map and the templates are shared, and a
+/// clone's own parses go into `local`, looked up first.
 #[derive(Clone)]
 pub struct Template {
-    funcs: BTreeMap<String, Func>,
-    trees: BTreeMap<String, Tree>,
+    funcs: Arc<BTreeMap<String, Func>>,
+    trees: Arc<BTreeMap<String, Tree>>,
+    local: BTreeMap<String, Tree>,
 }
 
 impl Default for Template {
@@ -60,9 +64,14 @@ impl Template {
     /// A set with Go's builtin functions.
     pub fn new() -> Self {
         Self {
-            funcs: builtins(),
-            trees: BTreeMap::new(),
+            funcs: Arc::new(builtins()),
+            trees: Arc::new(BTreeMap::new()),
+            local: BTreeMap::new(),
         }
+    }
+
+    fn tree(&self, name: &str) -> Option<&Tree> {
+        self.local.get(name).or_else(|| self.trees.get(name))
     }
 
     /// Adds or replaces a function; like Go, before parsing texts using it.
@@ -71,7 +80,7 @@ impl Template {
         name: &str,
         f: impl Fn(&mut Exec<'_>, &[Value]) -> Result<Value, FuncError> + Send + Sync + 'static,
     ) {
-        self.funcs.insert(name.to_string(), Arc::new(f));
+        Arc::make_mut(&mut self.funcs).insert(name.to_string(), Arc::new(f));
     }
 
     pub fn function(&self, name: &str) -> Option<Func> {
@@ -79,18 +88,25 @@ impl Template {
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.trees.contains_key(name)
+        self.tree(name).is_some()
     }
 
     /// Names of the templates in the set, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.trees.keys().map(String::as_str)
+        let mut names: Vec<&str> = self
+            .trees
+            .keys()
+            .filter(|name| !self.local.contains_key(*name))
+            .chain(self.local.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.into_iter()
     }
 
     pub(crate) fn parse_name(&self, name: &str) -> String {
-        self.trees
-            .get(name)
-            .map_or_else(|| name.to_string(), |t| t.parse_name.clone())
+        self.tree(name)
+            .map_or_else(|| name.to_string(), |t| t.parse_name.to_string())
     }
 
     /// Parses `text` as template `name`, adding its `define`s. As in Go, a
@@ -109,16 +125,23 @@ impl Template {
     }
 
     fn add(&mut self, name: &str, nodes: Vec<Node>, parse_name: &str) {
-        if self.trees.contains_key(name) && is_empty(&nodes) {
+        if self.tree(name).is_some() && is_empty(&nodes) {
             return;
         }
-        self.trees.insert(
-            name.to_string(),
-            Tree {
-                nodes: Arc::new(nodes),
-                parse_name: parse_name.to_string(),
-            },
-        );
+        let tree = Tree {
+            nodes: Arc::new(nodes),
+            parse_name: parse_name.into(),
+        };
+        // The set that owns its templates alone adds to them; a clone
+        // sharing them keeps its additions to itself.
+        match Arc::get_mut(&mut self.trees) {
+            Some(trees) if self.local.is_empty() => {
+                trees.insert(name.to_string(), tree);
+            }
+            _ => {
+                self.local.insert(name.to_string(), tree);
+            }
+        }
     }
 
     /// Executes template `name` with `data` as dot and `$`.
@@ -132,7 +155,7 @@ impl Template {
         data: Value,
         depth: usize,
     ) -> Result<String, Error> {
-        let Some(tree) = self.trees.get(name) else {
+        let Some(tree) = self.tree(name) else {
             return Err(Error::NoTemplate(name.to_string()));
         };
         let nodes = Arc::clone(&tree.nodes);

@@ -7,6 +7,9 @@
 //! plain functions fail as Go's MustCompile panics, and the must* forms
 //! fail with the compile error.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use k3r_gotemplate::{FuncError, Template, Value};
 use regex::{Regex, RegexBuilder};
 
@@ -16,15 +19,30 @@ use super::args::{Result, arity, int, string};
 #[derive(Debug, Clone, PartialEq)]
 pub struct GoRegexError(pub String);
 
-/// regexp.Compile.
+/// regexp.Compile. Compiled patterns are kept (charts call the same few
+/// patterns in every helper, and building the regex crate's automata costs
+/// far more than Go's compile): a bounded cache, emptied when full.
 pub fn compile(pattern: &str) -> std::result::Result<Regex, GoRegexError> {
-    let translated = translate(pattern)?;
-    RegexBuilder::new(&translated).build().map_err(|e| {
-        GoRegexError(format!(
-            "error parsing regexp: {}",
-            rust_reason(&e, pattern)
-        ))
-    })
+    static CACHE: LazyLock<Mutex<HashMap<String, std::result::Result<Regex, GoRegexError>>>> =
+        LazyLock::new(Mutex::default);
+    const CACHED_PATTERNS: usize = 1024;
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = cache.get(pattern) {
+        return found.clone();
+    }
+    let compiled = translate(pattern).and_then(|translated| {
+        RegexBuilder::new(&translated).build().map_err(|e| {
+            GoRegexError(format!(
+                "error parsing regexp: {}",
+                rust_reason(&e, pattern)
+            ))
+        })
+    });
+    if cache.len() >= CACHED_PATTERNS {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), compiled.clone());
+    compiled
 }
 
 /// How a plain function fails: Go's MustCompile panic.
