@@ -91,11 +91,12 @@ impl Parser<'_> {
         }
     }
 
-    fn peek_non_space(&self) -> Tok {
-        self.tokens
-            .get(self.at..)
-            .and_then(|rest| rest.iter().find(|t| t.tok != Tok::Space))
-            .map_or(Tok::Eof, |t| t.tok.clone())
+    /// Skips spaces and returns (without consuming) the token after them.
+    fn peek_non_space(&mut self) -> Tok {
+        while self.tokens.get(self.at).is_some_and(|t| t.tok == Tok::Space) {
+            self.at += 1;
+        }
+        self.peek().clone()
     }
 
     fn line(&self) -> usize {
