@@ -10,6 +10,7 @@ pub mod json;
 pub mod manifest;
 pub mod release;
 pub mod schema;
+mod schema_errors;
 pub mod semver;
 pub mod values;
 pub mod yaml;

@@ -5,12 +5,18 @@ use k3r_gotemplate::Value;
 
 use crate::chart::Chart;
 
-/// Our values as serde_json (for the validator).
+/// Our values as serde_json (for the validator). Integral floats become
+/// integers: values are float64 in Helm, and its validator takes 3.0 for an
+/// integer under every draft (draft-04 included).
 pub fn to_serde(value: &Value) -> serde_json::Value {
     match value {
         Value::Nil => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
+        #[allow(clippy::cast_possible_truncation)]
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            serde_json::Value::from(*f as i64)
+        }
         Value::Float(f) => serde_json::Number::from_f64(*f)
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::String(s) => serde_json::Value::String(s.to_string()),
@@ -98,17 +104,11 @@ fn check(chart: &Chart, values: &Value, failures: &mut String) {
             Err(e) => vec![format!("values.schema.json is not valid JSON: {e}")],
             Ok(schema) => match jsonschema::validator_for(&schema) {
                 Err(e) => vec![format!("values.schema.json is not a valid schema: {e}")],
-                Ok(validator) => validator
-                    .iter_errors(&to_serde(values))
-                    .map(|e| {
-                        let at = e.instance_path().to_string();
-                        if at.is_empty() {
-                            format!("- at '/': {e}")
-                        } else {
-                            format!("- at '{at}': {e}")
-                        }
-                    })
-                    .collect(),
+                Ok(validator) => {
+                    let instance = to_serde(values);
+                    let errors: Vec<_> = validator.iter_errors(&instance).collect();
+                    crate::schema_errors::helm_lines(&errors)
+                }
             },
         };
         if !problems.is_empty() {

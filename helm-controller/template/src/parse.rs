@@ -93,7 +93,11 @@ impl Parser<'_> {
 
     /// Skips spaces and returns (without consuming) the token after them.
     fn peek_non_space(&mut self) -> Tok {
-        while self.tokens.get(self.at).is_some_and(|t| t.tok == Tok::Space) {
+        while self
+            .tokens
+            .get(self.at)
+            .is_some_and(|t| t.tok == Tok::Space)
+        {
             self.at += 1;
         }
         self.peek().clone()

@@ -7,5 +7,6 @@ mod crypto;
 mod functions;
 mod harness;
 mod names;
+mod schema;
 mod toml;
 mod toyaml;
