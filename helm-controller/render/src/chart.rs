@@ -7,6 +7,7 @@ use std::path::Path;
 
 use k3r_gotemplate::Value;
 
+use crate::ignore::IgnoreRules;
 use crate::values::parse_yaml;
 
 #[derive(Clone, Debug)]
@@ -64,14 +65,35 @@ impl Chart {
     }
 }
 
-/// Loads a chart directory.
+/// Loads a chart directory, leaving out what its .helmignore names.
 pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
+    let origin = dir.display().to_string();
+    let ignore_file = dir.join(".helmignore");
+    let text = match std::fs::read_to_string(&ignore_file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(ChartError::Io(
+                ignore_file.display().to_string(),
+                e.to_string(),
+            ));
+        }
+    };
+    let rules = IgnoreRules::parse(&text).map_err(|message| ChartError::Invalid {
+        path: format!("{origin}/.helmignore"),
+        message,
+    })?;
     let mut files = Vec::new();
-    walk(dir, dir, &mut files)?;
-    from_files(files, &dir.display().to_string())
+    walk(dir, dir, &rules, &mut files)?;
+    from_files(files, &origin)
 }
 
-fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<(), ChartError> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    rules: &IgnoreRules,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), ChartError> {
     let io = |p: &Path, e: std::io::Error| ChartError::Io(p.display().to_string(), e.to_string());
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
@@ -80,15 +102,24 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<(
         .collect();
     entries.sort();
     for path in entries {
-        if path.is_dir() {
-            walk(root, &path, files)?;
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let is_dir = path.is_dir();
+        if rules.ignores(&relative, is_dir) {
+            continue;
+        }
+        if is_dir {
+            walk(root, &path, rules, files)?;
         } else {
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
             let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+            // Helm drops a UTF-8 byte order mark.
+            let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+                Some(rest) => rest.to_vec(),
+                None => bytes,
+            };
             files.push((relative, bytes));
         }
     }
@@ -151,20 +182,16 @@ pub fn from_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
         files: Vec::new(),
         dependencies: Vec::new(),
     };
-    let ignore = files
-        .iter()
-        .find(|(p, _)| p == ".helmignore")
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default();
-    let ignored = IgnoreRules::parse(&ignore);
     // Subcharts: charts/<name>/... directories and charts/<name>.tgz.
     let mut sub_dirs: std::collections::BTreeMap<String, Vec<(String, Vec<u8>)>> =
         std::collections::BTreeMap::new();
     for (path, bytes) in files {
-        if ignored.matches(&path) {
-            continue;
-        }
         if let Some(rest) = path.strip_prefix("charts/") {
+            // Provenance files of archived subcharts are the parent's files.
+            if rest.ends_with(".prov") {
+                chart.files.push((path, bytes));
+                continue;
+            }
             match rest.split_once('/') {
                 Some((name, inner)) => sub_dirs
                     .entry(name.to_string())
@@ -187,7 +214,7 @@ pub fn from_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
                     parse_yaml(&text(&path, &bytes)?).map_err(|e| invalid(&path, e.to_string()))?;
             }
             "values.schema.json" => chart.schema = Some(text(&path, &bytes)?),
-            "Chart.lock" | "requirements.yaml" | "requirements.lock" | ".helmignore" => {}
+            "Chart.lock" | "requirements.yaml" | "requirements.lock" => {}
             p if p.starts_with("templates/") => {
                 chart.templates.push((path.clone(), text(&path, &bytes)?));
             }
@@ -222,50 +249,6 @@ pub fn from_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
         ));
     }
     Ok(chart)
-}
-
-/// .helmignore: one pattern per line, '#' comments, '!' negation, a
-/// trailing '/' for directories; `*` and `?` wildcards.
-struct IgnoreRules(Vec<(bool, bool, String)>);
-
-impl IgnoreRules {
-    fn parse(text: &str) -> Self {
-        let mut rules = Vec::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (negate, pattern) = match line.strip_prefix('!') {
-                Some(p) => (true, p),
-                None => (false, line),
-            };
-            let dir_only = pattern.ends_with('/');
-            rules.push((negate, dir_only, pattern.trim_end_matches('/').to_string()));
-        }
-        Self(rules)
-    }
-
-    fn matches(&self, path: &str) -> bool {
-        let mut ignored = false;
-        for (negate, dir_only, pattern) in &self.0 {
-            let components: Vec<&str> = path.split('/').collect();
-            let hit = if pattern.contains('/') {
-                glob(pattern.trim_start_matches('/'), path)
-            } else {
-                let candidates = if *dir_only {
-                    &components[..components.len().saturating_sub(1)]
-                } else {
-                    &components[..]
-                };
-                candidates.iter().any(|c| glob(pattern, c))
-            };
-            if hit {
-                ignored = !negate;
-            }
-        }
-        ignored
-    }
 }
 
 /// filepath.Match-style globbing (no '/' crossing for '*').
@@ -314,16 +297,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn globbing_and_ignore_rules() {
+    fn globbing() {
         assert!(glob("*.txt", "a.txt"));
         assert!(!glob("*.txt", "dir/a.txt"));
         assert!(glob("file-[0-9].yaml", "file-3.yaml"));
-        let rules = IgnoreRules::parse("# comment\n*.bak\nsecret/\n!keep.bak\n");
-        assert!(rules.matches("x.bak"));
-        assert!(rules.matches("deep/y.bak"));
-        assert!(!rules.matches("keep.bak"));
-        assert!(rules.matches("secret/key"));
-        assert!(!rules.matches("templates/a.yaml"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod deps;
 pub mod engine;
 pub mod files;
 pub mod funcs;
+pub mod ignore;
 pub mod json;
 pub mod manifest;
 pub mod release;

@@ -6,6 +6,7 @@ mod completeness;
 mod crypto;
 mod functions;
 mod harness;
+mod helmignore;
 mod names;
 mod schema;
 mod toml;
