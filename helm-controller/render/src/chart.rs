@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use k3r_gotemplate::Value;
 
@@ -17,12 +18,14 @@ pub struct Chart {
     /// values.yaml (the chart's defaults).
     pub values: Value,
     pub schema: Option<String>,
-    /// (path relative to the chart, text): "templates/x.yaml".
-    pub templates: Vec<(String, String)>,
+    /// (path relative to the chart, text): "templates/x.yaml". Shared, as
+    /// are the other files: rendering copies charts (aliases, dependency
+    /// processing), never their contents.
+    pub templates: Arc<Vec<(String, String)>>,
     /// crds/ files, never templated.
-    pub crds: Vec<(String, String)>,
+    pub crds: Arc<Vec<(String, String)>>,
     /// Every other file, for `.Files`.
-    pub files: Vec<(String, Vec<u8>)>,
+    pub files: Arc<Vec<(String, Arc<Vec<u8>>)>>,
     /// Subcharts from charts/.
     pub dependencies: Vec<Chart>,
 }
@@ -177,11 +180,12 @@ pub fn from_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
         metadata: Value::Nil,
         values: Value::from(std::collections::BTreeMap::new()),
         schema: None,
-        templates: Vec::new(),
-        crds: Vec::new(),
-        files: Vec::new(),
+        templates: Arc::default(),
+        crds: Arc::default(),
+        files: Arc::default(),
         dependencies: Vec::new(),
     };
+    let (mut templates, mut crds, mut files_of_chart) = (Vec::new(), Vec::new(), Vec::new());
     // Subcharts: charts/<name>/... directories and charts/<name>.tgz.
     let mut sub_dirs: std::collections::BTreeMap<String, Vec<(String, Vec<u8>)>> =
         std::collections::BTreeMap::new();
@@ -189,7 +193,7 @@ pub fn from_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
         if let Some(rest) = path.strip_prefix("charts/") {
             // Provenance files of archived subcharts are the parent's files.
             if rest.ends_with(".prov") {
-                chart.files.push((path, bytes));
+                files_of_chart.push((path, Arc::new(bytes)));
                 continue;
             }
             match rest.split_once('/') {
@@ -216,15 +220,18 @@ pub fn from_files(files: Vec<(String, Vec<u8>)>, origin: &str) -> Result<Chart, 
             "values.schema.json" => chart.schema = Some(text(&path, &bytes)?),
             "Chart.lock" | "requirements.yaml" | "requirements.lock" => {}
             p if p.starts_with("templates/") => {
-                chart.templates.push((path.clone(), text(&path, &bytes)?));
+                templates.push((path.clone(), text(&path, &bytes)?));
             }
             p if p.starts_with("crds/") => {
-                chart.crds.push((path.clone(), text(&path, &bytes)?));
-                chart.files.push((path, bytes));
+                crds.push((path.clone(), text(&path, &bytes)?));
+                files_of_chart.push((path, Arc::new(bytes)));
             }
-            _ => chart.files.push((path, bytes)),
+            _ => files_of_chart.push((path, Arc::new(bytes))),
         }
     }
+    chart.templates = Arc::new(templates);
+    chart.crds = Arc::new(crds);
+    chart.files = Arc::new(files_of_chart);
     for (name, files) in sub_dirs {
         chart
             .dependencies

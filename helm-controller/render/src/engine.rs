@@ -166,7 +166,7 @@ fn collect(
         ("Values".to_string(), values.clone()),
         ("Subcharts".to_string(), Value::from(subcharts)),
     ]);
-    for (path, text) in &chart.templates {
+    for (path, text) in chart.templates.iter() {
         let base = path.rsplit('/').next().unwrap_or_default();
         // A library chart only lends its helpers.
         if chart.is_library() && !base.starts_with('_') {

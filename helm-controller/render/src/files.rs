@@ -14,11 +14,11 @@ use crate::yaml::to_yaml;
 pub struct Files(pub BTreeMap<String, Arc<Vec<u8>>>);
 
 impl Files {
-    pub fn new(files: &[(String, Vec<u8>)]) -> Self {
+    pub fn new(files: &[(String, Arc<Vec<u8>>)]) -> Self {
         Self(
             files
                 .iter()
-                .map(|(p, b)| (p.clone(), Arc::new(b.clone())))
+                .map(|(p, b)| (p.clone(), Arc::clone(b)))
                 .collect(),
         )
     }

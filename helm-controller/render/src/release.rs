@@ -69,10 +69,9 @@ fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
 }
 
-fn files_json(files: &[(String, Vec<u8>)]) -> serde_json::Value {
+fn files_json<'a>(files: impl Iterator<Item = (&'a str, &'a [u8])>) -> serde_json::Value {
     serde_json::Value::Array(
         files
-            .iter()
             .map(|(name, data)| json!({"name": name, "data": STANDARD.encode(data)}))
             .collect(),
     )
@@ -88,15 +87,18 @@ impl Release {
     /// are not embedded (Helm's JSON has no field for them).
     pub fn to_json(&self) -> serde_json::Value {
         let chart = &self.chart;
-        let templates: Vec<(String, Vec<u8>)> = chart
-            .templates
-            .iter()
-            .map(|(n, t)| (n.clone(), t.clone().into_bytes()))
-            .collect();
         let mut chart_json = Map::new();
         chart_json.insert("metadata".into(), to_serde(&chart.metadata));
         chart_json.insert("lock".into(), serde_json::Value::Null);
-        chart_json.insert("templates".into(), files_json(&templates));
+        chart_json.insert(
+            "templates".into(),
+            files_json(
+                chart
+                    .templates
+                    .iter()
+                    .map(|(n, t)| (n.as_str(), t.as_bytes())),
+            ),
+        );
         chart_json.insert("values".into(), to_serde(&chart.values));
         chart_json.insert(
             "schema".into(),
@@ -104,7 +106,10 @@ impl Release {
                 serde_json::Value::String(STANDARD.encode(s))
             }),
         );
-        chart_json.insert("files".into(), files_json(&chart.files));
+        chart_json.insert(
+            "files".into(),
+            files_json(chart.files.iter().map(|(n, b)| (n.as_str(), b.as_slice()))),
+        );
         let hooks: Vec<serde_json::Value> = self
             .hooks
             .iter()
