@@ -420,34 +420,17 @@ fn escape(
             };
             return Ok((quoted.chars().map(literal).collect(), after));
         }
+        'p' | 'P' if chars.get(i + 2) == Some(&'{') => {
+            return braced(chars, i, "invalid character class range");
+        }
         'p' | 'P' => {
-            let (name, next) = if chars.get(i + 2) == Some(&'{') {
-                let close = chars[i + 2..]
-                    .iter()
-                    .position(|c| *c == '}')
-                    .map(|p| p + i + 2);
-                let Some(close) = close else {
-                    let shown: String = chars[i..].iter().collect();
-                    return Err(error("invalid character class range", &shown));
-                };
-                (chars[i..=close].iter().collect::<String>(), close + 1)
-            } else {
-                (chars[i..(i + 3).min(chars.len())].iter().collect(), i + 3)
-            };
-            return Ok((name, next));
+            let end = (i + 3).min(chars.len());
+            return Ok((chars[i..end].iter().collect(), i + 3));
+        }
+        'x' if chars.get(i + 2) == Some(&'{') => {
+            return braced(chars, i, "invalid escape sequence");
         }
         'x' => {
-            if chars.get(i + 2) == Some(&'{') {
-                let close = chars[i + 2..]
-                    .iter()
-                    .position(|c| *c == '}')
-                    .map(|p| p + i + 2);
-                let Some(close) = close else {
-                    let shown: String = chars[i..].iter().collect();
-                    return Err(error("invalid escape sequence", &shown));
-                };
-                return Ok((chars[i..=close].iter().collect(), close + 1));
-            }
             let hex: String = chars[i + 2..(i + 4).min(chars.len())].iter().collect();
             if hex.len() != 2 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 let shown: String = chars[i..(i + 2 + hex.chars().count()).min(chars.len())]
@@ -474,6 +457,21 @@ fn escape(
         other => return Err(error("invalid escape sequence", &format!("\\{other}"))),
     };
     Ok((text, i + 2))
+}
+
+/// `\p{Name}` or `\x{10FFFF}` at i, copied through its `}`.
+fn braced(
+    chars: &[char],
+    i: usize,
+    code: &str,
+) -> std::result::Result<(String, usize), GoRegexError> {
+    match chars[i + 2..].iter().position(|c| *c == '}') {
+        Some(offset) => {
+            let close = i + 2 + offset;
+            Ok((chars[i..=close].iter().collect(), close + 1))
+        }
+        None => Err(error(code, &chars[i..].iter().collect::<String>())),
+    }
 }
 
 /// A bracketed class at i: its translation and the index after it.
