@@ -116,18 +116,6 @@ fn rsa_key(bits: usize) -> Result<Key> {
     Ok(Key { pem, pair })
 }
 
-fn ecdsa_key() -> Result<Key> {
-    let key = p256::SecretKey::random(&mut rsa::rand_core::OsRng);
-    let pem = sec1_pem(&key);
-    let der = p256::pkcs8::EncodePrivateKey::to_pkcs8_der(&key).map_err(call)?;
-    let pair = KeyPair::from_pkcs8_der_and_sign_algo(
-        &der.as_bytes().into(),
-        &rcgen::PKCS_ECDSA_P256_SHA256,
-    )
-    .map_err(call)?;
-    Ok(Key { pem, pair })
-}
-
 /// SEC1 "EC PRIVATE KEY" with the curve named, as Go's
 /// MarshalECPrivateKey writes it (the p256 crate leaves the curve out,
 /// which openssl cannot read).
@@ -337,8 +325,15 @@ pub fn register(t: &mut Template) {
         arity("genPrivateKey", a, 1)?;
         let kind = string(a, 0)?;
         let key = match kind.as_str() {
-            "rsa" => rsa_key(4096).map(|k| k.pem),
-            "ecdsa" => ecdsa_key().map(|k| k.pem),
+            // Only the PEM: no signing key pair to build.
+            "rsa" => rsa_private_key(4096).and_then(|key| {
+                key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+                    .map(|pem| pem.to_string())
+                    .map_err(call)
+            }),
+            "ecdsa" => Ok(sec1_pem(&p256::SecretKey::random(
+                &mut rsa::rand_core::OsRng,
+            ))),
             "ed25519" => Ok(ed25519_pem()),
             "dsa" => Err(call("DSA keys are not supported")),
             other => return Ok(Value::from(format!("Unknown type {other}"))),
