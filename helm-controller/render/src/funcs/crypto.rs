@@ -60,39 +60,30 @@ struct Key {
     pair: KeyPair,
 }
 
-/// An RSA key as Go makes one: two primes of half the size whose product
-/// has exactly `bits` bits, e = 65537. The primes come from crypto-primes
-/// (a sieve, then Baillie-PSW), searched for side by side on two threads:
-/// one prime search costs about what Go's does, and the rsa crate's own
-/// generator took four times as long as Go for the 2048-bit keys of genCA.
+/// An RSA key as Go makes one: two primes of half the size, top two bits
+/// set so that their product has exactly `bits` bits, e = 65537. The
+/// primes come from k3r-primes and are searched for side by side on two
+/// threads (the rsa crate's own generator took four times as long as Go
+/// for the 2048-bit keys of genCA).
 fn rsa_private_key(bits: usize) -> Result<rsa::RsaPrivateKey> {
     match bits {
-        2048 => key_from_primes::<{ crypto_bigint::U1024::LIMBS }>(bits),
-        4096 => key_from_primes::<{ crypto_bigint::U2048::LIMBS }>(bits),
+        2048 => key_from_primes::<16>(),
+        4096 => key_from_primes::<32>(),
         _ => rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits).map_err(call),
     }
 }
 
-fn key_from_primes<const LIMBS: usize>(bits: usize) -> Result<rsa::RsaPrivateKey>
-where
-    crypto_bigint::Uint<LIMBS>: crypto_bigint::Encoding,
-{
-    use crypto_bigint::Encoding;
-    let prime = || {
-        let p: crypto_bigint::Uint<LIMBS> =
-            crypto_primes::generate_prime_with_rng(&mut rsa::rand_core::OsRng, Some(bits / 2));
-        rsa::BigUint::from_bytes_be(p.to_be_bytes().as_ref())
-    };
+fn key_from_primes<const LIMBS: usize>() -> Result<rsa::RsaPrivateKey> {
     loop {
         let (p, q) = std::thread::scope(|s| {
-            let other = s.spawn(prime);
-            let mine = prime();
+            let other = s.spawn(k3r_primes::random_prime::<LIMBS>);
+            let mine = k3r_primes::random_prime::<LIMBS>();
             (mine, other.join())
         });
         let Ok(q) = q else {
             return Err(call("prime search failed"));
         };
-        if p == q || (&p * &q).bits() != bits {
+        if p == q {
             continue;
         }
         // from_p_q refuses primes for which 65537 has no inverse.
@@ -116,19 +107,44 @@ fn rsa_key(bits: usize) -> Result<Key> {
     Ok(Key { pem, pair })
 }
 
+/// A fresh P-256 key as Go's genPrivateKey "ecdsa" writes it. ring makes
+/// the key (its P-256 is assembly, as Go's; the p256 crate took ten times
+/// as long); its PKCS#8 document carries the private scalar after the
+/// OCTET STRING header `04 20` and ends with the 65-byte public point.
+fn ecdsa_pem() -> Result<String> {
+    let document = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &ring::rand::SystemRandom::new(),
+    )
+    .map_err(|_| call("ecdsa key generation failed"))?;
+    let der = document.as_ref();
+    let scalar_at = der
+        .windows(3)
+        .position(|w| w == [0x02, 0x01, 0x01])
+        .map(|i| i + 5)
+        .filter(|at| der.get(at - 2..*at) == Some(&[0x04, 0x20][..]))
+        .ok_or_else(|| call("unexpected PKCS#8 layout from ring"))?;
+    let public = der
+        .len()
+        .checked_sub(65)
+        .map(|at| &der[at..])
+        .filter(|point| point.first() == Some(&0x04))
+        .ok_or_else(|| call("unexpected PKCS#8 layout from ring"))?;
+    Ok(sec1_pem(&der[scalar_at..scalar_at + 32], public))
+}
+
 /// SEC1 "EC PRIVATE KEY" with the curve named, as Go's
 /// MarshalECPrivateKey writes it (the p256 crate leaves the curve out,
 /// which openssl cannot read).
-fn sec1_pem(key: &p256::SecretKey) -> String {
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
+fn sec1_pem(scalar: &[u8], public_point: &[u8]) -> String {
     const PRIME256V1: [u8; 12] = [
         0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
     ];
     let mut der = vec![0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20];
-    der.extend_from_slice(&key.to_bytes());
+    der.extend_from_slice(scalar);
     der.extend_from_slice(&PRIME256V1);
     der.extend_from_slice(&[0xa1, 0x44, 0x03, 0x42, 0x00]);
-    der.extend_from_slice(key.public_key().to_encoded_point(false).as_bytes());
+    der.extend_from_slice(public_point);
     pem_block("EC PRIVATE KEY", &der)
 }
 
@@ -331,9 +347,7 @@ pub fn register(t: &mut Template) {
                     .map(|pem| pem.to_string())
                     .map_err(call)
             }),
-            "ecdsa" => Ok(sec1_pem(&p256::SecretKey::random(
-                &mut rsa::rand_core::OsRng,
-            ))),
+            "ecdsa" => ecdsa_pem(),
             "ed25519" => Ok(ed25519_pem()),
             "dsa" => Err(call("DSA keys are not supported")),
             other => return Ok(Value::from(format!("Unknown type {other}"))),
