@@ -61,15 +61,16 @@ impl Parser<'_> {
     }
 
     fn next(&mut self) -> Token {
-        let line = self.line();
-        let Some(token) = self.tokens.get_mut(self.at) else {
+        if self.at >= self.tokens.len() {
+            let line = self.line();
             self.at += 1;
             return Token {
                 tok: Tok::Eof,
                 line,
                 col: 0,
             };
-        };
+        }
+        let token = &mut self.tokens[self.at];
         self.at += 1;
         // Text is never read twice (only actions backtrack), so it moves.
         if let Tok::Text(text) = &mut token.tok {

@@ -111,29 +111,25 @@ pub fn register(t: &mut Template) {
             ))
         });
     }
-    for (name, must) in [("regexReplaceAll", false), ("mustRegexReplaceAll", true)] {
-        t.func(name, move |_, a| {
-            arity(name, a, 3)?;
-            let re = pick(must)(&string(a, 0)?)?;
-            let s = string(a, 1)?;
-            Ok(Value::from(
-                re.replace_all(&s, string(a, 2)?.as_str()).into_owned(),
-            ))
-        });
-    }
-    for (name, must) in [
-        ("regexReplaceAllLiteral", false),
-        ("mustRegexReplaceAllLiteral", true),
+    // The Literal forms take the replacement as it is; the others expand
+    // $1 and ${name} as Go's Expand does.
+    for (name, must, literal) in [
+        ("regexReplaceAll", false, false),
+        ("mustRegexReplaceAll", true, false),
+        ("regexReplaceAllLiteral", false, true),
+        ("mustRegexReplaceAllLiteral", true, true),
     ] {
         t.func(name, move |_, a| {
             arity(name, a, 3)?;
             let re = pick(must)(&string(a, 0)?)?;
             let s = string(a, 1)?;
             let replacement = string(a, 2)?;
-            Ok(Value::from(
+            let replaced = if literal {
                 re.replace_all(&s, regex::NoExpand(&replacement))
-                    .into_owned(),
-            ))
+            } else {
+                re.replace_all(&s, replacement.as_str())
+            };
+            Ok(Value::from(replaced.into_owned()))
         });
     }
     for (name, must) in [("regexSplit", false), ("mustRegexSplit", true)] {

@@ -99,7 +99,7 @@ impl Url {
         };
         let mut url = Url::parse_no_fragment(rest).map_err(|e| parse_error(raw, &e))?;
         if let Some(f) = fragment {
-            url.fragment = unescape(f, Mode::Fragment).map_err(|e| parse_error(raw, &e))?;
+            url.fragment = unescape(f).map_err(|e| parse_error(raw, &e))?;
         }
         Ok(url)
     }
@@ -146,7 +146,7 @@ impl Url {
             url.host = host;
             rest = path;
         }
-        url.path = unescape(rest, Mode::Path)?;
+        url.path = unescape(rest)?;
         if escape(&url.path, Mode::Path) != rest {
             url.raw_path = rest.to_string();
         }
@@ -167,7 +167,7 @@ impl Url {
     fn escaped_path(&self) -> String {
         if !self.raw_path.is_empty()
             && valid_encoded(&self.raw_path, Mode::Path)
-            && unescape(&self.raw_path, Mode::Path).as_deref() == Ok(self.path.as_str())
+            && unescape(&self.raw_path).as_deref() == Ok(self.path.as_str())
         {
             return self.raw_path.clone();
         }
@@ -267,11 +267,11 @@ fn parse_authority(authority: &str) -> Result<(Option<User>, String), String> {
     }
     let user = match userinfo.split_once(':') {
         Some((name, password)) => User {
-            name: unescape(name, Mode::UserPassword)?,
-            password: Some(unescape(password, Mode::UserPassword)?),
+            name: unescape(name)?,
+            password: Some(unescape(password)?),
         },
         None => User {
-            name: unescape(userinfo, Mode::UserPassword)?,
+            name: unescape(userinfo)?,
             password: None,
         },
     };
@@ -303,7 +303,7 @@ fn parse_host(host: &str) -> Result<String, String> {
             ));
         }
     }
-    unescape(host, Mode::Host)
+    unescape(host)
 }
 
 fn valid_port(port: &str) -> bool {
@@ -350,7 +350,7 @@ fn valid_encoded(s: &str, mode: Mode) -> bool {
 }
 
 /// url.unescape: %XX decoded; a bad escape is an error.
-fn unescape(s: &str, _mode: Mode) -> Result<String, String> {
+fn unescape(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
