@@ -100,6 +100,8 @@ pub struct OperatorsValues {
     pub node_name: String,
     /// `--disable`, comma-separated.
     pub disable: String,
+    /// `--servicelb-namespace`.
+    pub servicelb_namespace: String,
     /// Port of the probes and metrics (the Deployment's pods).
     pub port: u16,
     /// Port of the probes and metrics (the DaemonSet's pods).
@@ -119,6 +121,7 @@ pub fn render_operators(values: &OperatorsValues) -> Result<String, Error> {
             manifests_dir => values.manifests_dir,
             node_name => values.node_name,
             disable => values.disable,
+            servicelb_namespace => values.servicelb_namespace,
             port => values.port,
             node_port => values.node_port,
         },

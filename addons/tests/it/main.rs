@@ -109,6 +109,7 @@ fn write_skips_disabled_and_keeps_unchanged_files() {
 #[test]
 fn operators_deployment_is_filled_and_quoted() {
     let text = k3r_addons::render_operators(&k3r_addons::OperatorsValues {
+        servicelb_namespace: "lb system".into(),
         image: "docker.io/k3r/k3r-operators:v9".into(),
         manifests_dir: "/var/lib/k3r dir/server/manifests".into(),
         node_name: "node-1".into(),
@@ -132,7 +133,11 @@ fn operators_deployment_is_filled_and_quoted() {
             "--disable",
             "coredns,traefik",
             "--listen",
-            "0.0.0.0:10270"
+            "0.0.0.0:10270",
+            "--servicelb-namespace",
+            "lb system",
+            "--svclb-image",
+            "docker.io/k3r/k3r-operators:v9"
         ])
     );
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");

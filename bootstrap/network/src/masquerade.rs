@@ -1,6 +1,10 @@
 //! What flannel's iptables manager keeps: pod traffic leaving the cluster
 //! CIDR is masqueraded, traffic inside it is not, and the FORWARD chain
-//! accepts the cluster's traffic whatever its policy. The rules live in
+//! accepts the cluster's traffic whatever its policy. Traffic from outside
+//! the cluster to this node's own pods keeps its source (a NodePort or
+//! LoadBalancer Service with `externalTrafficPolicy: Local` promises the
+//! client's address); only traffic from outside bound for another node's
+//! pods is masqueraded, so their replies come back this way. The rules live in
 //! k3r's own chains (K3R-POSTRTG, K3R-FWD), rewritten whole each time, so
 //! `k3r killall` can remove them by name.
 
@@ -11,14 +15,15 @@ use crate::Error;
 pub const NAT_CHAIN: &str = "K3R-POSTRTG";
 pub const FORWARD_CHAIN: &str = "K3R-FWD";
 
-/// The iptables-restore input for the cluster CIDR.
-pub fn restore_input(cluster: Ipv4Net) -> String {
+/// The iptables-restore input for the cluster CIDR and this node's pod CIDR.
+pub fn restore_input(cluster: Ipv4Net, node_pods: Ipv4Net) -> String {
     format!(
         "*nat
 :{NAT_CHAIN} - [0:0]
 -A {NAT_CHAIN} -m mark --mark 0x4000/0x4000 -m comment --comment \"kube-proxy masquerades what it marked\" -j RETURN
 -A {NAT_CHAIN} -s {cluster} -d {cluster} -m comment --comment \"pod to pod: keep the source\" -j RETURN
 -A {NAT_CHAIN} -s {cluster} ! -d 224.0.0.0/4 -m comment --comment \"pods leaving the cluster\" -j MASQUERADE --random-fully
+-A {NAT_CHAIN} ! -s {cluster} -d {node_pods} -m comment --comment \"into this node's pods: keep the client's address\" -j RETURN
 -A {NAT_CHAIN} ! -s {cluster} -d {cluster} -m comment --comment \"into pods from outside the cluster\" -j MASQUERADE --random-fully
 COMMIT
 *filter
@@ -41,7 +46,7 @@ async fn iptables(args: &[&str]) -> Result<bool, Error> {
 }
 
 /// Writes the chains and makes POSTROUTING and FORWARD jump to them.
-pub async fn ensure(cluster: Ipv4Net) -> Result<(), Error> {
+pub async fn ensure(cluster: Ipv4Net, node_pods: Ipv4Net) -> Result<(), Error> {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new("iptables-restore")
         .args(["-w", "--noflush"])
@@ -51,7 +56,7 @@ pub async fn ensure(cluster: Ipv4Net) -> Result<(), Error> {
         .map_err(|e| Error::Iptables(format!("iptables-restore: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
-            .write_all(restore_input(cluster).as_bytes())
+            .write_all(restore_input(cluster, node_pods).as_bytes())
             .await
             .map_err(|e| Error::Iptables(format!("iptables-restore: {e}")))?;
     }
@@ -86,11 +91,22 @@ mod tests {
 
     #[test]
     fn pods_are_masqueraded_only_when_leaving_the_cluster() {
-        let input = restore_input("10.42.0.0/16".parse().expect("cidr"));
+        let input = restore_input(
+            "10.42.0.0/16".parse().expect("cidr"),
+            "10.42.3.0/24".parse().expect("cidr"),
+        );
         assert!(input.contains(
             "-A K3R-POSTRTG -s 10.42.0.0/16 -d 10.42.0.0/16 -m comment --comment \"pod to pod: keep the source\" -j RETURN"
         ));
         assert!(input.contains("-s 10.42.0.0/16 ! -d 224.0.0.0/4"));
+        // From outside: this node's pods see the client, others' do not.
+        let keep = input
+            .find("! -s 10.42.0.0/16 -d 10.42.3.0/24")
+            .expect("external traffic to local pods returns");
+        let masquerade = input
+            .find("! -s 10.42.0.0/16 -d 10.42.0.0/16")
+            .expect("external traffic to other nodes' pods is masqueraded");
+        assert!(keep < masquerade, "{input}");
         assert!(input.contains("-A K3R-FWD -d 10.42.0.0/16"));
         assert_eq!(input.matches("COMMIT").count(), 2);
     }

@@ -106,7 +106,7 @@ pub async fn start(
     let handle = vxlan::connect()?;
     let uplink = uplink::find(&handle, config.iface.as_deref(), node_ip).await?;
     if config.backend != Backend::None {
-        masquerade::ensure(cluster_cidr).await?;
+        masquerade::ensure(cluster_cidr, pod_cidr).await?;
     }
     let (mut desired, dataplane, mtu) = match config.backend {
         Backend::Vxlan => {

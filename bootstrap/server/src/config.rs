@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub write_kubeconfig: PathBuf,
     pub write_kubeconfig_mode: u32,
     pub disable: Vec<String>,
+    /// Namespace of the service load balancer's DaemonSets.
+    pub servicelb_namespace: String,
     /// Registry of the packaged add-ons' images.
     pub system_default_registry: String,
     pub datastore_endpoint: String,

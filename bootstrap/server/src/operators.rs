@@ -24,6 +24,7 @@ pub async fn apply(api: &ApiClient, config: &ServerConfig, layout: &Layout) -> R
         manifests_dir: layout.manifests().display().to_string(),
         node_name: config.node_name.clone(),
         disable: config.disable.join(","),
+        servicelb_namespace: config.servicelb_namespace.clone(),
         port: PORT,
         node_port: NODE_PORT,
     })

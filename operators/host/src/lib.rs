@@ -54,6 +54,8 @@ pub enum Mode {
         identity: String,
         /// Namespace of the lease.
         namespace: String,
+        /// Where svclb DaemonSets go and the image they run.
+        servicelb: k3r_servicelb::Config,
     },
     Node {
         node_name: String,
@@ -76,28 +78,47 @@ pub fn controllers(runtime: &Runtime, mode: &Mode) -> Vec<Controller> {
         Mode::Cluster {
             manifests_dir,
             disabled,
+            servicelb,
             ..
-        } => vec![
-            (
-                k3r_deploy::controller::NAME,
-                k3r_deploy::controller::run(
-                    runtime.clone(),
-                    k3r_deploy::controller::Config {
-                        manifests_dir: manifests_dir.clone(),
-                        disabled: disabled.clone(),
-                    },
-                )
-                .boxed(),
-            ),
-            (
-                k3r_helm_controller::NAME,
-                k3r_helm_controller::run(runtime.clone()).boxed(),
-            ),
-            (
-                k3r_nodehosts::NAME,
-                k3r_nodehosts::run(runtime.clone()).boxed(),
-            ),
-        ],
+        } => {
+            let mut controllers = vec![
+                (
+                    k3r_deploy::controller::NAME,
+                    k3r_deploy::controller::run(
+                        runtime.clone(),
+                        k3r_deploy::controller::Config {
+                            manifests_dir: manifests_dir.clone(),
+                            disabled: disabled.clone(),
+                        },
+                    )
+                    .boxed(),
+                ),
+                (
+                    k3r_helm_controller::NAME,
+                    k3r_helm_controller::run(runtime.clone()).boxed(),
+                ),
+                (
+                    k3r_nodehosts::NAME,
+                    k3r_nodehosts::run(runtime.clone()).boxed(),
+                ),
+            ];
+            if disabled.iter().any(|d| d == "servicelb") {
+                controllers.push((
+                    "servicelb-removal",
+                    k3r_servicelb::remove_all(runtime.clone(), servicelb.namespace.clone()).boxed(),
+                ));
+            } else {
+                controllers.push((
+                    k3r_servicelb::NAME,
+                    k3r_servicelb::controller::run(runtime.clone(), servicelb.clone()).boxed(),
+                ));
+                controllers.push((
+                    k3r_servicelb::GC_NAME,
+                    k3r_servicelb::gc::run(runtime.clone(), servicelb.clone()).boxed(),
+                ));
+            }
+            controllers
+        }
         Mode::Node { node_name } => vec![(
             k3r_nodeinfo::NAME,
             k3r_nodeinfo::run(runtime.clone(), node_name.clone(), VERSION).boxed(),

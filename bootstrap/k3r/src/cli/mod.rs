@@ -11,6 +11,7 @@ mod kubectl;
 mod node_flags;
 mod operators;
 mod server;
+mod svclb;
 mod token;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -45,6 +46,8 @@ enum Command {
     Killall(killall::KillallArgs),
     /// Create, list and delete bootstrap tokens for joining agents
     Token(token::TokenArgs),
+    /// Forward a LoadBalancer Service's port (what svclb pods run)
+    Svclb(svclb::SvclbArgs),
 }
 
 /// Parses the command line, splicing config-file values in before the
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Killall(args) => killall::run(args),
         Command::Operators(args) => operators::run(args),
         Command::Token(args) => token::run(args),
+        Command::Svclb(args) => svclb::run(args),
     }
 }
 

@@ -26,6 +26,12 @@ pub struct OperatorsArgs {
     /// Namespace of the leader lease
     #[arg(long, env = "POD_NAMESPACE", default_value = "kube-system")]
     namespace: String,
+    /// Namespace of the service load balancer's DaemonSets
+    #[arg(long, default_value = "kube-system")]
+    servicelb_namespace: String,
+    /// Image the svclb pods run `k3r svclb` from (k3r's own)
+    #[arg(long, default_value_t = k3r_images::operators_image())]
+    svclb_image: String,
 }
 
 /// Runs the in-cluster controllers (inside the k3r-operators pods).
@@ -41,6 +47,10 @@ pub fn run(args: OperatorsArgs) -> anyhow::Result<()> {
             disabled: args.disable,
             identity: identity.clone(),
             namespace: args.namespace,
+            servicelb: k3r_servicelb::Config {
+                namespace: args.servicelb_namespace,
+                image: args.svclb_image,
+            },
         },
         (None, None) => anyhow::bail!("--manifests-dir or --node is required"),
     };

@@ -47,6 +47,9 @@ pub struct ServerArgs {
     /// Packaged components to leave out (repeatable or comma-separated)
     #[arg(long, value_delimiter = ',')]
     disable: Vec<String>,
+    /// Namespace of the service load balancer's svclb DaemonSets
+    #[arg(long, env = "K3R_SERVICELB_NAMESPACE", default_value = "kube-system")]
+    servicelb_namespace: String,
     /// sqlite://, postgres://, mysql:// or https:// (etcd); default: SQLite in the data dir
     #[arg(long, env = "K3R_DATASTORE_ENDPOINT", default_value = "")]
     datastore_endpoint: String,
@@ -133,6 +136,7 @@ impl ServerArgs {
             write_kubeconfig: self.write_kubeconfig,
             write_kubeconfig_mode,
             disable: self.disable,
+            servicelb_namespace: self.servicelb_namespace,
             system_default_registry: self
                 .system_default_registry
                 .unwrap_or_else(|| "docker.io".into()),

@@ -298,9 +298,12 @@ fn masquerade_rules_are_written_once() {
     let ns = Netns::create(format!("k3r-masq-{id}"));
     for _ in 0..2 {
         ns.block_on(|| async {
-            masquerade::ensure("10.42.0.0/16".parse().expect("cidr"))
-                .await
-                .expect("masquerade rules")
+            masquerade::ensure(
+                "10.42.0.0/16".parse().expect("cidr"),
+                "10.42.1.0/24".parse().expect("cidr"),
+            )
+            .await
+            .expect("masquerade rules")
         });
     }
     let nat = ns.exec(&["iptables-save", "-t", "nat"]);

@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use crate::cluster::{Cluster, k3r_binary, mounts_under, processes_mentioning};
 use crate::process::Process;
 
-const BRIDGE: &str = "k3re2e0";
+/// The network namespace standing for the LAN's switch, and its bridge.
+pub const SWITCH: &str = "k3re2e-sw";
+const SWITCH_BRIDGE: &str = "br0";
+/// The host's (the server node's) link to the switch.
+const UPLINK: &str = "k3re2e0";
 const SUBNET: &str = "10.213.0";
 
 fn ip(args: &[&str]) {
@@ -23,42 +27,77 @@ fn ip(args: &[&str]) {
     );
 }
 
-/// A bridge on the host and one network namespace per agent, wired to it
-/// with a veth pair; removed on drop.
+/// Plugs a new network namespace `ns` into the switch as `eth0` with
+/// `address`/24 and the host as its default gateway.
+pub fn plug_into_switch(ns: &str, port: &str, address: &str) {
+    let _ = Command::new("ip").args(["netns", "delete", ns]).output();
+    ip(&["netns", "add", ns]);
+    ip(&[
+        "link", "add", port, "netns", SWITCH, "type", "veth", "peer", "name", "eth0", "netns", ns,
+    ]);
+    ip(&[
+        "-n",
+        SWITCH,
+        "link",
+        "set",
+        port,
+        "master",
+        SWITCH_BRIDGE,
+        "up",
+    ]);
+    let address = format!("{address}/24");
+    let gateway = format!("{SUBNET}.1");
+    for args in [
+        vec!["addr", "add", &address, "dev", "eth0"],
+        vec!["link", "set", "eth0", "up"],
+        vec!["link", "set", "lo", "up"],
+        vec!["route", "add", "default", "via", &gateway],
+    ] {
+        let mut full = vec!["-n", ns];
+        full.extend(args);
+        ip(&full);
+    }
+}
+
+/// A LAN: a bridge in a namespace of its own (a switch: frames between
+/// nodes never cross the server node's netfilter, as on real networks),
+/// the host linked to it, and one network namespace per agent plugged
+/// into it; removed on drop.
 struct TestNet {
     namespaces: Vec<String>,
 }
 
 impl TestNet {
     fn create(agents: usize) -> Self {
-        let _ = Command::new("ip").args(["link", "delete", BRIDGE]).output();
-        ip(&["link", "add", BRIDGE, "type", "bridge"]);
-        ip(&["addr", "add", &format!("{SUBNET}.1/24"), "dev", BRIDGE]);
-        ip(&["link", "set", BRIDGE, "up"]);
+        let _ = Command::new("ip")
+            .args(["netns", "delete", SWITCH])
+            .output();
+        let _ = Command::new("ip").args(["link", "delete", UPLINK]).output();
+        ip(&["netns", "add", SWITCH]);
         let mut net = TestNet {
-            namespaces: Vec::new(),
+            namespaces: vec![SWITCH.to_string()],
         };
+        ip(&["-n", SWITCH, "link", "add", SWITCH_BRIDGE, "type", "bridge"]);
+        ip(&["-n", SWITCH, "link", "set", SWITCH_BRIDGE, "up"]);
+        ip(&[
+            "link", "add", UPLINK, "type", "veth", "peer", "name", "uplink", "netns", SWITCH,
+        ]);
+        ip(&[
+            "-n",
+            SWITCH,
+            "link",
+            "set",
+            "uplink",
+            "master",
+            SWITCH_BRIDGE,
+            "up",
+        ]);
+        ip(&["addr", "add", &format!("{SUBNET}.1/24"), "dev", UPLINK]);
+        ip(&["link", "set", UPLINK, "up"]);
         for i in 1..=agents {
             let ns = format!("k3re2e-a{i}");
-            let host_end = format!("k3re2e-v{i}");
-            let _ = Command::new("ip").args(["netns", "delete", &ns]).output();
-            ip(&["netns", "add", &ns]);
+            plug_into_switch(&ns, &format!("port{i}"), &Self::address(i));
             net.namespaces.push(ns.clone());
-            ip(&[
-                "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-            ]);
-            ip(&["link", "set", &host_end, "master", BRIDGE, "up"]);
-            let address = format!("{}/24", Self::address(i));
-            for args in [
-                vec!["addr", "add", &address, "dev", "eth0"],
-                vec!["link", "set", "eth0", "up"],
-                vec!["link", "set", "lo", "up"],
-                vec!["route", "add", "default", "via", "10.213.0.1"],
-            ] {
-                let mut full = vec!["-n", ns.as_str()];
-                full.extend(args);
-                ip(&full);
-            }
             // The server cannot dial this node's kubelet: logs and exec
             // must come through the agent's tunnel.
             ip(&[
@@ -72,14 +111,20 @@ impl TestNet {
     fn address(i: usize) -> String {
         format!("{SUBNET}.{}", 10 + i)
     }
+
+    /// Agent `i`'s namespace (1-based).
+    fn agent(&self, i: usize) -> &str {
+        &self.namespaces[i]
+    }
 }
 
 impl Drop for TestNet {
     fn drop(&mut self) {
-        for ns in &self.namespaces {
+        // Agents first, the switch last; the uplink goes with its peer.
+        for ns in self.namespaces.iter().rev() {
             let _ = Command::new("ip").args(["netns", "delete", ns]).output();
         }
-        let _ = Command::new("ip").args(["link", "delete", BRIDGE]).output();
+        let _ = Command::new("ip").args(["link", "delete", UPLINK]).output();
     }
 }
 
@@ -277,14 +322,115 @@ fn sockets_have_nodelay(cluster: &Cluster, agents: &[Agent]) {
     crate::sockets::assert_nodelay(&processes);
 }
 
-/// Two agents in network namespaces: refused joins, joining, pods and
-/// Services across nodes, per-node controllers on every node, tunnels,
-/// server and agent restarts, clean stops.
-pub fn agents(shared: &mut crate::shared::Shared) {
-    multi_node(&mut shared.cluster, &shared.data_dir, shared.port);
+/// The server's two agents, kept joined for the areas after `agents`
+/// (servicelb) until `leave` stops them. Dropped in field order: agents
+/// first, then their network.
+pub struct MultiNode {
+    agents: Vec<Agent>,
+    net: TestNet,
+    scratch: tempfile::TempDir,
 }
 
-fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
+impl MultiNode {
+    /// The agents' node names and IPs, in order.
+    pub fn agents(&self) -> Vec<(String, String)> {
+        (1..=self.agents.len())
+            .map(|i| (format!("e2e-agent-{i}"), TestNet::address(i)))
+            .collect()
+    }
+
+    /// Runs `command` inside agent `i`'s (1-based) network namespace.
+    pub fn in_agent(&self, i: usize, command: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", self.net.agent(i)])
+            .args(command)
+            .output()
+            .expect("ip netns exec")
+    }
+}
+
+/// The body curl gets for `url` from inside agent `i`'s namespace ("" on failure).
+pub fn in_agent_curl(shared: &crate::shared::Shared, i: usize, url: &str) -> String {
+    let Some(multi) = shared.multi.as_ref() else {
+        return String::new();
+    };
+    let out = multi.in_agent(i, &["curl", "-s", "-i", "-m", "3", url]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Makes sure two agents have joined (an area run on its own joins them
+/// here).
+pub fn ensure_joined(shared: &mut crate::shared::Shared) -> &MultiNode {
+    if shared.multi.is_none() {
+        let net = TestNet::create(2);
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let agents = start_agents(
+            &shared.cluster,
+            &shared.data_dir,
+            shared.port,
+            &net,
+            &scratch,
+        );
+        shared.multi = Some(MultiNode {
+            agents,
+            net,
+            scratch,
+        });
+    }
+    shared.multi.as_ref().expect("joined")
+}
+
+fn start_agents(
+    cluster: &Cluster,
+    data_dir: &Path,
+    port: u16,
+    net: &TestNet,
+    scratch: &tempfile::TempDir,
+) -> Vec<Agent> {
+    let server = format!("https://{}:{port}", cluster.node_ip());
+    let token = agent_token(cluster);
+    let mut agents: Vec<Agent> = (1..=2)
+        .map(|i| {
+            let dir = scratch.path().join(format!("agent{i}"));
+            let images = dir.join("agent/images");
+            std::fs::create_dir_all(&images).expect("images dir");
+            std::fs::copy(
+                data_dir.join("agent/images/busybox.tar"),
+                images.join("busybox.tar"),
+            )
+            .expect("busybox image for the agent");
+            Agent::start(
+                net.agent(i),
+                &format!("e2e-agent-{i}"),
+                &TestNet::address(i),
+                &dir,
+                &server,
+                &token,
+            )
+        })
+        .collect();
+    for agent in &mut agents {
+        let seconds = agent.wait_ready(Duration::from_secs(240));
+        eprintln!(
+            "E2E: agent {} joined, node Ready after {seconds:.1} s",
+            agent.name
+        );
+    }
+    cluster.eventually("3 nodes Ready", Duration::from_secs(60), || {
+        (nodes_ready(cluster) == 3).then_some(())
+    });
+    agents
+}
+
+/// Two agents in network namespaces: refused joins, joining, pods and
+/// Services across nodes, per-node controllers on every node, tunnels,
+/// server and agent restarts. The agents stay for the next areas.
+pub fn agents(shared: &mut crate::shared::Shared) {
+    let multi = multi_node(&mut shared.cluster, &shared.data_dir, shared.port);
+    shared.multi = Some(multi);
+}
+
+fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) -> MultiNode {
     let net = TestNet::create(2);
     let server = format!("https://{}:{port}", cluster.node_ip());
     let token = agent_token(cluster);
@@ -321,7 +467,7 @@ fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
     ] {
         let dir = scratch.path().join(case);
         let refused = agent_command(
-            &net.namespaces[0],
+            net.agent(1),
             &[
                 format!("--server={server}"),
                 format!("--token={bad_token}"),
@@ -360,36 +506,7 @@ fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
     );
 
     // Two agents join at once.
-    let mut agents: Vec<Agent> = (1..=2)
-        .map(|i| {
-            let dir = scratch.path().join(format!("agent{i}"));
-            let images = dir.join("agent/images");
-            std::fs::create_dir_all(&images).expect("images dir");
-            std::fs::copy(
-                data_dir.join("agent/images/busybox.tar"),
-                images.join("busybox.tar"),
-            )
-            .expect("busybox image for the agent");
-            Agent::start(
-                &net.namespaces[i - 1],
-                &format!("e2e-agent-{i}"),
-                &TestNet::address(i),
-                &dir,
-                &server,
-                &token,
-            )
-        })
-        .collect();
-    for agent in &mut agents {
-        let seconds = agent.wait_ready(Duration::from_secs(240));
-        eprintln!(
-            "E2E: agent {} joined, node Ready after {seconds:.1} s",
-            agent.name
-        );
-    }
-    cluster.eventually("3 nodes Ready", Duration::from_secs(60), || {
-        (nodes_ready(cluster) == 3).then_some(())
-    });
+    let mut agents = start_agents(cluster, data_dir, port, &net, &scratch);
     let annotations = cluster.ok(&[
         "get", "node", "e2e-agent-1", "-o",
         "jsonpath={.metadata.annotations.flannel\\.alpha\\.coreos\\.com/backend-type} {.metadata.annotations.flannel\\.alpha\\.coreos\\.com/public-ip}",
@@ -522,7 +639,7 @@ fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
     // node password) and its pod runs again.
     agents[1].stop();
     let (netns, name, dir) = (
-        net.namespaces[1].clone(),
+        net.agent(2).to_string(),
         agents[1].name.clone(),
         agents[1].data_dir.clone(),
     );
@@ -548,10 +665,26 @@ fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
         },
     );
     pods_reach_each_other(cluster, &again);
+    MultiNode {
+        agents,
+        net,
+        scratch,
+    }
+}
 
-    // Agents stop cleanly: nothing of theirs left running or mounted.
-    cluster.ok(&["delete", "deploy", "spread"]);
-    cluster.ok(&["delete", "svc", "spread"]);
+/// The agents stop cleanly: nothing of theirs left running or mounted.
+pub fn leave(shared: &mut crate::shared::Shared) {
+    let Some(MultiNode {
+        mut agents,
+        net,
+        scratch,
+    }) = shared.multi.take()
+    else {
+        return;
+    };
+    let cluster = &shared.cluster;
+    cluster.ok(&["delete", "deploy", "spread", "--ignore-not-found"]);
+    cluster.ok(&["delete", "svc", "spread", "--ignore-not-found"]);
     for agent in &mut agents {
         let seconds = agent.stop();
         eprintln!("E2E: agent {} stopped in {seconds:.1} s", agent.name);
@@ -586,4 +719,5 @@ fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) {
     }
     drop(agents);
     drop(net);
+    drop(scratch);
 }

@@ -16,6 +16,7 @@ mod join;
 mod operators;
 mod process;
 mod server_bad_input;
+mod servicelb;
 mod shared;
 mod single_node;
 mod sockets;
@@ -75,6 +76,8 @@ fn main() {
             operators::slow_hook_completes,
         ),
         area("cluster::agents", agents::agents),
+        area("cluster::servicelb", servicelb::servicelb),
+        area("cluster::agents_leave", agents::leave),
         area("cluster::restart", single_node::restart),
     ];
     let conclusion = libtest_mimic::run(&args, trials);

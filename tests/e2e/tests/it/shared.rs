@@ -14,6 +14,8 @@ use libtest_mimic::Failed;
 use crate::cluster::{Cluster, free_port, pack_busybox, pack_coredns};
 
 pub struct Shared {
+    /// Agents joined by the agents area (dropped before the server).
+    pub multi: Option<crate::agents::MultiNode>,
     pub cluster: Cluster,
     pub data_dir: PathBuf,
     pub port: u16,
@@ -52,6 +54,7 @@ fn boot() -> Result<Shared, String> {
         let dns = crate::addons::coredns_ready(&cluster);
         eprintln!("E2E: fresh data dir: CoreDNS Ready after {dns:.1} s");
         Shared {
+            multi: None,
             cluster,
             data_dir,
             port,
