@@ -146,6 +146,26 @@ pub fn listen_addresses(port: u16) -> [SocketAddr; 2] {
     ]
 }
 
+/// Binds with `bind` on the first of `listen` that works (the error of
+/// the last one tried if none does).
+async fn bind_first<T, F, Fut>(listen: &[SocketAddr], port: u16, bind: F) -> Result<T, Error>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = std::io::Result<T>>,
+{
+    let mut last = None;
+    for address in listen {
+        match bind(*address).await {
+            Ok(bound) => return Ok(bound),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(Error::Listen {
+        port,
+        source: last.unwrap_or_else(|| std::io::Error::other("no address to listen on")),
+    })
+}
+
 /// Forwards until `shutdown` completes. Binding is tried on each of
 /// `listen` in turn (the first that works is used).
 pub async fn run(
@@ -153,32 +173,33 @@ pub async fn run(
     listen: &[SocketAddr],
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    match config.protocol {
-        Protocol::Tcp => {
-            let listener = tcp::bind(listen, config.src_port).await?;
-            tracing::info!(
-                listen = %listener.local_addr()?,
-                to = ?config.dest_ips, port = config.dest_port,
-                ranges = ?config.src_ranges, "forwarding TCP"
-            );
-            tokio::select! {
-                result = tcp::serve(listener, config) => result,
-                _ = shutdown => Ok(()),
+    let serving = async {
+        match config.protocol {
+            Protocol::Tcp => {
+                let listener =
+                    bind_first(listen, config.src_port, tokio::net::TcpListener::bind).await?;
+                announce("TCP", listener.local_addr()?, &config);
+                tcp::serve(listener, config).await
+            }
+            Protocol::Udp => {
+                let socket =
+                    bind_first(listen, config.src_port, tokio::net::UdpSocket::bind).await?;
+                announce("UDP", socket.local_addr()?, &config);
+                udp::serve(socket, config).await
             }
         }
-        Protocol::Udp => {
-            let socket = udp::bind(listen, config.src_port).await?;
-            tracing::info!(
-                listen = %socket.local_addr()?,
-                to = ?config.dest_ips, port = config.dest_port,
-                ranges = ?config.src_ranges, "forwarding UDP"
-            );
-            tokio::select! {
-                result = udp::serve(socket, config) => result,
-                _ = shutdown => Ok(()),
-            }
-        }
+    };
+    tokio::select! {
+        result = serving => result,
+        _ = shutdown => Ok(()),
     }
+}
+
+fn announce(protocol: &str, listen: SocketAddr, config: &Config) {
+    tracing::info!(
+        %listen, to = ?config.dest_ips, port = config.dest_port,
+        ranges = ?config.src_ranges, "forwarding {protocol}"
+    );
 }
 
 #[cfg(test)]

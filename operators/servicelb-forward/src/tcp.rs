@@ -12,20 +12,6 @@ use crate::{Config, Error};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BUFFER: usize = 64 * 1024;
 
-pub(crate) async fn bind(listen: &[SocketAddr], port: u16) -> Result<TcpListener, Error> {
-    let mut last = None;
-    for address in listen {
-        match TcpListener::bind(address).await {
-            Ok(listener) => return Ok(listener),
-            Err(err) => last = Some(err),
-        }
-    }
-    Err(Error::Listen {
-        port,
-        source: last.unwrap_or_else(|| std::io::Error::other("no address to listen on")),
-    })
-}
-
 pub(crate) async fn serve(listener: TcpListener, config: Config) -> Result<(), Error> {
     let config = Arc::new(config);
     loop {

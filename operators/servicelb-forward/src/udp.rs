@@ -14,20 +14,6 @@ use crate::{Config, Error};
 
 const DATAGRAM: usize = 64 * 1024;
 
-pub(crate) async fn bind(listen: &[SocketAddr], port: u16) -> Result<UdpSocket, Error> {
-    let mut last = None;
-    for address in listen {
-        match UdpSocket::bind(address).await {
-            Ok(socket) => return Ok(socket),
-            Err(err) => last = Some(err),
-        }
-    }
-    Err(Error::Listen {
-        port,
-        source: last.unwrap_or_else(|| std::io::Error::other("no address to listen on")),
-    })
-}
-
 struct Session {
     upstream: Arc<UdpSocket>,
     /// Milliseconds after `epoch` of the client's last datagram.

@@ -58,8 +58,7 @@ spec:
           - labelSelector: {matchLabels: {app: echo}}
             topologyKey: kubernetes.io/hostname
       containers:
-      - &web
-        name: web
+      - name: web
         image: docker.io/library/busybox:k3r-e2e
         imagePullPolicy: Never
         command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
