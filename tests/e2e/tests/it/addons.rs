@@ -284,8 +284,7 @@ pub fn operators_leadership(cluster: &Cluster, manifests: &Path) {
 }
 
 /// The packaged traefik add-on: a HelmChart carrying its chart, installed
-/// by the helm operator (its image is not available offline, so only the
-/// objects are checked, not a running pod).
+/// by the helm operator (the `traefik` area checks it serves).
 pub fn traefik_installed(cluster: &Cluster) {
     cluster.eventually("traefik installed", Duration::from_secs(120), || {
         let out = cluster.kubectl(&[

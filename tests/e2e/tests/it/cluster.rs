@@ -318,6 +318,18 @@ pub fn pack_coredns(output: &Path) {
     assert!(status.success(), "building and packing CoreDNS");
 }
 
+/// Builds traefik from its Go module and packs it for agent/images
+/// (scripts/traefik-image; the build is cached outside the repository).
+pub fn pack_traefik(output: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/traefik-image");
+    let status = Command::new(script)
+        .arg(output)
+        .arg(k3r_binary())
+        .status()
+        .expect("scripts/traefik-image");
+    assert!(status.success(), "building and packing traefik");
+}
+
 /// Pod network namespaces no process is in: what a stopped node must not
 /// leave (the same listing `k3r` cleans up with).
 pub use k3r_node::cleanup::orphaned_pod_netns;

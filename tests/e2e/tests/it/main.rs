@@ -20,6 +20,7 @@ mod servicelb;
 mod shared;
 mod single_node;
 mod sockets;
+mod traefik;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -50,6 +51,7 @@ fn main() {
         area("cluster::single_node", single_node::api_and_workloads),
         area("cluster::coredns", addons::coredns),
         area("cluster::addons", addons::addons),
+        area("cluster::traefik", traefik::traefik),
         area(
             "cluster::operators::hook_blocks_nothing",
             operators::hook_blocks_nothing,

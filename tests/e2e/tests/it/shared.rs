@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::Failed;
 
-use crate::cluster::{Cluster, free_port, pack_busybox, pack_coredns};
+use crate::cluster::{Cluster, free_port, pack_busybox, pack_coredns, pack_traefik};
 
 pub struct Shared {
     /// Agents joined by the agents area (dropped before the server).
@@ -47,6 +47,7 @@ fn boot() -> Result<Shared, String> {
         std::fs::create_dir_all(data_dir.join("agent/images")).expect("images dir");
         pack_busybox(&data_dir.join("agent/images/busybox.tar"));
         pack_coredns(&data_dir.join("agent/images/coredns.tar"));
+        pack_traefik(&data_dir.join("agent/images/traefik.tar"));
         let port = free_port();
         let mut cluster = Cluster::start(&data_dir, port, &[]);
         let ready = cluster.wait_ready(Duration::from_secs(240));
