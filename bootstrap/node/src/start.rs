@@ -138,11 +138,8 @@ impl Node {
     }
 
     /// Stops the networking controller, kube-proxy, kubelet and containerd
-    /// (newest first), then the pods' processes and mounts, then the
-    /// iptables rules of kube-proxy, the CNI plugins (hostPort DNATs) and
-    /// k3r in its network namespace — with the pods gone they only
-    /// describe what no longer exists; a node of its own on a shared
-    /// machine also removes its cgroup root and run dir.
+    /// (newest first), then the pods' processes and mounts; a node of its
+    /// own on a shared machine also removes its cgroup root and run dir.
     pub async fn stop(&mut self) {
         for task in self.background.drain(..) {
             task.abort();
@@ -157,7 +154,6 @@ impl Node {
         };
         let _ = tokio::task::spawn_blocking(move || {
             crate::cleanup::stop_workloads(&paths, &data_dir, &root);
-            crate::cleanup::remove_iptables_chains();
             if root != "/" {
                 crate::cgroups::remove_root(&root);
                 // Its run dir is only its own (the default /run/k3r may
