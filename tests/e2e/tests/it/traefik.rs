@@ -82,17 +82,34 @@ fn get(address: &str, path: &str) -> Option<(String, String)> {
     Some((head.lines().next()?.to_string(), body.to_string()))
 }
 
+/// `jsonpath` of kube-system's traefik `kind` (deploy or svc).
+fn traefik_field(cluster: &Cluster, kind: &str, jsonpath: &str) -> String {
+    cluster.ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        kind,
+        "traefik",
+        "-o",
+        &format!("jsonpath={jsonpath}"),
+    ])
+}
+
+fn traefik_args(cluster: &Cluster) -> String {
+    traefik_field(
+        cluster,
+        "deploy",
+        "{.spec.template.spec.containers[0].args}",
+    )
+}
+
 fn traefik_ready(cluster: &Cluster) {
     cluster.eventually("traefik Ready", Duration::from_secs(180), || {
-        let ready = cluster.ok(&[
-            "-n",
-            "kube-system",
-            "get",
+        let ready = traefik_field(
+            cluster,
             "deploy",
-            "traefik",
-            "-o",
-            "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}/{.spec.replicas}",
-        ]);
+            "{.status.readyReplicas}/{.status.updatedReplicas}/{.spec.replicas}",
+        );
         (ready == "1/1/1").then_some(())
     });
 }
@@ -101,46 +118,19 @@ pub fn traefik(shared: &mut Shared) {
     let cluster = &shared.cluster;
     crate::addons::traefik_installed(cluster);
     traefik_ready(cluster);
-    let image = cluster.ok(&[
-        "-n",
-        "kube-system",
-        "get",
+    let image = traefik_field(
+        cluster,
         "deploy",
-        "traefik",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
-    let node_ip = cluster
-        .ok(&[
-            "-n",
-            "kube-system",
-            "get",
-            "svc",
-            "traefik",
-            "-o",
-            "jsonpath={.status.loadBalancer.ingress[*].ip}",
-        ])
-        .split_whitespace()
-        .next()
-        .map(String::from);
-    let node_ip = node_ip.unwrap_or_else(|| {
-        cluster.eventually(
-            "traefik's LoadBalancer address",
-            Duration::from_secs(60),
-            || {
-                let ips = cluster.ok(&[
-                    "-n",
-                    "kube-system",
-                    "get",
-                    "svc",
-                    "traefik",
-                    "-o",
-                    "jsonpath={.status.loadBalancer.ingress[0].ip}",
-                ]);
-                (!ips.is_empty()).then_some(ips)
-            },
-        )
-    });
+        "{.spec.template.spec.containers[0].image}",
+    );
+    let node_ip = cluster.eventually(
+        "traefik's LoadBalancer address",
+        Duration::from_secs(60),
+        || {
+            let ip = traefik_field(cluster, "svc", "{.status.loadBalancer.ingress[0].ip}");
+            (!ip.is_empty()).then_some(ip)
+        },
+    );
     cluster.apply(APP);
     let address = format!("{node_ip}:80");
     let (status, body) = cluster.eventually(
@@ -160,16 +150,7 @@ pub fn traefik(shared: &mut Shared) {
         "traefik restarted with --accesslog",
         Duration::from_secs(120),
         || {
-            cluster
-                .ok(&[
-                    "-n",
-                    "kube-system",
-                    "get",
-                    "deploy",
-                    "traefik",
-                    "-o",
-                    "jsonpath={.spec.template.spec.containers[0].args}",
-                ])
+            traefik_args(cluster)
                 .contains("--accesslog=true")
                 .then_some(())
         },
@@ -190,20 +171,7 @@ pub fn traefik(shared: &mut Shared) {
     cluster.eventually(
         "traefik without --accesslog",
         Duration::from_secs(120),
-        || {
-            (!cluster
-                .ok(&[
-                    "-n",
-                    "kube-system",
-                    "get",
-                    "deploy",
-                    "traefik",
-                    "-o",
-                    "jsonpath={.spec.template.spec.containers[0].args}",
-                ])
-                .contains("--accesslog"))
-            .then_some(())
-        },
+        || (!traefik_args(cluster).contains("--accesslog")).then_some(()),
     );
     traefik_ready(cluster);
     cluster.ok(&[
