@@ -82,13 +82,7 @@ pub async fn reconcile(ds: Arc<DaemonSet>, context: Arc<Context>) -> Result<Next
             .await?
         }
         None => {
-            context
-                .daemonsets
-                .delete(&ds.name_any(), &DeleteParams::background())
-                .await
-                .map(|_| ())
-                .or_else(ignore_not_found)
-                .map_err(Error::api(format!("deleting DaemonSet {}", ds.name_any())))?;
+            delete_daemonset(&context.daemonsets, &ds.name_any()).await?;
             tracing::info!(daemonset = %ds.name_any(), service = %format!("{namespace}/{name}"), "svclb DaemonSet of a deleted Service removed");
         }
     }
@@ -102,6 +96,16 @@ fn ignore_not_found(err: kube::Error) -> Result<(), kube::Error> {
     }
 }
 
+/// Deletes a svclb DaemonSet (already gone is fine).
+async fn delete_daemonset(daemonsets: &Api<DaemonSet>, name: &str) -> Result<(), Error> {
+    daemonsets
+        .delete(name, &DeleteParams::background())
+        .await
+        .map(|_| ())
+        .or_else(ignore_not_found)
+        .map_err(Error::api(format!("deleting DaemonSet {name}")))
+}
+
 /// Deletes a svclb DaemonSet of `service` (k3s's DeletedDaemonSet Event).
 pub async fn delete(
     daemonsets: &Api<DaemonSet>,
@@ -109,12 +113,7 @@ pub async fn delete(
     recorder: &Recorder,
     service: &Service,
 ) -> Result<(), Error> {
-    daemonsets
-        .delete(name, &DeleteParams::background())
-        .await
-        .map(|_| ())
-        .or_else(ignore_not_found)
-        .map_err(Error::api(format!("deleting DaemonSet {name}")))?;
+    delete_daemonset(daemonsets, name).await?;
     let namespace = daemonsets.namespace().unwrap_or_default();
     tracing::info!(service = %k3r_reconciler::key(service), daemonset = %name, "svclb DaemonSet removed");
     publish(
