@@ -102,6 +102,8 @@ pub struct OperatorsValues {
     pub disable: String,
     /// `--servicelb-namespace`.
     pub servicelb_namespace: String,
+    /// `--disable-network-policy`.
+    pub disable_network_policy: bool,
     /// Port of the probes and metrics (the Deployment's pods).
     pub port: u16,
     /// Port of the probes and metrics (the DaemonSet's pods).
@@ -122,6 +124,7 @@ pub fn render_operators(values: &OperatorsValues) -> Result<String, Error> {
             node_name => values.node_name,
             disable => values.disable,
             servicelb_namespace => values.servicelb_namespace,
+            disable_network_policy => values.disable_network_policy,
             port => values.port,
             node_port => values.node_port,
         },

@@ -114,6 +114,7 @@ fn operators_deployment_is_filled_and_quoted() {
         manifests_dir: "/var/lib/k3r dir/server/manifests".into(),
         node_name: "node-1".into(),
         disable: "coredns,traefik".into(),
+        disable_network_policy: false,
         port: 10270,
         node_port: 10271,
     })
@@ -185,9 +186,47 @@ fn operators_deployment_is_filled_and_quoted() {
         node_name["valueFrom"]["fieldRef"]["fieldPath"],
         "spec.nodeName"
     );
-    assert!(objects.iter().any(|o| o["kind"] == "ClusterRoleBinding"
-        && o["metadata"]["name"] == "k3r-node-operators:nodeinfo"
-        && o["subjects"][0]["name"] == "k3r-node-operators"));
+    for binding in [
+        "k3r-node-operators:nodeinfo",
+        "k3r-node-operators:network-policy",
+    ] {
+        assert!(objects.iter().any(|o| o["kind"] == "ClusterRoleBinding"
+            && o["metadata"]["name"] == binding
+            && o["subjects"][0]["name"] == "k3r-node-operators"));
+    }
+    // Network policy programs the node's own nftables: host network,
+    // NET_ADMIN and nothing else.
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(
+        container["securityContext"]["capabilities"],
+        serde_json::json!({"drop": ["ALL"], "add": ["NET_ADMIN"]})
+    );
+}
+
+#[test]
+fn disabling_network_policy_reaches_every_nodes_operators() {
+    let text = k3r_addons::render_operators(&k3r_addons::OperatorsValues {
+        servicelb_namespace: "kube-system".into(),
+        image: "k3r:v1".into(),
+        manifests_dir: "/m".into(),
+        node_name: "node-1".into(),
+        disable: String::new(),
+        disable_network_policy: true,
+        port: 10270,
+        node_port: 10271,
+    })
+    .expect("render");
+    let objects = parse_manifest(&text).expect("parse");
+    let daemonset = find(&objects, "DaemonSet", "k3r-node-operators");
+    assert_eq!(
+        daemonset["spec"]["template"]["spec"]["containers"][0]["args"],
+        serde_json::json!([
+            "operators",
+            "--listen",
+            "0.0.0.0:10271",
+            "--disable-network-policy"
+        ])
+    );
 }
 
 #[test]

@@ -97,6 +97,10 @@ pub struct CriticalConfig {
     pub service_node_port_range: String,
     pub flannel_backend: String,
     pub system_default_registry: String,
+    /// `--disable-network-policy` (k3s's `DisableNPC`): every node
+    /// enforces NetworkPolicies, or none does.
+    #[serde(rename = "disableNPC", default)]
+    pub disable_network_policy: bool,
 }
 
 /// A critical value the agent was given differently.
@@ -119,6 +123,10 @@ impl CriticalConfig {
             "serviceNodePortRange" => &self.service_node_port_range,
             "flannelBackend" => &self.flannel_backend,
             "systemDefaultRegistry" => &self.system_default_registry,
+            "disableNPC" => match self.disable_network_policy {
+                true => "true",
+                false => "false",
+            },
             _ => return None,
         })
     }
@@ -166,6 +174,7 @@ mod tests {
         assert_eq!(json["clusterCIDR"], "10.42.0.0/16");
         assert_eq!(json["clusterDNS"], "10.43.0.10");
         assert!(json.get("serviceNodePortRange").is_some());
+        assert_eq!(json["disableNPC"], false);
         let back: CriticalConfig = serde_json::from_value(json).expect("back");
         assert_eq!(back, config);
         assert!(
@@ -174,6 +183,10 @@ mod tests {
                 .is_ok()
         );
         assert!(config.check(&[("clusterDNS", None)]).is_ok());
+        let err = config
+            .check(&[("disableNPC", Some("true".into()))])
+            .expect_err("network policy disabled here only");
+        assert_eq!(err.server, "false");
         let err = config
             .check(&[("clusterCIDR", Some("10.99.0.0/16".into()))])
             .expect_err("mismatch");

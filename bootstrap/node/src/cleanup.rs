@@ -191,6 +191,13 @@ pub fn remove_orphaned_pod_netns() -> usize {
 
 /// Removes the iptables rules and chains of kube-proxy, the CNI plugins
 /// and flannel, keeping everything else (iptables-save | grep -v | restore).
+/// Removes k3r's nftables table (the network policy's rules).
+pub fn remove_nftables_table() {
+    if let Err(err) = k3r_nftables::delete_table(k3r_nftables::K3R_TABLE) {
+        tracing::warn!(error = %err, "cannot remove the nftables table inet k3r");
+    }
+}
+
 pub fn remove_iptables_chains() {
     for tool in ["iptables", "ip6tables"] {
         let Ok(saved) = std::process::Command::new(format!("{tool}-save")).output() else {

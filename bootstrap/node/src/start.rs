@@ -138,7 +138,9 @@ impl Node {
     }
 
     /// Stops the networking controller, kube-proxy, kubelet and containerd
-    /// (newest first), then the pods' processes and mounts; a node of its
+    /// (newest first), then the pods' processes and mounts, and the network
+    /// policy's nftables table (the pods it protected are gone; the
+    /// node-operators pod writes it again at the next start); a node of its
     /// own on a shared machine also removes its cgroup root and run dir.
     pub async fn stop(&mut self) {
         for task in self.background.drain(..) {
@@ -154,6 +156,7 @@ impl Node {
         };
         let _ = tokio::task::spawn_blocking(move || {
             crate::cleanup::stop_workloads(&paths, &data_dir, &root);
+            crate::cleanup::remove_nftables_table();
             if root != "/" {
                 crate::cgroups::remove_root(&root);
                 // Its run dir is only its own (the default /run/k3r may

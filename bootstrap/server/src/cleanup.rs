@@ -1,10 +1,13 @@
 //! `k3r killall` (k3s-killall.sh): every k3r process, then the node's
-//! workloads, network devices and iptables chains. Data is kept.
+//! workloads, network devices, iptables chains and nftables table. Data is
+//! kept.
 
 use std::path::{Path, PathBuf};
 
 use k3r_node::NodePaths;
-use k3r_node::cleanup::{processes_matching, remove_iptables_chains, stop_workloads};
+use k3r_node::cleanup::{
+    processes_matching, remove_iptables_chains, remove_nftables_table, stop_workloads,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -79,6 +82,7 @@ pub fn killall(data_dir: &Path) {
             .output();
     }
     remove_iptables_chains();
+    remove_nftables_table();
     let _ = std::fs::remove_dir_all(&paths.run_dir);
     k3r_node::cgroups::remove_root(&cgroup_root);
 }

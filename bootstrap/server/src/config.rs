@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub disable: Vec<String>,
     /// Namespace of the service load balancer's DaemonSets.
     pub servicelb_namespace: String,
+    /// `--disable-network-policy`: no node enforces NetworkPolicies.
+    pub disable_network_policy: bool,
     /// Registry of the packaged add-ons' images.
     pub system_default_registry: String,
     pub datastore_endpoint: String,

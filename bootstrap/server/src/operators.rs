@@ -9,8 +9,8 @@ use crate::{Error, ServerConfig};
 
 /// Port of the operators' probes and metrics (inside the pod).
 pub const PORT: u16 = 10270;
-/// Same, for the per-node operators (apart, should they need the host's
-/// network one day).
+/// Same, for the per-node operators, on the node's own addresses (they run
+/// in the host's network namespace to program its firewall).
 pub const NODE_PORT: u16 = 10271;
 
 /// Objects earlier versions applied that no longer exist: the single
@@ -25,6 +25,7 @@ pub async fn apply(api: &ApiClient, config: &ServerConfig, layout: &Layout) -> R
         node_name: config.node_name.clone(),
         disable: config.disable.join(","),
         servicelb_namespace: config.servicelb_namespace.clone(),
+        disable_network_policy: config.disable_network_policy,
         port: PORT,
         node_port: NODE_PORT,
     })

@@ -59,6 +59,9 @@ pub enum Mode {
     },
     Node {
         node_name: String,
+        /// Whether NetworkPolicies are enforced on this node (off with
+        /// `--disable-network-policy`, which also removes the rules).
+        network_policy: bool,
     },
 }
 
@@ -119,10 +122,31 @@ pub fn controllers(runtime: &Runtime, mode: &Mode) -> Vec<Controller> {
             }
             controllers
         }
-        Mode::Node { node_name } => vec![(
-            k3r_nodeinfo::NAME,
-            k3r_nodeinfo::run(runtime.clone(), node_name.clone(), VERSION).boxed(),
-        )],
+        Mode::Node {
+            node_name,
+            network_policy,
+        } => vec![
+            (
+                k3r_nodeinfo::NAME,
+                k3r_nodeinfo::run(runtime.clone(), node_name.clone(), VERSION).boxed(),
+            ),
+            if *network_policy {
+                (
+                    k3r_network_policy::NAME,
+                    k3r_network_policy::controller::run(
+                        runtime.clone(),
+                        node_name.clone(),
+                        k3r_network_policy::Kernel,
+                    )
+                    .boxed(),
+                )
+            } else {
+                (
+                    k3r_network_policy::REMOVAL_NAME,
+                    k3r_network_policy::remove(k3r_network_policy::Kernel).boxed(),
+                )
+            },
+        ],
     }
 }
 
@@ -160,7 +184,7 @@ pub async fn run(
     tracing::info!(listen = %bound, "probes and metrics served");
     let mut shutdown = std::pin::pin!(shutdown);
     match &config.mode {
-        Mode::Node { node_name } => {
+        Mode::Node { node_name, .. } => {
             tracing::info!(node = %node_name, "per-node controllers starting");
             tokio::select! {
                 err = run_all(controllers(&runtime, &config.mode)) => Err(err),

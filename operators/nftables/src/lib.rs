@@ -18,6 +18,9 @@ use ipnet::IpNet;
 
 use crate::wire::{Batch, MsgType, NLM_F_CREATE};
 
+/// The one table k3r owns (its network policy's); `k3r killall` removes it.
+pub const K3R_TABLE: &str = "k3r";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("netlink socket: {0}")]

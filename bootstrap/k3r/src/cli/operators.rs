@@ -29,6 +29,10 @@ pub struct OperatorsArgs {
     /// Namespace of the service load balancer's DaemonSets
     #[arg(long, default_value = "kube-system")]
     servicelb_namespace: String,
+    /// Do not enforce NetworkPolicies on this node, and remove the rules
+    /// that enforced them (node mode; `k3r server --disable-network-policy`)
+    #[arg(long, requires = "node")]
+    disable_network_policy: bool,
     /// Image the svclb pods run `k3r svclb` from (k3r's own)
     #[arg(long, default_value_t = k3r_images::operators_image())]
     svclb_image: String,
@@ -41,7 +45,10 @@ pub fn run(args: OperatorsArgs) -> anyhow::Result<()> {
         None => super::host::hostname()?,
     };
     let mode = match (args.node, args.manifests_dir) {
-        (Some(node_name), _) => Mode::Node { node_name },
+        (Some(node_name), _) => Mode::Node {
+            node_name,
+            network_policy: !args.disable_network_policy,
+        },
         (None, Some(manifests_dir)) => Mode::Cluster {
             manifests_dir,
             disabled: args.disable,
@@ -63,7 +70,7 @@ pub fn run(args: OperatorsArgs) -> anyhow::Result<()> {
             Mode::Cluster { manifests_dir, .. } => {
                 tracing::info!(manifests = %manifests_dir.display(), %identity, "operators starting")
             }
-            Mode::Node { node_name } => {
+            Mode::Node { node_name, .. } => {
                 tracing::info!(node = %node_name, %identity, "node operators starting")
             }
         }

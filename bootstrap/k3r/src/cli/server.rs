@@ -50,6 +50,13 @@ pub struct ServerArgs {
     /// Namespace of the service load balancer's svclb DaemonSets
     #[arg(long, env = "K3R_SERVICELB_NAMESPACE", default_value = "kube-system")]
     servicelb_namespace: String,
+    /// Do not enforce NetworkPolicies (every node's rules are removed)
+    // Takes an optional value so that `disable-network-policy: true` in
+    // config.yaml (spliced as `--disable-network-policy=true`) works.
+    #[arg(long, env = "K3R_DISABLE_NETWORK_POLICY", num_args = 0..=1,
+          default_missing_value = "true", default_value = "false",
+          action = clap::ArgAction::Set)]
+    disable_network_policy: bool,
     /// sqlite://, postgres://, mysql:// or https:// (etcd); default: SQLite in the data dir
     #[arg(long, env = "K3R_DATASTORE_ENDPOINT", default_value = "")]
     datastore_endpoint: String,
@@ -137,6 +144,7 @@ impl ServerArgs {
             write_kubeconfig_mode,
             disable: self.disable,
             servicelb_namespace: self.servicelb_namespace,
+            disable_network_policy: self.disable_network_policy,
             system_default_registry: self
                 .system_default_registry
                 .unwrap_or_else(|| "docker.io".into()),
@@ -177,4 +185,28 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         k3r_server::run(config, super::wait_for_signal()).await?;
         anyhow::Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+
+    #[test]
+    fn disable_network_policy_is_a_bare_flag_or_a_config_file_value() {
+        for (given, expected) in [
+            (None, false),
+            (Some("--disable-network-policy"), true),
+            (Some("--disable-network-policy=true"), true),
+            (Some("--disable-network-policy=false"), false),
+        ] {
+            let cli =
+                Cli::try_parse_from(["k3r", "server"].into_iter().chain(given)).expect("parses");
+            let Command::Server(server) = cli.command else {
+                panic!("not a server command");
+            };
+            assert_eq!(server.disable_network_policy, expected, "{given:?}");
+        }
+    }
 }

@@ -74,6 +74,7 @@ pub fn critical_config(config: &ServerConfig) -> CriticalConfig {
         service_node_port_range: config.service_node_port_range.clone(),
         flannel_backend: config.flannel_backend.as_str().to_string(),
         system_default_registry: config.system_default_registry.clone(),
+        disable_network_policy: config.disable_network_policy,
     }
 }
 
