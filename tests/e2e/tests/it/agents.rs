@@ -685,9 +685,26 @@ pub fn leave(shared: &mut crate::shared::Shared) {
     let cluster = &shared.cluster;
     cluster.ok(&["delete", "deploy", "spread", "--ignore-not-found"]);
     cluster.ok(&["delete", "svc", "spread", "--ignore-not-found"]);
-    for agent in &mut agents {
+    let k3r_table = |index: usize| {
+        Command::new("ip")
+            .args(["netns", "exec", net.agent(index + 1)])
+            .args(["nft", "list", "table", "inet", "k3r"])
+            .output()
+            .expect("nft")
+            .status
+            .success()
+    };
+    for (index, agent) in agents.iter_mut().enumerate() {
+        // The network policy's table, there while the node runs, goes
+        // with a SIGTERM stop (its pods are stopped too).
+        cluster.eventually(
+            &format!("{}'s inet k3r table", agent.name),
+            Duration::from_secs(60),
+            || k3r_table(index).then_some(()),
+        );
         let seconds = agent.stop();
         eprintln!("E2E: agent {} stopped in {seconds:.1} s", agent.name);
+        assert!(!k3r_table(index), "{}'s inet k3r table left", agent.name);
         let dir = agent.data_dir.display().to_string();
         let run_dir = format!("/run/k3r-{}", agent.name);
         let left: Vec<String> = processes_mentioning(&dir)

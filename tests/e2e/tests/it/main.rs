@@ -13,6 +13,7 @@ mod helm_chart;
 mod helm_features;
 mod helm_release;
 mod join;
+mod netpol;
 mod operators;
 mod process;
 mod server_bad_input;
@@ -79,6 +80,7 @@ fn main() {
         ),
         area("cluster::agents", agents::agents),
         area("cluster::servicelb", servicelb::servicelb),
+        area("cluster::netpol", netpol::netpol),
         area("cluster::agents_leave", agents::leave),
         area("cluster::restart", single_node::restart),
     ];
