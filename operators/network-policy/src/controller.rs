@@ -180,3 +180,6 @@ async fn report(context: &Context, policies: &[Arc<NetworkPolicy>], findings: BT
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
