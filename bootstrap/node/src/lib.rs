@@ -12,6 +12,7 @@ pub mod cni;
 pub mod containerd;
 pub mod host;
 pub mod images;
+pub mod kube_proxy;
 pub mod kubelet;
 pub mod process;
 pub mod ready;

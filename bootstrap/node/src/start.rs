@@ -20,6 +20,9 @@ use crate::{Error, NodePaths};
 
 /// How long each wait of a node start may take.
 const TIMEOUT: Duration = Duration::from_secs(180);
+/// How long pods wait for kube-proxy's first sync (a user's kube-proxy
+/// flags may move its metrics elsewhere: then they start after this).
+const KUBE_PROXY_SYNC: Duration = Duration::from_secs(20);
 
 /// Everything a node start needs.
 #[derive(Clone, Debug)]
@@ -125,6 +128,18 @@ impl Node {
         let pod_cidr = wait_for_pod_cidr(&own, &kubelet.node_name).await?;
         let controller = k3r_kube_client::from_kubeconfig(&spec.controller_kubeconfig).await?;
         let network = k3r_network::node::start(controller, spec.network.clone(), &pod_cidr).await?;
+        // Pods start once the CNI config exists: not before Services work.
+        if crate::kube_proxy::wait_synced(KUBE_PROXY_SYNC).await {
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f32(),
+                "kube-proxy synced"
+            );
+        } else {
+            tracing::warn!(
+                waited = ?KUBE_PROXY_SYNC,
+                "kube-proxy has not synced its rules; starting pods anyway"
+            );
+        }
         crate::cni::write(
             paths,
             &pod_cidr,
@@ -138,10 +153,13 @@ impl Node {
     }
 
     /// Stops the networking controller, kube-proxy, kubelet and containerd
-    /// (newest first), then the pods' processes and mounts, and the network
-    /// policy's nftables table (the pods it protected are gone; the
-    /// node-operators pod writes it again at the next start); a node of its
-    /// own on a shared machine also removes its cgroup root and run dir.
+    /// (newest first), then the pods' processes and mounts, then the
+    /// iptables rules of kube-proxy, the CNI plugins (hostPort DNATs) and
+    /// k3r and the network policy's nftables table in its network
+    /// namespace — with the pods gone they describe nothing that runs, and
+    /// the next start writes them afresh (pods wait for kube-proxy's rules
+    /// then); a node of its own on a shared machine also removes its cgroup
+    /// root and run dir.
     pub async fn stop(&mut self) {
         for task in self.background.drain(..) {
             task.abort();
@@ -156,6 +174,7 @@ impl Node {
         };
         let _ = tokio::task::spawn_blocking(move || {
             crate::cleanup::stop_workloads(&paths, &data_dir, &root);
+            crate::cleanup::remove_iptables_chains();
             crate::cleanup::remove_nftables_table();
             if root != "/" {
                 crate::cgroups::remove_root(&root);

@@ -93,6 +93,7 @@ pub fn compile(
         pods: &pods,
         namespace_labels: &namespace_labels,
         sets: BTreeMap::new(),
+        selector_sets: BTreeMap::new(),
         chains: Vec::new(),
         rules: Vec::new(),
         dispatch: Vec::new(),
@@ -341,6 +342,8 @@ struct TableBuilder<'a> {
     pods: &'a [PodView<'a>],
     namespace_labels: &'a BTreeMap<String, BTreeMap<String, String>>,
     sets: BTreeMap<String, Set>,
+    /// The sets of each peer selector already looked up (by set key).
+    selector_sets: BTreeMap<String, Vec<(String, Family)>>,
     chains: Vec<Chain>,
     rules: Vec<Rule>,
     dispatch: Vec<Rule>,
@@ -485,12 +488,6 @@ impl TableBuilder<'_> {
                 ),
             });
         }
-        let mut by_family: BTreeMap<Family, BTreeSet<IpAddr>> = BTreeMap::new();
-        for pod in self.peer_pods(namespace, peer) {
-            for ip in &pod.ips {
-                by_family.entry(Family::of(ip)).or_default().insert(*ip);
-            }
-        }
         let key = format!(
             "{}|{}|{}",
             if peer.namespace_selector.is_some() {
@@ -504,25 +501,37 @@ impl TableBuilder<'_> {
                 .map(describe)
                 .unwrap_or_default(),
         );
+        // Every pod a policy selects on this node meets the same peers:
+        // each selector's pods are looked up once.
+        if let Some(sets) = self.selector_sets.get(&key) {
+            return sets
+                .iter()
+                .map(|(name, family)| vec![direction.peer_set(name.clone(), *family)])
+                .collect();
+        }
+        let mut by_family: BTreeMap<Family, BTreeSet<IpAddr>> = BTreeMap::new();
+        for pod in self.peer_pods(namespace, peer) {
+            for ip in &pod.ips {
+                by_family.entry(Family::of(ip)).or_default().insert(*ip);
+            }
+        }
         let hash = hex12(&key);
-        by_family
-            .into_iter()
-            .map(|(family, ips)| {
-                let name = format!(
-                    "peers-{hash}-{}",
-                    match family {
-                        Family::V4 => "v4",
-                        Family::V6 => "v6",
-                    }
-                );
-                self.sets.entry(name.clone()).or_insert_with(|| Set {
-                    name: name.clone(),
-                    family,
-                    elements: ips.into_iter().collect(),
-                });
-                vec![direction.peer_set(name, family)]
-            })
-            .collect()
+        let mut sets = Vec::new();
+        for (family, ips) in by_family {
+            let name = format!("peers-{hash}-{}", family_suffix(family));
+            self.sets.entry(name.clone()).or_insert_with(|| Set {
+                name: name.clone(),
+                family,
+                elements: ips.into_iter().collect(),
+            });
+            sets.push((name, family));
+        }
+        let matches = sets
+            .iter()
+            .map(|(name, family)| vec![direction.peer_set(name.clone(), *family)])
+            .collect();
+        self.selector_sets.insert(key, sets);
+        matches
     }
 
     /// The pods a selector peer selects (policy namespace `namespace`).
@@ -550,7 +559,7 @@ impl TableBuilder<'_> {
 
     /// Egress to a named port: per destination pod that has the name.
     fn named_egress(
-        &self,
+        &mut self,
         namespace: &str,
         rule: &PolicyRule<'_>,
         name: &str,
@@ -582,18 +591,52 @@ impl TableBuilder<'_> {
                 chosen
             }
         };
-        let mut out = Vec::new();
+        // Destinations grouped by the number the name has on them: one set
+        // (named after its contents) and one rule per number and family.
+        let mut groups: BTreeMap<(u16, Family), BTreeSet<IpAddr>> = BTreeMap::new();
         for pod in destinations {
             for number in named_port(pod.pod, name, protocol) {
                 for ip in &pod.ips {
-                    out.push(vec![
-                        Match::Destination(host_net(*ip)),
-                        Match::DestinationPort(protocol, number, number),
-                    ]);
+                    groups
+                        .entry((number, Family::of(ip)))
+                        .or_default()
+                        .insert(*ip);
                 }
             }
         }
+        let mut out = Vec::new();
+        for ((number, family), ips) in groups {
+            let set = self.content_set(family, ips);
+            out.push(vec![
+                Match::DestinationIn(set, family),
+                Match::DestinationPort(protocol, number, number),
+            ]);
+        }
         out
+    }
+
+    /// A set of exactly these addresses, named after them (so equal
+    /// contents are one set).
+    fn content_set(&mut self, family: Family, ips: BTreeSet<IpAddr>) -> String {
+        let text: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
+        let name = format!(
+            "addresses-{}-{}",
+            hex12(&text.join(",")),
+            family_suffix(family)
+        );
+        self.sets.entry(name.clone()).or_insert_with(|| Set {
+            name: name.clone(),
+            family,
+            elements: ips.into_iter().collect(),
+        });
+        name
+    }
+}
+
+fn family_suffix(family: Family) -> &'static str {
+    match family {
+        Family::V4 => "v4",
+        Family::V6 => "v6",
     }
 }
 

@@ -74,11 +74,15 @@ async fn replaces_the_table_only_when_the_ruleset_changes_or_the_table_went() {
             "status": {"phase": "Running", "podIPs": [{"ip": "10.42.0.5"}]},
         }),
     );
-    reconcile(node(), Arc::clone(&context)).await.expect("first");
+    reconcile(node(), Arc::clone(&context))
+        .await
+        .expect("first");
     assert_eq!(firewall.replaced.load(Ordering::SeqCst), 1);
 
     // Nothing changed: no replacement.
-    let next = reconcile(node(), Arc::clone(&context)).await.expect("again");
+    let next = reconcile(node(), Arc::clone(&context))
+        .await
+        .expect("again");
     assert_eq!(next, Next::After(RECHECK));
     assert_eq!(firewall.replaced.load(Ordering::SeqCst), 1);
 
@@ -90,14 +94,23 @@ async fn replaces_the_table_only_when_the_ruleset_changes_or_the_table_went() {
             "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
         }),
     );
-    reconcile(node(), Arc::clone(&context)).await.expect("policy");
+    reconcile(node(), Arc::clone(&context))
+        .await
+        .expect("policy");
     assert_eq!(firewall.replaced.load(Ordering::SeqCst), 2);
-    let last = firewall.last.lock().expect("lock").clone().expect("ruleset");
+    let last = firewall
+        .last
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("ruleset");
     assert!(last.chains.iter().any(|c| c.name == "ingress/shop/web"));
 
     // The table flushed behind its back: written again.
     firewall.flush();
-    reconcile(node(), Arc::clone(&context)).await.expect("flushed");
+    reconcile(node(), Arc::clone(&context))
+        .await
+        .expect("flushed");
     assert_eq!(firewall.replaced.load(Ordering::SeqCst), 3);
     assert!(api.requests().is_empty(), "no findings, no Events");
 }
@@ -131,8 +144,12 @@ async fn a_finding_is_one_warning_event_on_its_policy() {
                 {"namespaceSelector": {"matchLabels": {"team": "gone"}}}]}]},
         }),
     );
-    reconcile(node(), Arc::clone(&context)).await.expect("first");
-    reconcile(node(), Arc::clone(&context)).await.expect("again");
+    reconcile(node(), Arc::clone(&context))
+        .await
+        .expect("first");
+    reconcile(node(), Arc::clone(&context))
+        .await
+        .expect("again");
     let events: Vec<mock::Recorded> = api
         .requests()
         .into_iter()

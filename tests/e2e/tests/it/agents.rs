@@ -394,11 +394,13 @@ fn start_agents(
             let dir = scratch.path().join(format!("agent{i}"));
             let images = dir.join("agent/images");
             std::fs::create_dir_all(&images).expect("images dir");
-            std::fs::copy(
-                data_dir.join("agent/images/busybox.tar"),
-                images.join("busybox.tar"),
-            )
-            .expect("busybox image for the agent");
+            for image in ["busybox.tar", "coredns.tar"] {
+                std::fs::copy(
+                    data_dir.join("agent/images").join(image),
+                    images.join(image),
+                )
+                .expect("an image for the agent");
+            }
             Agent::start(
                 net.agent(i),
                 &format!("e2e-agent-{i}"),
@@ -705,6 +707,26 @@ pub fn leave(shared: &mut crate::shared::Shared) {
         let seconds = agent.stop();
         eprintln!("E2E: agent {} stopped in {seconds:.1} s", agent.name);
         assert!(!k3r_table(index), "{}'s inet k3r table left", agent.name);
+        // Nor any rule of kube-proxy's, the CNI plugins' (hostPort DNATs of
+        // svclb pods among them) or k3r's in its network namespace.
+        let saved = Command::new("ip")
+            .args(["netns", "exec", net.agent(index + 1), "iptables-save"])
+            .output()
+            .expect("iptables-save");
+        let rules: Vec<String> = String::from_utf8_lossy(&saved.stdout)
+            .lines()
+            .filter(|l| {
+                ["KUBE-", "CNI-", "K3R-", "FLANNEL"]
+                    .iter()
+                    .any(|c| l.contains(c))
+            })
+            .map(String::from)
+            .collect();
+        assert!(
+            rules.is_empty(),
+            "agent {} left rules: {rules:#?}",
+            agent.name
+        );
         let dir = agent.data_dir.display().to_string();
         let run_dir = format!("/run/k3r-{}", agent.name);
         let left: Vec<String> = processes_mentioning(&dir)

@@ -96,11 +96,19 @@ impl Cluster {
         self.kubectl_stdin(args, None)
     }
 
-    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(k3r_binary())
+    /// A kubectl command against this cluster, not yet run.
+    pub fn kubectl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(k3r_binary());
+        command
             .arg("kubectl")
             .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECONFIG", &self.kubeconfig);
+        command
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .kubectl_command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -666,6 +666,16 @@ fn cases(shared: &Shared) -> BTreeMap<String, String> {
         .expect("the server node")
         .to_string();
     cluster.apply(&workloads(&server));
+    // Every node's enforcer running (an agent that just joined may still
+    // be importing the operators image).
+    cluster.ok(&[
+        "-n",
+        "kube-system",
+        "rollout",
+        "status",
+        "daemonset/k3r-node-operators",
+        "--timeout=180s",
+    ]);
     for ns in ["np-a", "np-b", "np-c"] {
         cluster.ok(&[
             "-n",
@@ -687,8 +697,64 @@ fn cases(shared: &Shared) -> BTreeMap<String, String> {
             case.name
         );
     }
+    for target in ["a/web-1", "a/web-s"] {
+        let seconds = enforcement_latency(cluster, &ips[target]);
+        eprintln!(
+            "E2E: netpol: a deny of {target} in effect {seconds:.2} s after kubectl apply began"
+        );
+    }
     bad_input(cluster, &agent, &ips, &cidrs);
     ips
+}
+
+/// From `kubectl apply` of a default deny to the first refused connection
+/// of a client looping on new connections to `ip` (a/client, on another
+/// node than both targets); then the deny is removed again.
+fn enforcement_latency(cluster: &Cluster, ip: &str) -> f64 {
+    const NC_TIMEOUT: f64 = 1.0;
+    let script = format!(
+        // (No grep in the image: the shell matches the body.)
+        "while r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 {ip} 8080); \
+         case \"$r\" in *ok) true ;; *) false ;; esac; do :; done"
+    );
+    let mut client = cluster
+        .kubectl_command(&[
+            "exec", "-n", "np-a", "client", "-c", "web", "--", "sh", "-c", &script,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl exec");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        client.try_wait().expect("client").is_none(),
+        "the client loop stopped before any policy"
+    );
+    let started = Instant::now();
+    cluster.apply(DENY);
+    client.wait().expect("client loop");
+    // The failed connection's own wait is not enforcement time.
+    let seconds = (started.elapsed().as_secs_f64() - NC_TIMEOUT).max(0.0);
+    cluster.ok(&["-n", "np-a", "delete", "networkpolicy", "deny"]);
+    cluster.eventually("the deny lifted", Duration::from_secs(30), || {
+        let out = cluster.kubectl(&[
+            "exec",
+            "-n",
+            "np-a",
+            "client",
+            "-c",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 {ip} 8080"),
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end()
+            .ends_with("\nok")
+            .then_some(())
+    });
+    seconds
 }
 
 /// Whether every node's network namespace has (or lacks) the table.

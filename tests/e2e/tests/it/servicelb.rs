@@ -2,7 +2,7 @@
 //! the agents area's two agents): LoadBalancer Services answer on every
 //! node's IP at their port and list those IPs in their status;
 //! externalTrafficPolicy Local keeps the client's address and only nodes
-//! with endpoints; source ranges; enablelb and lbpool; a port taken on
+//! with endpoints; a UDP port; source ranges; enablelb and lbpool; a port taken on
 //! every node; removal with the Service, on a type change and with
 //! `--disable servicelb`.
 
@@ -86,6 +86,43 @@ spec:
       volumes: [{name: cgi, configMap: {name: cgi, defaultMode: 0755}}]
 ---
 apiVersion: v1
+kind: ConfigMap
+metadata: {name: corefile, namespace: lb-e2e}
+data:
+  Corefile: |
+    .:5353 {
+        hosts {
+            10.1.2.3 probe.test
+        }
+    }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dns, namespace: lb-e2e}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: dns}}
+  template:
+    metadata: {labels: {app: dns}}
+    spec:
+      containers:
+      - name: dns
+        image: docker.io/coredns/coredns:1.15.0
+        imagePullPolicy: Never
+        args: ["-conf", "/etc/probe/Corefile"]
+        ports: [{name: dns, containerPort: 5353, protocol: UDP}]
+        volumeMounts: [{name: corefile, mountPath: /etc/probe}]
+      volumes: [{name: corefile, configMap: {name: corefile}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: udp, namespace: lb-e2e}
+spec:
+  type: LoadBalancer
+  selector: {app: dns}
+  ports: [{name: dns, port: 5301, targetPort: 5353, protocol: UDP}]
+---
+apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: lb-e2e}
 spec:
@@ -148,6 +185,17 @@ impl Outsider {
         let netns = "k3re2e-client";
         crate::agents::plug_into_switch(netns, "port-client", OUTSIDER_IP);
         Outsider { netns }
+    }
+
+    /// Whether a DNS query for probe.test to `ip:port` (UDP) is answered.
+    fn resolves(&self, ip: &str, port: u16) -> bool {
+        let out = Command::new("ip")
+            .args(["netns", "exec", self.netns, "busybox", "nslookup"])
+            .arg(format!("-port={port}"))
+            .args(["-timeout=2", "-retry=1", "probe.test", ip])
+            .output()
+            .expect("nslookup");
+        String::from_utf8_lossy(&out.stdout).contains("10.1.2.3")
     }
 
     fn whoami(&self, address: &str) -> Option<String> {
@@ -313,6 +361,17 @@ pub fn servicelb(shared: &mut Shared) {
     // does), through `k3r svclb`, since kube-proxy has no rule for an
     // address the status does not list.
     let outsider = Outsider::create();
+    // UDP: a DNS server behind a LoadBalancer port answers an outside
+    // client on every node.
+    wait_ingress(cluster, "udp", &every_node);
+    for ip in &every_node {
+        cluster.eventually(
+            &format!("udp answering on {ip}:5301"),
+            Duration::from_secs(60),
+            || outsider.resolves(ip, 5301).then_some(()),
+        );
+    }
+    eprintln!("E2E: servicelb: a UDP port answers on every node");
     wait_ingress(cluster, "local", &[ip1.to_string()]);
     // (Until kube-proxy has programmed the new address, the node's svclb
     // pod answers, from its own address.)
@@ -463,8 +522,8 @@ spec:
     let before = all_svclb_daemonsets(cluster);
     assert_eq!(
         before.len(),
-        4,
-        "traefik, local, pooled and clash: {before:?}"
+        5,
+        "traefik, udp, local, pooled and clash: {before:?}"
     );
     let shared_cluster = &mut shared.cluster;
     shared_cluster.restart(&["--disable=servicelb"]);

@@ -359,21 +359,8 @@ pub fn restart(shared: &mut Shared) {
     rss_report(cluster);
     cluster.stop();
     // Once more with CoreDNS and traefik disabled: removed, the rest stays.
-    // A verbosity of its own keeps kube-scheduler in its own process. A
-    // kube-proxy flag upstream does not know leaves kube-proxy out, named
-    // in the log, and the kubelet sharing its process runs (the node gets
-    // Ready).
-    cluster.start_again(&[
-        "--disable=coredns,traefik",
-        "--kube-scheduler-arg=v=2",
-        "--kube-proxy-arg=no-such-flag=1",
-    ]);
-    let kubelet_log =
-        std::fs::read_to_string(data_dir.join("logs/kubelet.log")).expect("kubelet.log");
-    assert!(
-        kubelet_log.contains("kube-proxy not started: unknown flag: --no-such-flag"),
-        "the bad kube-proxy flag is not named in kubelet.log"
-    );
+    // A verbosity of its own keeps kube-scheduler in its own process.
+    cluster.start_again(&["--disable=coredns,traefik", "--kube-scheduler-arg=v=2"]);
     addons::disabled_addons_removed(cluster, &data_dir.join("server/manifests"));
     assert_eq!(
         component_processes(cluster),
@@ -382,6 +369,18 @@ pub fn restart(shared: &mut Shared) {
             vec!["kube-scheduler"],
             vec!["kubelet", "kube-proxy"],
         ]
+    );
+    cluster.stop();
+    // A kube-proxy flag upstream does not know leaves kube-proxy out,
+    // named in the log, and the kubelet sharing its process runs (the node
+    // gets Ready). (Without kube-proxy no pod reaches a Service: the stop
+    // removed the last run's rules.)
+    cluster.start_again(&["--kube-proxy-arg=no-such-flag=1"]);
+    let kubelet_log =
+        std::fs::read_to_string(data_dir.join("logs/kubelet.log")).expect("kubelet.log");
+    assert!(
+        kubelet_log.contains("kube-proxy not started: unknown flag: --no-such-flag"),
+        "the bad kube-proxy flag is not named in kubelet.log"
     );
     cluster.stop();
     // Another token on an existing data dir is refused, naming the problem.
