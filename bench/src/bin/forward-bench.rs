@@ -3,6 +3,11 @@
 //! svclb pod is), on loopback. Prints a markdown table.
 //!
 //!   forward-bench --k3r target/release/k3r [--bytes 2147483648] [--round-trips 20000]
+//!
+//! With `--target NAME=ADDRESS` (repeatable) it measures those addresses
+//! instead — a cluster's paths to one backend that speaks the same
+//! protocol (first byte `s`: sink, `e`: echo), as the e2e's
+//! `bench::servicelb` does.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command};
@@ -16,8 +21,11 @@ use tokio::net::TcpStream;
 #[derive(Parser)]
 struct Args {
     /// The k3r binary whose `svclb` subcommand is measured
-    #[arg(long)]
-    k3r: std::path::PathBuf,
+    #[arg(long, required_unless_present = "target")]
+    k3r: Option<std::path::PathBuf>,
+    /// Measure these paths (NAME=HOST:PORT) instead of a local forwarder
+    #[arg(long, value_parser = parse_target)]
+    target: Vec<(String, SocketAddr)>,
     /// Bytes streamed per throughput run
     #[arg(long, default_value_t = 2 << 30)]
     bytes: u64,
@@ -27,6 +35,14 @@ struct Args {
     /// Connections opened per connection-rate run
     #[arg(long, default_value_t = 2_000)]
     connections: usize,
+}
+
+fn parse_target(text: &str) -> Result<(String, SocketAddr), String> {
+    let (name, address) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=HOST:PORT"))?;
+    let address = address.parse().map_err(|e| format!("{text:?}: {e}"))?;
+    Ok((name.to_string(), address))
 }
 
 struct Forwarder(Child);
@@ -69,13 +85,24 @@ async fn forwarder(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let backend = backend().await?;
-    let (_forwarder, forwarded) = forwarder(&args.k3r, backend).await?;
+    let mut _forwarder = None;
+    let targets = match &args.k3r {
+        Some(k3r) if args.target.is_empty() => {
+            let backend = backend().await?;
+            let (guard, forwarded) = forwarder(k3r, backend).await?;
+            _forwarder = Some(guard);
+            vec![
+                ("direct".to_string(), backend),
+                ("through k3r svclb".to_string(), forwarded),
+            ]
+        }
+        _ => args.target.clone(),
+    };
     println!(
         "| path | stream 1 conn (Gbit/s) | stream 8 conns (Gbit/s) | 64 B round trip p50 / p99 (µs) | new connections per s |"
     );
     println!("|---|---|---|---|---|");
-    for (name, to) in [("direct", backend), ("through k3r svclb", forwarded)] {
+    for (name, to) in targets {
         let one = stream(to, args.bytes, 1).await?;
         let eight = stream(to, args.bytes, 8).await?;
         let (p50, p99) = round_trips(to, args.round_trips).await?;

@@ -48,26 +48,49 @@ where
     writer.apply_watcher_event(&watcher::Event::Apply(object));
 }
 
+struct Caches {
+    pods: Writer<Pod>,
+    namespaces: Writer<Namespace>,
+    policies: Writer<NetworkPolicy>,
+}
+
+/// A context for node n1 on a mocked API (answering 201 with the request)
+/// and empty caches to fill.
+fn context(firewall: Recording) -> (Arc<Context>, mock::MockApi, Caches) {
+    let (client, api) = mock::client(|r| (201, r.body.clone()));
+    let (pods, pod_writer) = reflector::store::<Pod>();
+    let (namespaces, ns_writer) = reflector::store::<Namespace>();
+    let (policies, policy_writer) = reflector::store::<NetworkPolicy>();
+    let context = Arc::new(Context::new(
+        &Runtime::new(client),
+        "n1".into(),
+        (pods, namespaces, policies),
+        firewall,
+    ));
+    let caches = Caches {
+        pods: pod_writer,
+        namespaces: ns_writer,
+        policies: policy_writer,
+    };
+    (context, api, caches)
+}
+
 fn node() -> Arc<Node> {
     Arc::new(serde_json::from_value(json!({"metadata": {"name": "n1"}})).expect("node"))
 }
 
 #[tokio::test]
 async fn replaces_the_table_only_when_the_ruleset_changes_or_the_table_went() {
-    let (client, api) = mock::client(|r| (201, r.body.clone()));
-    let (pods, mut pod_writer) = reflector::store::<Pod>();
-    let (namespaces, mut ns_writer) = reflector::store::<Namespace>();
-    let (policies, mut policy_writer) = reflector::store::<NetworkPolicy>();
     let firewall = Recording::default();
-    let context = Arc::new(Context::new(
-        &Runtime::new(client),
-        "n1".into(),
-        (pods, namespaces, policies),
-        firewall.clone(),
-    ));
-    put(&mut ns_writer, json!({"metadata": {"name": "shop"}}));
+    let (context, api, mut caches) = context(firewall.clone());
+    let Caches {
+        pods: pod_writer,
+        namespaces: ns_writer,
+        policies: policy_writer,
+    } = &mut caches;
+    put(ns_writer, json!({"metadata": {"name": "shop"}}));
     put(
-        &mut pod_writer,
+        pod_writer,
         json!({
             "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
             "spec": {"nodeName": "n1", "containers": [{"name": "c"}]},
@@ -88,7 +111,7 @@ async fn replaces_the_table_only_when_the_ruleset_changes_or_the_table_went() {
 
     // A policy selecting the pod: its chain appears.
     put(
-        &mut policy_writer,
+        policy_writer,
         json!({
             "metadata": {"name": "deny", "namespace": "shop"},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
@@ -117,19 +140,15 @@ async fn replaces_the_table_only_when_the_ruleset_changes_or_the_table_went() {
 
 #[tokio::test]
 async fn a_finding_is_one_warning_event_on_its_policy() {
-    let (client, api) = mock::client(|r| (201, r.body.clone()));
-    let (pods, mut pod_writer) = reflector::store::<Pod>();
-    let (namespaces, mut ns_writer) = reflector::store::<Namespace>();
-    let (policies, mut policy_writer) = reflector::store::<NetworkPolicy>();
-    let context = Arc::new(Context::new(
-        &Runtime::new(client),
-        "n1".into(),
-        (pods, namespaces, policies),
-        Recording::default(),
-    ));
-    put(&mut ns_writer, json!({"metadata": {"name": "shop"}}));
+    let (context, api, mut caches) = context(Recording::default());
+    let Caches {
+        pods: pod_writer,
+        namespaces: ns_writer,
+        policies: policy_writer,
+    } = &mut caches;
+    put(ns_writer, json!({"metadata": {"name": "shop"}}));
     put(
-        &mut pod_writer,
+        pod_writer,
         json!({
             "metadata": {"name": "web", "namespace": "shop"},
             "spec": {"nodeName": "n1", "containers": [{"name": "c"}]},
@@ -137,7 +156,7 @@ async fn a_finding_is_one_warning_event_on_its_policy() {
         }),
     );
     put(
-        &mut policy_writer,
+        policy_writer,
         json!({
             "metadata": {"name": "from-gone", "namespace": "shop", "uid": "u1"},
             "spec": {"podSelector": {}, "ingress": [{"from": [

@@ -314,6 +314,50 @@ pub fn pack_busybox(output: &Path) {
     );
 }
 
+/// The e2e's UDP server, CoreDNS answering `probe.test` with 10.1.2.3 on
+/// UDP 5353 (named port `dns`): its ConfigMap `corefile` in `namespace`.
+pub fn probe_dns_config(namespace: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: corefile, namespace: {namespace}}}
+data:
+  Corefile: |
+    .:5353 {{
+        hosts {{
+            10.1.2.3 probe.test
+        }}
+    }}
+"#
+    )
+}
+
+/// Its container and volume, in flow style (for any indentation).
+pub const PROBE_DNS_CONTAINER: &str = r#"{name: dns, image: "docker.io/coredns/coredns:1.15.0", imagePullPolicy: Never, args: ["-conf", "/etc/probe/Corefile"], ports: [{name: dns, containerPort: 5353, protocol: UDP}], volumeMounts: [{name: corefile, mountPath: /etc/probe}]}"#;
+pub const PROBE_DNS_VOLUME: &str = "{name: corefile, configMap: {name: corefile}}";
+
+/// A one-replica Deployment `dns` (label app=dns) of it, with its ConfigMap.
+pub fn probe_dns_deployment(namespace: &str) -> String {
+    format!(
+        r#"{config}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: dns, namespace: {namespace}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: dns}}}}
+  template:
+    metadata: {{labels: {{app: dns}}}}
+    spec:
+      containers: [{PROBE_DNS_CONTAINER}]
+      volumes: [{PROBE_DNS_VOLUME}]
+"#,
+        config = probe_dns_config(namespace)
+    )
+}
+
 /// Builds upstream CoreDNS from its Go module and packs it for agent/images
 /// (scripts/coredns-image; the build is cached outside the repository).
 pub fn pack_coredns(output: &Path) {

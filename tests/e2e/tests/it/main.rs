@@ -8,6 +8,8 @@
 
 mod addons;
 mod agents;
+mod bench_netpol;
+mod bench_servicelb;
 mod cluster;
 mod helm_chart;
 mod helm_features;
@@ -81,6 +83,10 @@ fn main() {
         area("cluster::agents", agents::agents),
         area("cluster::servicelb", servicelb::servicelb),
         area("cluster::netpol", netpol::netpol),
+        // Benchmarks, not tests: scripts/bench-servicelb and
+        // scripts/bench-netpol, --cluster.
+        area("bench::servicelb", bench_servicelb::servicelb).with_ignored_flag(true),
+        area("bench::netpol", bench_netpol::netpol).with_ignored_flag(true),
         area("cluster::agents_leave", agents::leave),
         area("cluster::restart", single_node::restart),
     ];

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, PROBE_DNS_CONTAINER, PROBE_DNS_VOLUME, probe_dns_config};
 use crate::shared::Shared;
 
 /// TCP 8080 ("http") and 8081 ("alt") on every pod; UDP 5353 ("dns") on
@@ -19,16 +19,9 @@ const UDP: u16 = 5353;
 fn workloads(server: &str) -> String {
     let pod = |ns: &str, name: &str, app: &str, node: &str, dns: bool| {
         let dns_container = if dns {
-            r#"
-  - name: dns
-    image: docker.io/coredns/coredns:1.15.0
-    imagePullPolicy: Never
-    args: ["-conf", "/etc/probe/Corefile"]
-    ports: [{name: dns, containerPort: 5353, protocol: UDP}]
-    volumeMounts: [{name: corefile, mountPath: /etc/probe}]
-  volumes: [{name: corefile, configMap: {name: corefile}}]"#
+            format!("\n  - {PROBE_DNS_CONTAINER}\n  volumes: [{PROBE_DNS_VOLUME}]")
         } else {
-            ""
+            String::new()
         };
         format!(
             r#"
@@ -61,19 +54,10 @@ metadata: {name: np-b, labels: {team: b}}
 apiVersion: v1
 kind: Namespace
 metadata: {name: np-c, labels: {team: c}}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: corefile, namespace: np-a}
-data:
-  Corefile: |
-    .:5353 {
-        hosts {
-            10.1.2.3 probe.test
-        }
-    }
 "#,
     );
+    yaml.push_str("---");
+    yaml.push_str(&probe_dns_config("np-a"));
     for (ns, name, app, node, dns) in [
         ("np-a", "web-s", "web", server, true),
         ("np-a", "web-1", "web", "e2e-agent-1", false),

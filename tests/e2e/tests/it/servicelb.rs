@@ -86,35 +86,6 @@ spec:
       volumes: [{name: cgi, configMap: {name: cgi, defaultMode: 0755}}]
 ---
 apiVersion: v1
-kind: ConfigMap
-metadata: {name: corefile, namespace: lb-e2e}
-data:
-  Corefile: |
-    .:5353 {
-        hosts {
-            10.1.2.3 probe.test
-        }
-    }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: dns, namespace: lb-e2e}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: dns}}
-  template:
-    metadata: {labels: {app: dns}}
-    spec:
-      containers:
-      - name: dns
-        image: docker.io/coredns/coredns:1.15.0
-        imagePullPolicy: Never
-        args: ["-conf", "/etc/probe/Corefile"]
-        ports: [{name: dns, containerPort: 5353, protocol: UDP}]
-        volumeMounts: [{name: corefile, mountPath: /etc/probe}]
-      volumes: [{name: corefile, configMap: {name: corefile}}]
----
-apiVersion: v1
 kind: Service
 metadata: {name: udp, namespace: lb-e2e}
 spec:
@@ -174,17 +145,21 @@ fn whoami(address: &str) -> Option<String> {
 
 /// A client that is not a node: its own network namespace plugged into
 /// the test LAN's switch, so no node but the target sees its traffic.
-struct Outsider {
+pub(crate) struct Outsider {
     netns: &'static str,
 }
 
 const OUTSIDER_IP: &str = "10.213.0.50";
 
 impl Outsider {
-    fn create() -> Self {
+    pub(crate) fn create() -> Self {
         let netns = "k3re2e-client";
         crate::agents::plug_into_switch(netns, "port-client", OUTSIDER_IP);
         Outsider { netns }
+    }
+
+    pub(crate) fn netns(&self) -> &'static str {
+        self.netns
     }
 
     /// Whether a DNS query for probe.test to `ip:port` (UDP) is answered.
@@ -316,6 +291,7 @@ pub fn servicelb(shared: &mut Shared) {
     let (agent1, ip1) = (agents[0].0.as_str(), agents[0].1.as_str());
     let (agent2, ip2) = (agents[1].0.as_str(), agents[1].1.as_str());
     cluster.apply(WORKLOADS);
+    cluster.apply(&crate::cluster::probe_dns_deployment(NS));
     let every_node = sorted(&[&server_ip, ip1, ip2]);
 
     // A LoadBalancer Service: a svclb DaemonSet of k3s's shape, every
