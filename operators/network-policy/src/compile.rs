@@ -33,7 +33,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
-use crate::{cidr, selector};
+use k3r_reconciler::selector;
+
+use crate::cidr;
 
 pub const TABLE: &str = k3r_nftables::K3R_TABLE;
 /// Before the filter chains of iptables (kube-proxy, the CNI plugins), so

@@ -18,7 +18,6 @@
 mod cidr;
 pub mod compile;
 pub mod controller;
-mod selector;
 
 use std::time::Duration;
 

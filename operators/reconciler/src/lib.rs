@@ -28,6 +28,7 @@ pub mod health;
 pub mod metrics;
 #[cfg(feature = "mock")]
 pub mod mock;
+pub mod selector;
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! Label selectors as the API server defines them: matchLabels and
-//! matchExpressions ANDed; an empty selector selects everything.
+//! Label selectors as the API server defines them, for controllers that
+//! select from their caches: matchLabels and matchExpressions ANDed; an
+//! empty selector selects everything.
 
 use std::collections::BTreeMap;
 
