@@ -4,4 +4,5 @@
 //! ([`suc`]); the controller, drain, k3r's upgrade image and the health
 //! gate with rollback are to come (issue "upgrade-controller").
 
+pub mod job;
 pub mod suc;
