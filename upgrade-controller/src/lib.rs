@@ -1,12 +1,14 @@
 //! The Plan controller (`upgrade.cattle.io/v1`), with system-upgrade-
 //! controller's semantics so that SUC users' Plans, node labels and Job
 //! names mean the same on k3r. So far the rules, pure and tested: the
-//! latest hash, node selection and Job names ([`suc`]), the Job
+//! latest hash, node selection and Job names ([`suc`]), channel
+//! resolution ([`channel`]), the Job
 //! ([`job`]) and which pods a drain evicts ([`drain`]); the controller
 //! itself (reconcile, cordon and eviction calls, status), k3r's upgrade
 //! image and the health gate with rollback are to come (issue
 //! "upgrade-controller").
 
+pub mod channel;
 pub mod drain;
 pub mod job;
 pub mod suc;
