@@ -138,6 +138,7 @@ pub fn rest_path(object: &serde_json::Value) -> Result<String, Error> {
         "Deployment" => "deployments",
         "DaemonSet" => "daemonsets",
         "CustomResourceDefinition" => "customresourcedefinitions",
+        "Node" => "nodes",
         other => return Err(Error::Api(format!("no REST path known for kind {other}"))),
     };
     if name.is_empty() {

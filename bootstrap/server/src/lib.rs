@@ -158,7 +158,26 @@ async fn boot(
         .start(&node_spec(config, layout, &pki), &ChildExecutor, started)
         .await?;
     tracing::info!(node = %config.node_name, pod_cidr = %pod_cidr, seconds = started.elapsed().as_secs_f32(), "node Ready");
+    label_server_node(&api, &config.node_name).await;
     Ok(())
+}
+
+/// The roles k3s gives a server's node (a kubelet may not set
+/// `node-role.kubernetes.io/*` labels itself), so that selectors written
+/// for k3s — SUC's server and agent Plans among them — select the same
+/// nodes.
+async fn label_server_node(api: &api::ApiClient, node: &str) {
+    let labels = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": node, "labels": {
+            "node-role.kubernetes.io/control-plane": "true",
+            "node-role.kubernetes.io/master": "true",
+        }},
+    });
+    if let Err(err) = api.apply(&labels).await {
+        tracing::warn!(error = %err, node, "cannot label the server's node with its roles");
+    }
 }
 
 /// Directories, PKI, the token and the packaged manifests.

@@ -106,6 +106,19 @@ pub fn api_and_workloads(shared: &mut Shared) {
         "jsonpath={.items[*].status.nodeInfo.kubeletVersion}",
     ]);
     assert!(nodes.starts_with("v1.35."), "{nodes}");
+    // The server's node has k3s's roles (SUC's server Plans select them).
+    let roles = cluster.eventually("the server node's roles", Duration::from_secs(30), || {
+        let roles = cluster.ok(&[
+            "get",
+            "nodes",
+            "-l",
+            "node-role.kubernetes.io/control-plane=true,node-role.kubernetes.io/master=true",
+            "-o",
+            "name",
+        ]);
+        (!roles.trim().is_empty()).then_some(roles)
+    });
+    assert_eq!(roles.lines().count(), 1, "{roles}");
     // The upstream components share two processes.
     assert_eq!(
         component_processes(cluster),
