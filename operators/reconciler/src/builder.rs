@@ -11,12 +11,30 @@ use kube::Resource;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config, Controller, Error as ControllerError};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
+use kube::runtime::utils::ResetTimerBackoff;
+use kube::runtime::watcher::ExponentialBackoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
 use crate::backoff::{Failures, Policy};
 use crate::metrics::{ControllerMetrics, Outcome, Queue};
 use crate::{Next, Runtime, key, key_of_ref};
+
+/// How a failed watch is retried: quickly (250 ms doubling to 5 s, back to
+/// the start after 30 s without errors). kube-runtime's default (up to
+/// 30 s, reset only after 2 min) left a controller's caches stale for a
+/// minute and more after an API server restart: every watch resumes from
+/// a resource version the new server no longer has, fails once more, and
+/// each failure waited out the grown delay.
+fn watch_backoff() -> ResetTimerBackoff<ExponentialBackoff> {
+    let exponential = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(5))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times();
+    ResetTimerBackoff::new(exponential.into(), Duration::from_secs(30))
+}
 
 /// What a watched kind needs to be cached and watched.
 pub trait Watched:
@@ -103,7 +121,7 @@ impl<K: Watched> Builder<K> {
     {
         self.relations.push(Box::new(move |controller, queue| {
             let stream = watcher(api, watcher_config)
-                .default_backoff()
+                .backoff(watch_backoff())
                 .touched_objects();
             controller.watches_stream(stream, queued(mapper, queue))
         }));
@@ -133,7 +151,7 @@ impl<K: Watched> Builder<K> {
         );
         self.relations.push(Box::new(move |controller, queue| {
             let stream = watcher(api, watcher_config)
-                .default_backoff()
+                .backoff(watch_backoff())
                 .reflect(writer)
                 .touched_objects();
             controller.watches_stream(stream, queued(mapper, queue))
@@ -179,7 +197,7 @@ impl<K: Watched> Builder<K> {
         let metrics = runtime.metrics.controller(name);
         let queue = metrics.queue.clone();
         let objects = watcher(api, watcher_config)
-            .default_backoff()
+            .backoff(watch_backoff())
             .reflect(writer)
             .applied_objects();
         let objects = match predicate {
@@ -355,4 +373,23 @@ pub fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watches_retry_within_seconds_however_often_they_failed() {
+        let mut backoff = watch_backoff();
+        let delays: Vec<Duration> = (0..30).map_while(|_| backoff.next()).collect();
+        assert_eq!(delays.len(), 30, "retries without end");
+        assert!(delays[0] <= Duration::from_millis(500), "{delays:?}");
+        // The delay caps at 5 s (jitter may add up to as much again).
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_secs(10)),
+            "{delays:?}"
+        );
+        assert!(delays[29] >= Duration::from_secs(5), "{delays:?}");
+    }
 }
