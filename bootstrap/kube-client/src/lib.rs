@@ -9,6 +9,7 @@
 //! [`http_connector`] is the connector k3r's own hyper clients use too.
 
 use std::path::Path;
+use std::time::Duration;
 
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -26,11 +27,21 @@ pub enum Error {
     Client(#[source] kube::Error),
 }
 
-/// A TCP connector for HTTP(S) clients: TCP_NODELAY, any scheme (TLS is
-/// layered on top).
+/// TCP keepalive as client-go's dialer has it: a connection whose peer
+/// vanished without a FIN or RST (a watch on a server that restarted while
+/// the close was lost) is found dead by the probes, not waited on forever.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_PROBES: u32 = 3;
+
+/// A TCP connector for HTTP(S) clients: TCP_NODELAY, keepalive, any scheme
+/// (TLS is layered on top).
 pub fn http_connector() -> HttpConnector {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    connector.set_keepalive(Some(KEEPALIVE_IDLE));
+    connector.set_keepalive_interval(Some(KEEPALIVE_INTERVAL));
+    connector.set_keepalive_retries(Some(KEEPALIVE_PROBES));
     connector.enforce_http(false);
     connector
 }

@@ -8,6 +8,11 @@ use super::*;
 
 /// TCP_NODELAY of fd `fd` of this process.
 fn nodelay(fd: RawFd) -> bool {
+    matches!(int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY), Some(v) if v != 0)
+}
+
+/// An int socket option of fd `fd` of this process (None if unreadable).
+fn int_option(fd: RawFd, level: libc::c_int, name: libc::c_int) -> Option<libc::c_int> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `value`; a bad
@@ -15,13 +20,13 @@ fn nodelay(fd: RawFd) -> bool {
     let rc = unsafe {
         libc::getsockopt(
             fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
+            level,
+            name,
             (&mut value as *mut libc::c_int).cast(),
             &mut len,
         )
     };
-    rc == 0 && value != 0
+    (rc == 0).then_some(value)
 }
 
 /// The descriptors of this process's TCP sockets connected to `port`.
@@ -56,7 +61,7 @@ fn sockets_to(port: u16) -> Vec<RawFd> {
 }
 
 #[tokio::test]
-async fn clients_talk_over_nodelay_sockets() {
+async fn clients_talk_over_nodelay_keepalive_sockets() {
     // A plain-HTTP API stand-in that answers one request per connection.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -87,6 +92,19 @@ async fn clients_talk_over_nodelay_sockets() {
         assert!(
             nodelay(fd),
             "socket fd {fd} to the API server lacks TCP_NODELAY"
+        );
+        assert_eq!(
+            int_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+            Some(1),
+            "socket fd {fd} to the API server lacks keepalive"
+        );
+        assert_eq!(
+            int_option(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+            Some(KEEPALIVE_IDLE.as_secs() as libc::c_int)
+        );
+        assert_eq!(
+            int_option(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
+            Some(KEEPALIVE_PROBES as libc::c_int)
         );
     }
     server.abort();

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::cluster::BENCH_BACKEND_CONTAINER;
 use crate::shared::Shared;
 
 const NAMESPACES: usize = 10;
@@ -34,16 +35,10 @@ spec:
     spec:
       nodeSelector: {kubernetes.io/hostname: e2e-agent-2}
       containers:
-      - name: backend
-        image: docker.io/library/busybox:k3r-e2e
-        imagePullPolicy: Never
-        # forward-bench's protocol: the first byte says sink (s) or echo (e).
-        command: [nc, -ll, -p, "9000", -e, sh, -c,
-                  'read -n 1 mode; if [ "$mode" = e ]; then cat; else cat >/dev/null; fi']
-        ports: [{name: bench, containerPort: 9000}]
-        readinessProbe: {tcpSocket: {port: 9000}, periodSeconds: 2}
-"#,
+      - "#,
     );
+    yaml.push_str(BENCH_BACKEND_CONTAINER);
+    yaml.push('\n');
     yaml
 }
 
@@ -87,14 +82,7 @@ pub fn netpol(shared: &mut Shared) {
     cluster.apply(&backend());
     // Not while agents still build and import their operators image (CPU
     // the two cores would not have for the load).
-    cluster.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "daemonset/k3r-node-operators",
-        "--timeout=180s",
-    ]);
+    cluster.wait_node_operators();
     cluster.ok(&[
         "-n",
         "nb-0",

@@ -16,6 +16,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::cluster::BENCH_BACKEND_CONTAINER;
 use crate::servicelb::Outsider;
 use crate::shared::Shared;
 
@@ -35,13 +36,9 @@ spec:
     spec:
       nodeSelector: {kubernetes.io/hostname: e2e-agent-1}
       containers:
-      - name: backend
-        image: docker.io/library/busybox:k3r-e2e
-        imagePullPolicy: Never
-        # forward-bench's protocol: the first byte says sink (s) or echo (e).
-        command: [nc, -ll, -p, "9000", -e, sh, -c,
-                  'read -n 1 mode; if [ "$mode" = e ]; then cat; else cat >/dev/null; fi']
-        readinessProbe: {tcpSocket: {port: 9000}, periodSeconds: 2}
+      - "#;
+
+const SERVICES: &str = r#"
 ---
 apiVersion: v1
 kind: Service
@@ -78,7 +75,9 @@ pub fn servicelb(shared: &mut Shared) {
         .expect("K3R_FORWARD_BENCH: the forward-bench binary (scripts/bench-servicelb --cluster)");
     let agents = crate::agents::ensure_joined(shared).agents();
     let (ip1, ip2) = (agents[0].1.clone(), agents[1].1.clone());
-    shared.cluster.apply(BACKEND);
+    shared
+        .cluster
+        .apply(&format!("{BACKEND}{BENCH_BACKEND_CONTAINER}\n{SERVICES}"));
     shared.cluster.ok(&[
         "-n",
         "lb-bench",

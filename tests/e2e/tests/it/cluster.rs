@@ -150,6 +150,19 @@ impl Cluster {
     }
 
     /// Retries `check` until it returns Some or the timeout passes.
+    /// Every node's k3r-node-operators pod rolled out (an agent that just
+    /// joined may still be importing the operators image).
+    pub fn wait_node_operators(&self) {
+        self.ok(&[
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "daemonset/k3r-node-operators",
+            "--timeout=180s",
+        ]);
+    }
+
     pub fn eventually<T>(
         &self,
         what: &str,
@@ -334,6 +347,14 @@ data:
 }
 
 /// Its container and volume, in flow style (for any indentation).
+/// The benchmarks' backend container: busybox serving forward-bench's
+/// protocol on :9000 (`nc -ll -e sh`: a process per connection; the first
+/// byte says sink (s) or echo (e)).
+pub const BENCH_BACKEND_CONTAINER: &str = r#"{name: backend, image: docker.io/library/busybox:k3r-e2e, imagePullPolicy: Never,
+          command: [nc, -ll, -p, "9000", -e, sh, -c, 'read -n 1 mode; if [ "$mode" = e ]; then cat; else cat >/dev/null; fi'],
+          ports: [{name: bench, containerPort: 9000}],
+          readinessProbe: {tcpSocket: {port: 9000}, periodSeconds: 2}}"#;
+
 pub const PROBE_DNS_CONTAINER: &str = r#"{name: dns, image: "docker.io/coredns/coredns:1.15.0", imagePullPolicy: Never, args: ["-conf", "/etc/probe/Corefile"], ports: [{name: dns, containerPort: 5353, protocol: UDP}], volumeMounts: [{name: corefile, mountPath: /etc/probe}]}"#;
 pub const PROBE_DNS_VOLUME: &str = "{name: corefile, configMap: {name: corefile}}";
 

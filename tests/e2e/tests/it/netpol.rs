@@ -667,16 +667,8 @@ fn cases(shared: &Shared) -> BTreeMap<String, String> {
         .expect("the server node")
         .to_string();
     cluster.apply(&workloads(&server));
-    // Every node's enforcer running (an agent that just joined may still
-    // be importing the operators image).
-    cluster.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "daemonset/k3r-node-operators",
-        "--timeout=180s",
-    ]);
+    // Every node's enforcer running.
+    cluster.wait_node_operators();
     for ns in ["np-a", "np-b", "np-c"] {
         cluster.ok(&[
             "-n",
@@ -691,9 +683,10 @@ fn cases(shared: &Shared) -> BTreeMap<String, String> {
     let ips = pod_ips(cluster);
     let cidrs = pod_cidrs(cluster);
     // Every node's enforcer live before the cases: a default deny seen on
-    // all three nodes. (The earlier areas restarted the server; enforcers
-    // resume their watches within seconds, and keep what they knew until
-    // then — see docs/network-policy.md.)
+    // all three nodes within a minute, though the earlier areas restarted
+    // the server twice (enforcers took up to five minutes to catch up
+    // while kube-runtime's joint watch backoff was on — see
+    // docs/network-policy.md).
     let warm_up = Case {
         name: "warm-up: a default deny enforced on every node",
         policies: DENY,
@@ -710,7 +703,7 @@ fn cases(shared: &Shared) -> BTreeMap<String, String> {
         &ips,
         &cidrs,
         &warm_up,
-        Duration::from_secs(240),
+        Duration::from_secs(60),
     );
     eprintln!("E2E: netpol: every node enforcing after {seconds:.1} s");
     for (index, case) in CASES.iter().enumerate() {
