@@ -3,7 +3,8 @@
 //! names mean the same on k3r. So far the rules, pure and tested: the
 //! latest hash, node selection and Job names ([`suc`]), channel
 //! resolution ([`channel`]), the Job
-//! ([`job`]) and which pods a drain evicts ([`drain`]); the controller
+//! ([`job`]), which pods a drain evicts ([`drain`]) and whether a Plan may
+//! run ([`validate`]); the controller
 //! itself (reconcile, cordon and eviction calls, status), k3r's upgrade
 //! image and the health gate with rollback are to come (issue
 //! "upgrade-controller").
@@ -12,3 +13,4 @@ pub mod channel;
 pub mod drain;
 pub mod job;
 pub mod suc;
+pub mod validate;

@@ -2,47 +2,11 @@
 
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("invalid duration {0:?}: want a Go duration such as 300s, 5m or 1h30m")]
-pub struct DurationError(pub String);
+pub use k3r_reconciler::duration::DurationError;
+use k3r_reconciler::duration::parse_go_duration;
 
 /// Helm's default --timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Parses Go's time.ParseDuration syntax (no negative values: a timeout).
-pub fn parse_go_duration(text: &str) -> Result<Duration, DurationError> {
-    let invalid = || DurationError(text.to_string());
-    let mut rest = text.trim();
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        let number: f64 = rest[..number_end].parse().map_err(|_| invalid())?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        total += number * seconds;
-        rest = &rest[unit_end..];
-    }
-    Ok(Duration::from_secs_f64(total))
-}
 
 /// `spec.timeout`, or Helm's default when unset.
 pub fn timeout(spec: Option<&str>) -> Result<Duration, DurationError> {
@@ -57,16 +21,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("300s"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_go_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "5", "5x", "m", "-5s", "1h 30m"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad}");
-        }
+    fn timeouts_default_to_helms() {
         assert_eq!(timeout(None), Ok(DEFAULT_TIMEOUT));
         assert_eq!(timeout(Some(" ")), Ok(DEFAULT_TIMEOUT));
         assert_eq!(timeout(Some("10s")), Ok(Duration::from_secs(10)));

@@ -22,6 +22,7 @@
 pub mod backoff;
 mod builder;
 pub mod conditions;
+pub mod duration;
 pub mod events;
 pub mod finalizer;
 pub mod health;
