@@ -14,3 +14,4 @@ pub mod drain;
 pub mod job;
 pub mod suc;
 pub mod validate;
+pub mod window;

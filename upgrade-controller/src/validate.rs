@@ -1,8 +1,8 @@
 //! Whether a Plan may run at all — SUC's `plan.Validate`, whose error
 //! becomes the Plan's `Validated=False` condition (same messages, so SUC
-//! users' alerts match). Not yet here: `spec.window` (SUC parses it with
-//! kured's timewindow; it is rejected as unsupported until k3r has its
-//! own).
+//! users' alerts match). One addition: a window that never opens (no
+//! days, or an end not after its start) is refused, where SUC would wait
+//! forever.
 
 use k3r_crds::plan::Plan;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -15,8 +15,8 @@ pub enum Invalid {
     DrainDeleteConflict,
     #[error("spec.drain.podSelector: {0}")]
     DrainPodSelector(String),
-    #[error("spec.window is invalid: time windows are not supported yet")]
-    Window,
+    #[error("spec.window is invalid: {0}")]
+    Window(#[from] crate::window::WindowError),
     #[error("spec.postCompleteDelay is negative")]
     NegativeDelay,
     #[error("spec.postCompleteDelay: {0}")]
@@ -36,8 +36,8 @@ pub fn validate(plan: &Plan, secret_exists: impl Fn(&str) -> bool) -> Result<(),
             selector_problem(selector).map_or(Ok(()), |p| Err(Invalid::DrainPodSelector(p)))?;
         }
     }
-    if plan.spec.window.is_some() {
-        return Err(Invalid::Window);
+    if let Some(window) = &plan.spec.window {
+        crate::window::Window::parse(window)?;
     }
     if let Some(delay) = plan.spec.post_complete_delay.as_deref() {
         let delay = delay.trim();
@@ -191,8 +191,12 @@ mod tests {
                 "not a valid label value",
             ),
             (
-                serde_json::json!({"window": {"days": ["monday"]}}),
-                "spec.window is invalid",
+                serde_json::json!({"window": {"days": ["monday"], "startTime": "02:00", "endTime": "1am"}}),
+                "spec.window is invalid: Invalid time format: 1am",
+            ),
+            (
+                serde_json::json!({"window": {"days": ["monday"], "startTime": "04:00", "endTime": "02:00"}}),
+                "spec.window is invalid: the window never opens",
             ),
             (
                 serde_json::json!({"postCompleteDelay": "-1m"}),
