@@ -19,10 +19,15 @@ use crate::condition::Condition;
     kind = "Plan",
     namespaced,
     status = "PlanStatus",
-    printcolumn = r#"{"name":"Image","type":"string","jsonPath":".spec.upgrade.image"}"#,
-    printcolumn = r#"{"name":"Channel","type":"string","jsonPath":".spec.channel"}"#,
-    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
-    printcolumn = r#"{"name":"Complete","type":"string","jsonPath":".status.conditions[?(@.type==\"Complete\")].status"}"#
+    printcolumn = r#"{"name":"Image","type":"string","priority":1,"jsonPath":".spec.upgrade.image"}"#,
+    printcolumn = r#"{"name":"Channel","type":"string","priority":1,"jsonPath":".spec.channel"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.latestVersion"}"#,
+    printcolumn = r#"{"name":"Complete","type":"string","jsonPath":".status.conditions[?(@.type==\"Complete\")].status"}"#,
+    printcolumn = r#"{"name":"Done","type":"integer","jsonPath":".status.nodesDone"}"#,
+    printcolumn = r#"{"name":"Applying","type":"integer","jsonPath":".status.nodesApplying"}"#,
+    printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.nodesFailed"}"#,
+    printcolumn = r#"{"name":"Last Error","type":"string","jsonPath":".status.lastError"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PlanSpec {
@@ -154,4 +159,15 @@ pub struct PlanStatus {
     pub latest_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applying: Vec<String>,
+    /// k3r's additions, for `kubectl get plans`: selected nodes carrying
+    /// the latest hash, nodes being applied, nodes whose Job failed at
+    /// the latest version, and the last failure.
+    #[serde(default)]
+    pub nodes_done: i64,
+    #[serde(default)]
+    pub nodes_applying: i64,
+    #[serde(default)]
+    pub nodes_failed: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }

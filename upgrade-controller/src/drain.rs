@@ -12,7 +12,11 @@
 //!   (`deleteEmptydirData`/`deleteLocalData`, which SUC turns on unless
 //!   one of them is set to false);
 //! - pods no controller manages are refused unless `force`;
-//! - finished pods are always removed.
+//! - finished pods are always removed;
+//! - pods that tolerate the cordon itself (the
+//!   `node.kubernetes.io/unschedulable` taint, e.g. k3r's own operators,
+//!   pinned to the server) are left: they would be rescheduled onto the
+//!   same node at once, and the drain would chase them forever.
 
 use k3r_crds::plan::DrainSpec;
 use k3r_reconciler::selector;
@@ -23,6 +27,7 @@ use kube::ResourceExt;
 use crate::suc::LABEL_CONTROLLER;
 
 const MIRROR: &str = "kubernetes.io/config.mirror";
+const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
 /// Pods the drain may not remove, each with kubectl's reason.
 #[derive(Debug, PartialEq, Eq)]
@@ -53,6 +58,24 @@ fn controller_kind(pod: &Pod) -> Option<&str> {
         .flatten()
         .find(|o| o.controller == Some(true))
         .map(|o| o.kind.as_str())
+}
+
+fn tolerates_cordon(pod: &Pod) -> bool {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.tolerations.iter().flatten())
+        .any(|t| {
+            let effect_ok = matches!(t.effect.as_deref(), None | Some("") | Some("NoSchedule"));
+            let exists = t.operator.as_deref() == Some("Exists");
+            let key_ok = match t.key.as_deref() {
+                None | Some("") => exists,
+                Some(key) => {
+                    key == UNSCHEDULABLE_TAINT
+                        && (exists || t.value.as_deref().unwrap_or("").is_empty())
+                }
+            };
+            effect_ok && key_ok
+        })
 }
 
 fn has_empty_dir(pod: &Pod) -> bool {
@@ -106,6 +129,7 @@ pub fn evictions<'a>(
                 refused.push((name, "not managed by a controller; force is not set"));
                 continue;
             }
+            Some(_) if tolerates_cordon(pod) => continue,
             _ => {}
         }
         if has_empty_dir(pod) && !delete_local {
@@ -211,6 +235,34 @@ mod tests {
                 .map(|(p, _)| p.as_str())
                 .collect::<Vec<_>>(),
             ["ns/agent", "ns/cache"]
+        );
+    }
+
+    #[test]
+    fn pods_that_tolerate_the_cordon_stay() {
+        let tolerating = |name: &str, toleration: serde_json::Value| {
+            let mut value = owned("ReplicaSet");
+            value["spec"] = json!({"containers": [], "tolerations": [toleration]});
+            pod(name, value)
+        };
+        let pods = vec![
+            tolerating("operators", json!({"operator": "Exists"})),
+            tolerating(
+                "cordon",
+                json!({"key": UNSCHEDULABLE_TAINT, "operator": "Exists", "effect": "NoSchedule"}),
+            ),
+            tolerating(
+                "other-taint",
+                json!({"key": "CriticalAddonsOnly", "operator": "Exists"}),
+            ),
+            tolerating(
+                "noexecute-only",
+                json!({"operator": "Exists", "effect": "NoExecute"}),
+            ),
+        ];
+        assert_eq!(
+            names(evictions(&pods, &DrainSpec::default(), &now()).expect("drain")),
+            ["other-taint", "noexecute-only"]
         );
     }
 

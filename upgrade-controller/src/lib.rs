@@ -10,8 +10,12 @@
 //! "upgrade-controller").
 
 pub mod channel;
+pub mod controller;
 pub mod drain;
 pub mod job;
+pub mod jobs;
+pub mod node_ops;
+mod rollout;
 pub mod suc;
 pub mod validate;
 pub mod window;

@@ -23,11 +23,35 @@ pub enum Invalid {
     Delay(String),
     #[error("secrets \"{0}\" not found")]
     MissingSecret(String),
+    #[error("spec.upgrade.image is required")]
+    NoImage,
+    #[error("spec.version {0:?} is not usable as an image tag")]
+    Version(String),
+}
+
+/// Whether `version` (munged) can be an image tag: docker's
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn tag_problem(version: &str) -> Option<Invalid> {
+    let bytes = version.as_bytes();
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 128
+        && word(&bytes[0])
+        && bytes.iter().all(|b| word(b) || *b == b'.' || *b == b'-');
+    (!ok).then(|| Invalid::Version(version.into()))
 }
 
 /// The first reason `plan` cannot run, checked in SUC's order; a secret
 /// that is not there fails unless the Plan ignores its updates.
 pub fn validate(plan: &Plan, secret_exists: impl Fn(&str) -> bool) -> Result<(), Invalid> {
+    if plan.spec.upgrade.image.trim().is_empty() {
+        return Err(Invalid::NoImage);
+    }
+    if let Some(version) = plan.spec.version.as_deref().filter(|v| !v.is_empty())
+        && let Some(problem) = tag_problem(&crate::suc::munge_version(version))
+    {
+        return Err(problem);
+    }
     if let Some(drain) = &plan.spec.drain {
         if drain.delete_emptydir_data.is_some() && drain.delete_local_data.is_some() {
             return Err(Invalid::DrainDeleteConflict);
@@ -205,6 +229,14 @@ mod tests {
             (
                 serde_json::json!({"postCompleteDelay": "soon"}),
                 "spec.postCompleteDelay: invalid duration",
+            ),
+            (
+                serde_json::json!({"upgrade": {"image": ""}}),
+                "spec.upgrade.image is required",
+            ),
+            (
+                serde_json::json!({"version": "v1.2 final"}),
+                "spec.version \"v1.2 final\" is not usable as an image tag",
             ),
             (
                 serde_json::json!({"secrets": [{"name": "gone"}]}),

@@ -104,6 +104,10 @@ pub fn controllers(runtime: &Runtime, mode: &Mode) -> Vec<Controller> {
                     k3r_nodehosts::NAME,
                     k3r_nodehosts::run(runtime.clone()).boxed(),
                 ),
+                (
+                    k3r_upgrade_controller::controller::NAME,
+                    k3r_upgrade_controller::controller::run(runtime.clone()).boxed(),
+                ),
             ];
             if disabled.iter().any(|d| d == "servicelb") {
                 controllers.push((
