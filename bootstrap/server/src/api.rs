@@ -129,6 +129,7 @@ pub fn rest_path(object: &serde_json::Value) -> Result<String, Error> {
     let kind = object["kind"].as_str().unwrap_or_default();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let plural = match kind {
+        "Namespace" => "namespaces",
         "ServiceAccount" => "serviceaccounts",
         "Secret" => "secrets",
         "ClusterRole" => "clusterroles",
@@ -171,6 +172,11 @@ mod tests {
         assert_eq!(
             rest_path(&crb).expect("path"),
             "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/b"
+        );
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "system-upgrade"}});
+        assert_eq!(
+            rest_path(&ns).expect("path"),
+            "/api/v1/namespaces/system-upgrade"
         );
         let unknown = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "c"}});
         assert!(rest_path(&unknown).is_err());

@@ -64,3 +64,38 @@ async fn apply_controller_rbac(api: &ApiClient, config: &ServerConfig) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server applies these itself, by REST path: every kind in them
+    /// must have one (a new kind otherwise stops every server start).
+    #[test]
+    fn every_object_of_the_operators_manifest_has_a_rest_path() {
+        let text = k3r_addons::render_operators(&k3r_addons::OperatorsValues {
+            image: "docker.io/k3r/k3r-operators:v0".into(),
+            manifests_dir: "/var/lib/k3r/server/manifests".into(),
+            node_name: "n1".into(),
+            disable: String::new(),
+            servicelb_namespace: "kube-system".into(),
+            disable_network_policy: false,
+            port: PORT,
+            node_port: NODE_PORT,
+        })
+        .expect("rendered");
+        let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("yaml");
+        let kinds: Vec<&str> = objects
+            .iter()
+            .filter(|o| !o.is_null())
+            .map(|o| {
+                crate::api::rest_path(o).expect("a REST path");
+                o["kind"].as_str().unwrap_or_default()
+            })
+            .collect();
+        assert!(
+            kinds.contains(&"Namespace") && kinds.contains(&"Deployment"),
+            "{kinds:?}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ mod helm_release;
 mod join;
 mod netpol;
 mod operators;
+mod plans;
 mod process;
 mod server_bad_input;
 mod servicelb;
@@ -83,6 +84,7 @@ fn main() {
         area("cluster::agents", agents::agents),
         area("cluster::servicelb", servicelb::servicelb),
         area("cluster::netpol", netpol::netpol),
+        area("cluster::upgrade::plans", plans::plans),
         // Benchmarks, not tests: scripts/bench-servicelb and
         // scripts/bench-netpol, --cluster.
         area("bench::servicelb", bench_servicelb::servicelb).with_ignored_flag(true),
