@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use k3r_node::kubelet::{Kubelet, SharedHost};
 use k3r_node::process::ChildExecutor;
 use k3r_node::{NodePaths, NodeSpec};
+use k3r_node::{Shutdown, record};
 
 use crate::join::JoinError;
 use crate::loadbalancer::LoadBalancer;
@@ -89,46 +90,68 @@ struct Running {
 }
 
 impl Running {
-    async fn stop(mut self) {
+    async fn stop(mut self, how: Shutdown) {
         for task in self.background.drain(..) {
             task.abort();
         }
-        self.node.stop().await;
+        self.node.stop(how).await;
         drop(self.load_balancer.take());
     }
 }
 
-/// Runs the agent until `shutdown` completes, then stops what it started.
+/// Runs the agent until `shutdown` says how to stop, then stops what it
+/// started (keeping the pods on a [`Shutdown::Switch`]); returns how it
+/// stopped.
 pub async fn run(
     config: AgentConfig,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), AgentError> {
+    shutdown: impl Future<Output = Shutdown>,
+) -> Result<Shutdown, AgentError> {
     let started = Instant::now();
     let mut running = Running {
         node: k3r_node::Node::default(),
         load_balancer: None,
         background: Vec::new(),
     };
+    let mut record = record::this_process(
+        "agent",
+        &config.setup.node_name,
+        &config.kube_binary,
+        &config.setup.data_dir,
+    );
+    record::publish(&record);
     let mut shutdown = std::pin::pin!(shutdown);
     let result = tokio::select! {
         result = boot(&config, &mut running, started) => result,
-        _ = &mut shutdown => {
-            tracing::info!("stop requested during startup");
-            running.stop().await;
-            return Ok(());
+        how = &mut shutdown => {
+            tracing::info!(?how, "stop requested during startup");
+            running.stop(how).await;
+            forget(&record, how);
+            return Ok(how);
         }
     };
-    match result {
+    let how = match result {
         Ok(()) => {
-            shutdown.await;
-            tracing::info!("shutting down");
+            record.ready = true;
+            record::publish(&record);
+            let how = shutdown.await;
+            tracing::info!(?how, "shutting down");
+            how
         }
         Err(ref err) => {
-            tracing::error!(error = %err, "agent startup failed; stopping what was started")
+            tracing::error!(error = %err, "agent startup failed; stopping what was started");
+            Shutdown::Stop
         }
+    };
+    running.stop(how).await;
+    forget(&record, how);
+    result.map(|()| how)
+}
+
+/// The node record goes with a real stop; a switch keeps it.
+fn forget(record: &record::NodeRecord, how: Shutdown) {
+    if how == Shutdown::Stop {
+        record::remove_in(std::path::Path::new(record::DIR), &record.node, record.pid);
     }
-    running.stop().await;
-    result
 }
 
 /// Whether a join failure may pass by itself (the server is starting or

@@ -13,7 +13,7 @@ pub const PAUSE_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pause"
 
 /// Reference of the operators image built from the running k3r.
 pub fn operators_image() -> String {
-    format!("docker.io/k3r/k3r-operators:v{}", env!("CARGO_PKG_VERSION"))
+    format!("docker.io/k3r/k3r-operators:{}", k3r_version::tag())
 }
 
 /// Reference of k3r's pause image; containerd's sandbox_image points here.

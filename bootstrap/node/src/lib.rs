@@ -16,12 +16,13 @@ pub mod kube_proxy;
 pub mod kubelet;
 pub mod process;
 pub mod ready;
+pub mod record;
 pub mod scope;
 pub mod shared_process;
 pub mod start;
 pub mod wait;
 
-pub use start::{Node, NodeSpec};
+pub use start::{Node, NodeSpec, Shutdown};
 
 use std::path::{Path, PathBuf};
 

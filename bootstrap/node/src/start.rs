@@ -45,8 +45,20 @@ pub struct NodeSpec {
     pub network: NodeNetworkConfig,
 }
 
-/// A started (or partly started) node; [`Node::stop`] takes everything
-/// down, its pods included.
+/// How a running node stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Everything goes, the node's pods and their rules included
+    /// (SIGTERM, SIGINT).
+    Stop,
+    /// k3r's own processes go; the pods, their network and rules stay,
+    /// because k3r runs again in place at once (SIGUSR2: an upgrade's
+    /// switch to new binaries). containerd's shims keep the containers,
+    /// and the next containerd and kubelet take them back.
+    Switch,
+}
+
+/// A started (or partly started) node; [`Node::stop`] takes it down.
 #[derive(Default)]
 pub struct Node {
     children: Vec<Supervised>,
@@ -160,7 +172,10 @@ impl Node {
     /// the next start writes them afresh (pods wait for kube-proxy's rules
     /// then); a node of its own on a shared machine also removes its cgroup
     /// root and run dir.
-    pub async fn stop(&mut self) {
+    ///
+    /// With [`Shutdown::Switch`], only the processes and the controller
+    /// stop.
+    pub async fn stop(&mut self, how: Shutdown) {
         for task in self.background.drain(..) {
             task.abort();
         }
@@ -172,6 +187,10 @@ impl Node {
         let Some((paths, data_dir, root)) = self.scope.take() else {
             return;
         };
+        if how == Shutdown::Switch {
+            tracing::info!("pods, their network and rules left running for the switch");
+            return;
+        }
         let _ = tokio::task::spawn_blocking(move || {
             crate::cleanup::stop_workloads(&paths, &data_dir, &root);
             crate::cleanup::remove_iptables_chains();

@@ -83,6 +83,7 @@ pub fn killall(data_dir: &Path) {
     }
     remove_iptables_chains();
     remove_nftables_table();
+    k3r_node::record::remove_data_dir_in(Path::new(k3r_node::record::DIR), Path::new(trimmed));
     let _ = std::fs::remove_dir_all(&paths.run_dir);
     k3r_node::cgroups::remove_root(&cgroup_root);
 }

@@ -33,7 +33,7 @@ pub use crate::config::ServerConfig;
 use crate::layout::Layout;
 use k3r_node::process::{ChildExecutor, Executor, ProcessSpec, Supervised};
 use k3r_node::shared_process::{self, Component, Process};
-use k3r_node::{Node, NodeSpec};
+use k3r_node::{Node, NodeSpec, Shutdown, record};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -71,9 +71,9 @@ impl Running {
     /// The node first (its pods, whose graceful stop would otherwise wait
     /// on watches the control plane holds open), then the control plane,
     /// then the datastore.
-    async fn stop(mut self) {
+    async fn stop(mut self, how: Shutdown) {
         let _ = self.stop_listener.send(true);
-        self.node.stop().await;
+        self.node.stop(how).await;
         while let Some(child) = self.control_plane.pop() {
             tracing::info!(component = %child.name, "stopping");
             child.stop().await;
@@ -88,8 +88,13 @@ fn spec(layout: &Layout, config: &ServerConfig, process: Process) -> ProcessSpec
     process.spec(&config.kube_binary, layout.server(), &layout.logs())
 }
 
-/// Runs the server until `shutdown` completes, then stops every component.
-pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+/// Runs the server until `shutdown` says how to stop, then stops every
+/// component (keeping the node's pods on a [`Shutdown::Switch`]); returns
+/// how it stopped.
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl Future<Output = Shutdown>,
+) -> Result<Shutdown, Error> {
     checks::preflight(&config)?;
     let started = Instant::now();
     let layout = Layout::new(&config.data_dir);
@@ -100,24 +105,47 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> Re
         node: Node::default(),
         stop_listener,
     };
+    let mut record = record::this_process(
+        "server",
+        &config.node_name,
+        &config.kube_binary,
+        &config.data_dir,
+    );
+    record::publish(&record);
     let mut shutdown = std::pin::pin!(shutdown);
     let result = tokio::select! {
         result = boot(&config, &layout, &mut running, stop_rx, started) => result,
-        _ = &mut shutdown => {
-            tracing::info!("stop requested during startup");
-            running.stop().await;
-            return Ok(());
+        how = &mut shutdown => {
+            tracing::info!(?how, "stop requested during startup");
+            running.stop(how).await;
+            forget(&record, how);
+            return Ok(how);
         }
     };
-    match result {
+    let how = match result {
         Ok(()) => {
-            shutdown.await;
-            tracing::info!("shutting down");
+            record.ready = true;
+            record::publish(&record);
+            let how = shutdown.await;
+            tracing::info!(?how, "shutting down");
+            how
         }
-        Err(ref err) => tracing::error!(error = %err, "startup failed; stopping what was started"),
+        Err(ref err) => {
+            tracing::error!(error = %err, "startup failed; stopping what was started");
+            Shutdown::Stop
+        }
+    };
+    running.stop(how).await;
+    forget(&record, how);
+    result.map(|()| how)
+}
+
+/// The node record goes with a real stop; a switch keeps it for the
+/// Job that asked for the switch.
+fn forget(record: &record::NodeRecord, how: Shutdown) {
+    if how == Shutdown::Stop {
+        record::remove_in(std::path::Path::new(record::DIR), &record.node, record.pid);
     }
-    running.stop().await;
-    result
 }
 
 async fn boot(

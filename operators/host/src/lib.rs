@@ -44,7 +44,7 @@ pub enum Error {
 /// The lease the replicas of k3r-operators compete for.
 pub const LEASE_NAME: &str = "k3r-operators";
 /// The k3r version these controllers are built from.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = k3r_version::VERSION;
 
 pub enum Mode {
     Cluster {

@@ -89,9 +89,12 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         bail!("k3r agent must run as root");
     }
     let config = args.resolve()?;
+    let exe = super::switch::started_from()?;
     let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
-    runtime.block_on(async move {
-        k3r_agent::run(config, super::wait_for_signal()).await?;
-        anyhow::Ok(())
-    })
+    let how = runtime.block_on(k3r_agent::run(config, super::wait_for_stop()))?;
+    drop(runtime);
+    match how {
+        k3r_node::Shutdown::Stop => Ok(()),
+        k3r_node::Shutdown::Switch => Err(super::switch::exec_again(&exe)),
+    }
 }

@@ -12,6 +12,7 @@ mod node_flags;
 mod operators;
 mod server;
 mod svclb;
+mod switch;
 mod token;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -19,7 +20,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "k3r",
-    version,
+    version = k3r_version::VERSION,
     about = "Lightweight Kubernetes, in the spirit of k3s",
     args_override_self = true
 )]
@@ -125,15 +126,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 pub async fn wait_for_signal() {
+    wait_for_stop().await;
+}
+
+/// SIGTERM or SIGINT: stop ([`Shutdown::Stop`]); SIGUSR2: stop k3r's own
+/// processes and run again in place, keeping the pods
+/// ([`Shutdown::Switch`], what an upgrade asks for).
+pub async fn wait_for_stop() -> k3r_node::Shutdown {
+    use k3r_node::Shutdown;
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr2)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined2()),
     ) else {
         return std::future::pending().await;
     };
     tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+        _ = term.recv() => Shutdown::Stop,
+        _ = int.recv() => Shutdown::Stop,
+        _ = usr2.recv() => Shutdown::Switch,
     }
 }

@@ -180,11 +180,14 @@ impl ServerArgs {
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
+    let exe = super::switch::started_from()?;
     let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
-    runtime.block_on(async move {
-        k3r_server::run(config, super::wait_for_signal()).await?;
-        anyhow::Ok(())
-    })
+    let how = runtime.block_on(k3r_server::run(config, super::wait_for_stop()))?;
+    drop(runtime);
+    match how {
+        k3r_node::Shutdown::Stop => Ok(()),
+        k3r_node::Shutdown::Switch => Err(super::switch::exec_again(&exe)),
+    }
 }
 
 #[cfg(test)]

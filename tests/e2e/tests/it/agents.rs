@@ -339,6 +339,14 @@ impl MultiNode {
             .collect()
     }
 
+    /// The agents' node names and PIDs, in order.
+    pub fn agent_pids(&self) -> Vec<(String, u32)> {
+        self.agents
+            .iter()
+            .map(|a| (a.name.clone(), a.process.pid().expect("agent running")))
+            .collect()
+    }
+
     /// Runs `command` inside agent `i`'s (1-based) network namespace.
     pub fn in_agent(&self, i: usize, command: &[&str]) -> std::process::Output {
         Command::new("ip")

@@ -24,6 +24,7 @@ mod servicelb;
 mod shared;
 mod single_node;
 mod sockets;
+mod switch;
 mod traefik;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -85,6 +86,7 @@ fn main() {
         area("cluster::servicelb", servicelb::servicelb),
         area("cluster::netpol", netpol::netpol),
         area("cluster::upgrade::plans", plans::plans),
+        area("cluster::upgrade::switch", switch::switch_in_place),
         // Benchmarks, not tests: scripts/bench-servicelb and
         // scripts/bench-netpol, --cluster.
         area("bench::servicelb", bench_servicelb::servicelb).with_ignored_flag(true),

@@ -1,0 +1,185 @@
+//! k3r's version. A build stamps it with `K3R_VERSION` (e.g.
+//! `K3R_VERSION=0.2.0 scripts/build`); without it, the workspace's crate
+//! version. Versions compare as releases: `[v]MAJOR.MINOR.PATCH`, with an
+//! optional `-pre` (before the release) and `+build` (ignored), as semver.
+
+use std::cmp::Ordering;
+
+/// This build's version, without a leading `v`.
+pub const VERSION: &str = match option_env!("K3R_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
+/// This build's version as tags and labels show it: `v0.1.0`.
+pub fn tag() -> String {
+    format!("v{}", VERSION.trim_start_matches('v'))
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0:?} is not a release version (expected [v]MAJOR.MINOR.PATCH[-pre][+build])")]
+pub struct NotARelease(pub String);
+
+/// A parsed release version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+    /// Dot-separated pre-release identifiers; empty for a release.
+    pub pre: Vec<String>,
+}
+
+impl Release {
+    pub fn parse(text: &str) -> Result<Self, NotARelease> {
+        let bad = || NotARelease(text.to_string());
+        let core_and_pre = text.trim().trim_start_matches('v');
+        let core_and_pre = core_and_pre.split('+').next().unwrap_or_default();
+        let (core, pre) = match core_and_pre.split_once('-') {
+            Some((_, "")) => return Err(bad()),
+            Some((core, pre)) => (core, pre),
+            None => (core_and_pre, ""),
+        };
+        let numbers: Vec<u64> = core
+            .split('.')
+            .map(|n| {
+                if n.is_empty() || (n.len() > 1 && n.starts_with('0')) {
+                    return Err(bad());
+                }
+                n.parse().map_err(|_| bad())
+            })
+            .collect::<Result<_, _>>()?;
+        let [major, minor, patch] = numbers[..] else {
+            return Err(bad());
+        };
+        let pre: Vec<String> = if pre.is_empty() {
+            Vec::new()
+        } else {
+            pre.split('.').map(String::from).collect()
+        };
+        if pre
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(bad());
+        }
+        Ok(Self {
+            major,
+            minor,
+            patch,
+            pre,
+        })
+    }
+
+    /// This build's version.
+    pub fn current() -> Result<Self, NotARelease> {
+        Self::parse(VERSION)
+    }
+
+    /// How many minor versions `later` is ahead of `self` (0 across
+    /// patches; None when `later` is on an older minor or another major).
+    pub fn minors_to(&self, later: &Self) -> Option<u64> {
+        if self.major != later.major {
+            return None;
+        }
+        later.minor.checked_sub(self.minor)
+    }
+}
+
+fn compare_pre(a: &[String], b: &[String]) -> Ordering {
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => return Ordering::Equal,
+        (true, false) => return Ordering::Greater,
+        (false, true) => return Ordering::Less,
+        _ => {}
+    }
+    for (x, y) in a.iter().zip(b) {
+        let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            (Ok(_), Err(_)) => Ordering::Less,
+            (Err(_), Ok(_)) => Ordering::Greater,
+            (Err(_), Err(_)) => x.cmp(y),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+impl PartialOrd for Release {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Release {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.major, self.minor, self.patch)
+            .cmp(&(other.major, other.minor, other.patch))
+            .then_with(|| compare_pre(&self.pre, &other.pre))
+    }
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)?;
+        if !self.pre.is_empty() {
+            write!(f, "-{}", self.pre.join("."))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> Release {
+        Release::parse(text).expect(text)
+    }
+
+    #[test]
+    fn releases_order_as_semver() {
+        let ordered = [
+            "0.9.9",
+            "v1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.0.1",
+            "1.1.0",
+        ];
+        for pair in ordered.windows(2) {
+            assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
+        }
+        assert_eq!(v("v1.2.3+k3r1"), v("1.2.3"));
+        assert_eq!(v("1.2.3-rc.1").to_string(), "v1.2.3-rc.1");
+    }
+
+    #[test]
+    fn minor_distance_and_refusals() {
+        assert_eq!(v("1.35.2").minors_to(&v("1.36.0")), Some(1));
+        assert_eq!(v("1.35.2").minors_to(&v("1.37.0")), Some(2));
+        assert_eq!(v("1.35.2").minors_to(&v("1.35.9")), Some(0));
+        assert_eq!(v("1.35.2").minors_to(&v("1.34.0")), None);
+        assert_eq!(v("1.35.2").minors_to(&v("2.0.0")), None);
+        for bad in [
+            "",
+            "1.2",
+            "1.2.3.4",
+            "01.2.3",
+            "1.2.x",
+            "1.2.3-",
+            "1.2.3-a..b",
+            "latest",
+        ] {
+            assert!(Release::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Release::current().is_ok(), "this build's version parses");
+    }
+}

@@ -1,0 +1,224 @@
+//! The in-place switch (what an upgrade does once new binaries are in
+//! place): SIGUSR2 makes a server or an agent stop its own processes and
+//! run its binary again in the same process, leaving the pods running. On
+//! the three-node cluster, each node in turn: the PID stays, the node
+//! boots again (its node record says so), every pod keeps its UID and
+//! restart count, and a Service answers throughout (failed requests are
+//! counted and reported).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cluster::Cluster;
+use crate::shared::Shared;
+
+const RECORDS: &str = "/run/k3r-nodes";
+
+fn pods_yaml(nodes: &[String]) -> String {
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: steady, namespace: default}\nspec:\n  selector: {app: steady}\n  ports: [{port: 80, targetPort: 8080}]\n",
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        yaml.push_str(&format!(
+            r#"---
+apiVersion: v1
+kind: Pod
+metadata: {{name: steady-{i}, namespace: default, labels: {{app: steady}}}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: docker.io/library/busybox:k3r-e2e
+    imagePullPolicy: Never
+    command: [sh, -c, "mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 8080 -h /w"]
+    readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 2}}
+"#
+        ));
+    }
+    yaml
+}
+
+/// (name, uid, restartCount, phase) of the steady pods.
+fn pods(cluster: &Cluster) -> Vec<(String, String, i64, String)> {
+    let list: Value =
+        serde_json::from_str(&cluster.ok(&["get", "pods", "-l", "app=steady", "-o", "json"]))
+            .expect("pods");
+    let mut pods: Vec<_> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                p["metadata"]["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                p["status"]["containerStatuses"][0]["restartCount"]
+                    .as_i64()
+                    .unwrap_or(-1),
+                p["status"]["phase"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    pods.sort();
+    pods
+}
+
+fn record(node: &str) -> Option<Value> {
+    let text = std::fs::read(format!("{RECORDS}/{node}.json")).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// One HTTP GET of the Service, 1 s to connect and 2 s to answer.
+fn answers(address: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.") && reply.contains(" 200 ") && reply.ends_with("ok\n")
+}
+
+/// Switches `node` (PID `pid`): same PID after, a new boot, ready again.
+fn switch(cluster: &Cluster, node: &str, pid: u32) -> f64 {
+    let before = record(node).unwrap_or_else(|| panic!("{node} has a node record"));
+    assert_eq!(before["pid"], pid, "{node}'s record names its process");
+    assert_eq!(before["ready"], true);
+    let started = Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-USR2", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    cluster.eventually(
+        &format!("{node} booted again in place"),
+        Duration::from_secs(240),
+        || {
+            let now = record(node)?;
+            (now["bootedAt"] != before["bootedAt"] && now["ready"] == true).then_some(now)
+        },
+    );
+    let took = started.elapsed().as_secs_f64();
+    let after = record(node).expect("record");
+    assert_eq!(after["pid"], pid, "{node} switched in the same process");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "{node}'s k3r still runs"
+    );
+    eprintln!("switch: {node} ready again in {took:.1} s");
+    took
+}
+
+pub fn switch_in_place(shared: &mut Shared) {
+    crate::agents::ensure_joined(shared);
+    let multi = shared.multi.as_ref().expect("agents");
+    let cluster = &shared.cluster;
+    let server = cluster
+        .ok(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])
+        .split_whitespace()
+        .find(|n| !n.starts_with("e2e-agent"))
+        .expect("the server node")
+        .to_string();
+    let mut nodes = vec![(server.clone(), cluster.pid().expect("server pid"))];
+    nodes.extend(multi.agent_pids());
+    let names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
+    cluster.apply(&pods_yaml(&names));
+    cluster.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod",
+        "-l",
+        "app=steady",
+        "--timeout=120s",
+    ]);
+    let ip = cluster.ok(&[
+        "get",
+        "service",
+        "steady",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let address: SocketAddr = format!("{}:80", ip.trim())
+        .parse()
+        .expect("service address");
+    cluster.eventually("the Service to answer", Duration::from_secs(30), || {
+        let ok = answers(address);
+        if !ok {
+            let out = std::process::Command::new("curl")
+                .args(["-s", "-i", "-m", "2", &format!("http://{address}/")])
+                .output()
+                .expect("curl");
+            eprintln!(
+                "switch: {address} not answering yet: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        ok.then_some(())
+    });
+    let before = pods(cluster);
+    assert_eq!(before.len(), 3, "{before:?}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let client = {
+        let (stop, ok, failed) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let counter = if answers(address) { &ok } else { &failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let mut times = Vec::new();
+    for (node, pid) in &nodes {
+        times.push((node.clone(), switch(cluster, node, *pid)));
+    }
+    stop.store(true, Ordering::Relaxed);
+    client.join().expect("client loop");
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!(
+        "switch: Service requests during the three switches: {ok} answered, {failed} failed; {times:?}"
+    );
+
+    let after = pods(cluster);
+    assert_eq!(
+        after, before,
+        "every pod kept its UID and restart count, and runs"
+    );
+    assert!(after.iter().all(|p| p.3 == "Running"), "{after:?}");
+    cluster.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "node",
+        "--all",
+        "--timeout=60s",
+    ]);
+    assert!(ok > 0, "the Service answered");
+    // Traffic to pods never depends on k3r's processes; only a moment of
+    // rule or route churn may drop a request.
+    assert!(
+        failed * 20 <= ok + failed,
+        "{failed} of {} requests failed",
+        ok + failed
+    );
+    cluster.ok(&["delete", "pods,service", "-l", "app=steady", "--wait=false"]);
+    cluster.ok(&["delete", "service", "steady", "--ignore-not-found"]);
+}
