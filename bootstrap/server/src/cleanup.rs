@@ -51,21 +51,12 @@ fn argv_of(pid: i32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Kills the k3r node whose data dir is `data_dir` — its `k3r server` or
-/// `k3r agent`, their components and containerd, and no other node's —
-/// and cleans up after it (a server's node, or an agent's: the agent
-/// records where it keeps run state).
-pub fn killall(data_dir: &Path) {
+/// Kills the upstream components and containerd a k3r with data dir
+/// `data_dir` started (not its pods: their shims stay), e.g. left behind
+/// by a k3r that died during a switch.
+pub fn stop_components(data_dir: &Path) {
     let trimmed = data_dir.display().to_string();
-    let trimmed = trimmed.trim_end_matches('/');
-    let inside = format!("{trimmed}/");
-    for pattern in ["k3r server", "k3r agent"] {
-        for pid in processes_matching(pattern) {
-            if data_dir_of(&argv_of(pid)) == Path::new(trimmed) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
-    }
+    let inside = format!("{}/", trimmed.trim_end_matches('/'));
     for pattern in ["k3r-kube ", "containerd --config"] {
         for pid in processes_matching(pattern) {
             if argv_of(pid).iter().any(|a| a.contains(&inside)) {
@@ -73,6 +64,23 @@ pub fn killall(data_dir: &Path) {
             }
         }
     }
+}
+
+/// Kills the k3r node whose data dir is `data_dir` — its `k3r server` or
+/// `k3r agent`, their components and containerd, and no other node's —
+/// and cleans up after it (a server's node, or an agent's: the agent
+/// records where it keeps run state).
+pub fn killall(data_dir: &Path) {
+    let trimmed = data_dir.display().to_string();
+    let trimmed = trimmed.trim_end_matches('/');
+    for pattern in ["k3r server", "k3r agent"] {
+        for pid in processes_matching(pattern) {
+            if data_dir_of(&argv_of(pid)) == Path::new(trimmed) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    stop_components(data_dir);
     let (paths, cgroup_root) = k3r_node::scope::read(&data_dir.join("agent"))
         .unwrap_or_else(|| (server_node(data_dir), "/".to_string()));
     stop_workloads(&paths, data_dir, &cgroup_root);

@@ -90,11 +90,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     let config = args.resolve()?;
     let exe = super::switch::started_from()?;
+    let (node, data_dir) = (
+        config.setup.node_name.clone(),
+        config.setup.data_dir.clone(),
+    );
     let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
     let how = runtime.block_on(k3r_agent::run(config, super::wait_for_stop()))?;
     drop(runtime);
     match how {
         k3r_node::Shutdown::Stop => Ok(()),
-        k3r_node::Shutdown::Switch => Err(super::switch::exec_again(&exe)),
+        k3r_node::Shutdown::Switch => Err(super::switch::exec_again(&exe, &node, &data_dir)),
     }
 }

@@ -14,6 +14,28 @@ pub struct ImageArgs {
 enum ImageCommand {
     /// Pack files into an OCI image tarball for `ctr images import` or agent/images
     Pack(PackArgs),
+    /// Build k3r's upgrade image (k3s-upgrade's counterpart): `k3r
+    /// upgrade-node` with the k3r and k3r-kube to install, for Plans
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Args, Debug)]
+struct UpgradeArgs {
+    /// Output tarball
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// Image reference (default: docker.io/k3r/k3r-upgrade:<version>)
+    #[arg(long)]
+    name: Option<String>,
+    /// The k3r to install (default: this one)
+    #[arg(long)]
+    payload_k3r: Option<PathBuf>,
+    /// The k3r-kube to install (default: the one this k3r runs)
+    #[arg(long)]
+    payload_kube: Option<PathBuf>,
+    /// The payload's version (default: what `<payload k3r> --version` says)
+    #[arg(long)]
+    version: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -39,7 +61,10 @@ struct PackArgs {
 }
 
 pub fn run(args: ImageArgs) -> anyhow::Result<()> {
-    let ImageCommand::Pack(pack) = args.command;
+    let pack = match args.command {
+        ImageCommand::Pack(pack) => pack,
+        ImageCommand::Upgrade(upgrade) => return super::upgrade_image::build(upgrade.into()),
+    };
     let mut files = Vec::new();
     for spec in &pack.files {
         let Some((host, inside)) = spec.split_once(':') else {
@@ -67,4 +92,16 @@ pub fn run(args: ImageArgs) -> anyhow::Result<()> {
     let digest = write_image(&spec, &pack.output)?;
     println!("{} {digest}", pack.output.display());
     Ok(())
+}
+
+impl From<UpgradeArgs> for super::upgrade_image::Options {
+    fn from(args: UpgradeArgs) -> Self {
+        Self {
+            output: args.output,
+            name: args.name,
+            payload_k3r: args.payload_k3r,
+            payload_kube: args.payload_kube,
+            version: args.version,
+        }
+    }
 }

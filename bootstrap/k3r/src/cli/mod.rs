@@ -14,6 +14,8 @@ mod server;
 mod svclb;
 mod switch;
 mod token;
+mod upgrade_image;
+mod upgrade_node;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -49,6 +51,11 @@ enum Command {
     Token(token::TokenArgs),
     /// Forward a LoadBalancer Service's port (what svclb pods run)
     Svclb(svclb::SvclbArgs),
+    /// Upgrade k3r on this node from an upgrade image (what a Plan's Job runs)
+    UpgradeNode(upgrade_node::UpgradeNodeArgs),
+    /// Watch an upgrade's switch and roll it back if it fails (internal)
+    #[command(name = "__switch-watch", hide = true)]
+    SwitchWatch(switch::WatchArgs),
 }
 
 /// Parses the command line, splicing config-file values in before the
@@ -122,6 +129,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Operators(args) => operators::run(args),
         Command::Token(args) => token::run(args),
         Command::Svclb(args) => svclb::run(args),
+        Command::UpgradeNode(args) => upgrade_node::run(args),
+        Command::SwitchWatch(args) => switch::watch(args),
     }
 }
 

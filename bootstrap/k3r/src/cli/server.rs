@@ -181,12 +181,13 @@ impl ServerArgs {
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     let exe = super::switch::started_from()?;
+    let (node, data_dir) = (config.node_name.clone(), config.data_dir.clone());
     let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
     let how = runtime.block_on(k3r_server::run(config, super::wait_for_stop()))?;
     drop(runtime);
     match how {
         k3r_node::Shutdown::Stop => Ok(()),
-        k3r_node::Shutdown::Switch => Err(super::switch::exec_again(&exe)),
+        k3r_node::Shutdown::Switch => Err(super::switch::exec_again(&exe, &node, &data_dir)),
     }
 }
 

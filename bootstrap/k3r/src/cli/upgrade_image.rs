@@ -1,0 +1,97 @@
+//! k3r's upgrade image: the installer (`k3r upgrade-node`, this k3r
+//! with its shared libraries) and the payload it installs — `/payload/k3r`
+//! and `/payload/k3r-kube` (stripped of debug symbols) and
+//! `/payload/version`. It runs as root (it replaces host binaries from
+//! /host). The installer and the payload are the same k3r unless told
+//! otherwise (a test's broken payload, say).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use k3r_images::{File, write_image};
+
+pub struct Options {
+    pub output: PathBuf,
+    pub name: Option<String>,
+    pub payload_k3r: Option<PathBuf>,
+    pub payload_kube: Option<PathBuf>,
+    pub version: Option<String>,
+}
+
+/// `k3r --version` of `binary`: its last word.
+fn version_of(binary: &Path) -> anyhow::Result<String> {
+    let out = Command::new(binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running {} --version", binary.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.split_whitespace().last() {
+        Some(v) if out.status.success() => Ok(v.to_string()),
+        _ => bail!(
+            "{} --version gave no version: pass --version",
+            binary.display()
+        ),
+    }
+}
+
+/// `binary` without debug symbols (a copy in `work`), or as is when
+/// `strip` is not there.
+fn stripped(binary: &Path, work: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let out = work.join(name);
+    let ok = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&out)
+        .arg(binary)
+        .status()
+        .is_ok_and(|s| s.success());
+    let read = if ok { &out } else { binary };
+    let bytes = std::fs::read(read).with_context(|| format!("reading {}", read.display()))?;
+    let _ = std::fs::remove_file(&out);
+    Ok(bytes)
+}
+
+pub fn build(options: Options) -> anyhow::Result<()> {
+    let this = std::env::current_exe().context("locating this k3r")?;
+    let payload_k3r = options.payload_k3r.clone().unwrap_or_else(|| this.clone());
+    let payload_kube = match options.payload_kube.clone() {
+        Some(path) => path,
+        None => super::host::kube_binary(None)?,
+    };
+    let version = match &options.version {
+        Some(v) => v.clone(),
+        None if payload_k3r == this => k3r_version::tag(),
+        None => version_of(&payload_k3r)?,
+    };
+    let version = k3r_version::Release::parse(&version)
+        .with_context(|| format!("payload version {version:?}"))?
+        .to_string();
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("docker.io/k3r/k3r-upgrade:{version}"));
+    let work = tempfile::tempdir().context("scratch dir")?;
+    let mut spec = k3r_images::own_image(&this, &name, work.path())?;
+    let files = &mut spec.layers[0].files;
+    files.push(File::new(
+        "payload/k3r",
+        stripped(&payload_k3r, work.path(), "k3r")?,
+        0o755,
+    ));
+    files.push(File::new(
+        "payload/k3r-kube",
+        stripped(&payload_kube, work.path(), "k3r-kube")?,
+        0o755,
+    ));
+    files.push(File::new(
+        "payload/version",
+        format!("{version}\n").into_bytes(),
+        0o644,
+    ));
+    spec.cmd = vec!["upgrade-node".into()];
+    spec.user = "0:0".into();
+    let digest = write_image(&spec, &options.output)?;
+    println!("{} {name} {digest}", options.output.display());
+    Ok(())
+}
