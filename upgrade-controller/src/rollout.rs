@@ -298,6 +298,7 @@ async fn read_jobs(
         };
         match jobs::state(&job) {
             JobState::Failed { at, message } => {
+                let message = with_pod_message(ctx, pass, &job, message).await;
                 // A failed upgrade never leaves the node cordoned (SUC#71).
                 node_ops::release(&ctx.client, node, &owner).await?;
                 if pass.status.last_error.as_deref() != Some(message.as_str()) {
@@ -325,6 +326,40 @@ async fn read_jobs(
         }
     }
     Ok((kept, failures))
+}
+
+/// The failure with its container's termination message (what the
+/// upgrade step said), read once per failure.
+async fn with_pod_message(ctx: &Context, pass: &Pass<'_>, job: &Job, message: String) -> String {
+    if let Some(known) = pass.status.last_error.as_deref()
+        && known.starts_with(&message)
+    {
+        return known.to_string();
+    }
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    let selector = format!("batch.kubernetes.io/job-name={}", job.name_any());
+    let Ok(list) = pods
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+    else {
+        return message;
+    };
+    let said = list
+        .items
+        .iter()
+        .flat_map(|p| {
+            p.status
+                .iter()
+                .flat_map(|s| s.container_statuses.iter().flatten())
+        })
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+        .map(|m| m.trim().to_string())
+        .find(|m| !m.is_empty());
+    match said {
+        Some(said) => format!("{message}: {said}"),
+        None => message,
+    }
 }
 
 /// A completed Job earns its node the Plan's hash label and the Plan's

@@ -1,6 +1,7 @@
 //! Which upgrades a node may take: never a downgrade, at most one minor
-//! version at a time, and an agent never past its servers (Kubernetes'
-//! skew policy: the control plane first).
+//! version at a time, and an agent never on a newer minor version than
+//! its servers (Kubernetes' skew policy: the control plane first; patch
+//! releases may differ either way).
 
 use k3r_version::{NotARelease, Release};
 
@@ -19,7 +20,9 @@ pub enum Refusal {
     Downgrade { running: Release, target: Release },
     #[error("{running} to {target} skips minor versions: upgrade one minor version at a time")]
     MinorJump { running: Release, target: Release },
-    #[error("the servers run {server}: an agent is never upgraded past its servers (to {target})")]
+    #[error(
+        "the servers run {server}: an agent is never upgraded past its servers' minor version (to {target})"
+    )]
     AheadOfServers { server: Release, target: Release },
 }
 
@@ -47,7 +50,7 @@ pub fn decide(
             .into_iter()
             .min();
         if let Some(server) = oldest
-            && server < target
+            && (server.major, server.minor) < (target.major, target.minor)
         {
             return Err(Refusal::AheadOfServers { server, target });
         }
@@ -81,11 +84,16 @@ mod tests {
         let servers = ["v0.2.0".to_string(), "v0.1.0".to_string()];
         assert_eq!(
             refused(decide("0.1.0", "0.2.0", true, &servers)),
-            "the servers run v0.1.0: an agent is never upgraded past its servers (to v0.2.0)"
+            "the servers run v0.1.0: an agent is never upgraded past its servers' minor version (to v0.2.0)"
         );
         let upgraded = ["v0.2.0".to_string()];
         assert_eq!(
             decide("0.1.0", "0.2.0", true, &upgraded),
+            Ok(Decision::Upgrade)
+        );
+        // A newer patch than the servers' is within the skew policy.
+        assert_eq!(
+            decide("0.2.0", "0.2.1", true, &upgraded),
             Ok(Decision::Upgrade)
         );
     }

@@ -139,7 +139,8 @@ impl Node {
         let own = k3r_kube_client::from_kubeconfig(&kubelet.kubeconfig).await?;
         let pod_cidr = wait_for_pod_cidr(&own, &kubelet.node_name).await?;
         let controller = k3r_kube_client::from_kubeconfig(&spec.controller_kubeconfig).await?;
-        let network = k3r_network::node::start(controller, spec.network.clone(), &pod_cidr).await?;
+        let network =
+            k3r_network::node::start(controller.clone(), spec.network.clone(), &pod_cidr).await?;
         // Pods start once the CNI config exists: not before Services work.
         if crate::kube_proxy::wait_synced(KUBE_PROXY_SYNC).await {
             tracing::info!(
@@ -161,6 +162,7 @@ impl Node {
         self.network = Some(network);
         let booted = SystemTime::now() - started.elapsed();
         wait_for_ready(&own, &kubelet.node_name, booted).await?;
+        label_version(&controller, &kubelet.node_name).await;
         Ok(pod_cidr)
     }
 
@@ -203,6 +205,28 @@ impl Node {
             }
         })
         .await;
+    }
+}
+
+/// The node's `k3r.io/version` label: the version this boot runs (an
+/// upgrade's switch or a rollback changes it; the Plan controller and
+/// agents' upgrades read the servers' from here).
+async fn label_version(client: &kube::Client, name: &str) {
+    let nodes: Api<NodeObject> = Api::all(client.clone());
+    let version = k3r_version::tag();
+    let patch = serde_json::json!({"metadata": {"labels": {"k3r.io/version": version}}});
+    match nodes
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => tracing::info!(node = name, %version, "node labelled with its k3r version"),
+        Err(err) => {
+            tracing::warn!(error = %err, node = name, "cannot label the node with its k3r version")
+        }
     }
 }
 

@@ -5,15 +5,72 @@
 
 use std::cmp::Ordering;
 
-/// This build's version, without a leading `v`.
-pub const VERSION: &str = match option_env!("K3R_VERSION") {
+/// The version this build was compiled with, without a leading `v`.
+pub const BUILT: &str = match option_env!("K3R_VERSION") {
     Some(v) => v,
     None => env!("CARGO_PKG_VERSION"),
 };
 
-/// This build's version as tags and labels show it: `v0.1.0`.
+/// A slot a built binary can be stamped in afterwards ([`stamp`]): the
+/// marker, then the version, NUL-padded. Unstamped, it is all NULs after
+/// the marker and [`BUILT`] stands.
+static STAMP: [u8; STAMP_LEN] = *b"k3r-version-stamp:\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+const MARKER_LEN: usize = 18;
+const STAMP_LEN: usize = 64;
+
+/// This binary's version, without a leading `v`: its stamp, else
+/// [`BUILT`].
+pub fn version() -> &'static str {
+    // Opaque to the optimizer: the bytes are read from the binary as it
+    // is on disk, stamped or not.
+    let slot: &'static [u8; STAMP_LEN] = std::hint::black_box(&STAMP);
+    let value = &slot[MARKER_LEN..];
+    let end = value.iter().position(|b| *b == 0).unwrap_or(value.len());
+    match std::str::from_utf8(&value[..end]) {
+        Ok(stamped) if !stamped.is_empty() => stamped.trim_start_matches('v'),
+        _ => BUILT.trim_start_matches('v'),
+    }
+}
+
+/// This binary's version as tags and labels show it: `v0.1.0`.
 pub fn tag() -> String {
-    format!("v{}", VERSION.trim_start_matches('v'))
+    format!("v{}", version())
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StampError {
+    #[error("{0}")]
+    Version(#[from] NotARelease),
+    #[error("version {0:?} is longer than the stamp slot ({1} bytes)")]
+    TooLong(String, usize),
+    #[error("the binary has {0} version stamp slots (one expected): not a k3r binary?")]
+    Slots(usize),
+}
+
+/// `binary` (a k3r executable's bytes) stamped with `version`.
+pub fn stamp(binary: &mut [u8], version: &str) -> Result<(), StampError> {
+    let release = Release::parse(version)?;
+    let text = release.to_string();
+    let text = text.trim_start_matches('v');
+    let room = STAMP_LEN - MARKER_LEN;
+    if text.len() >= room {
+        return Err(StampError::TooLong(text.into(), room - 1));
+    }
+    let marker = &STAMP[..MARKER_LEN];
+    let slots: Vec<usize> = binary
+        .windows(MARKER_LEN)
+        .enumerate()
+        .filter(|(_, w)| *w == marker)
+        .map(|(i, _)| i)
+        .filter(|i| binary.len() >= i + STAMP_LEN)
+        .collect();
+    let [at] = slots[..] else {
+        return Err(StampError::Slots(slots.len()));
+    };
+    let value = &mut binary[at + MARKER_LEN..at + STAMP_LEN];
+    value.fill(0);
+    value[..text.len()].copy_from_slice(text.as_bytes());
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -71,9 +128,9 @@ impl Release {
         })
     }
 
-    /// This build's version.
+    /// This binary's version.
     pub fn current() -> Result<Self, NotARelease> {
-        Self::parse(VERSION)
+        Self::parse(version())
     }
 
     /// How many minor versions `later` is ahead of `self` (0 across
@@ -181,5 +238,33 @@ mod tests {
             assert!(Release::parse(bad).is_err(), "{bad}");
         }
         assert!(Release::current().is_ok(), "this build's version parses");
+    }
+
+    #[test]
+    fn a_stamp_is_found_once_and_replaces_the_version() {
+        let mut binary = b"prefix".to_vec();
+        binary.extend_from_slice(&STAMP);
+        binary.extend_from_slice(b"suffix");
+        stamp(&mut binary, "v0.2.0").expect("stamped");
+        let at = 6 + MARKER_LEN;
+        assert_eq!(&binary[at..at + 6], b"0.2.0\0");
+        stamp(&mut binary, "0.10.1-rc.1").expect("stamped again");
+        assert_eq!(&binary[at..at + 12], b"0.10.1-rc.1\0");
+        assert!(binary.ends_with(b"suffix"));
+        assert_eq!(
+            stamp(&mut b"no slot".to_vec(), "1.0.0"),
+            Err(StampError::Slots(0))
+        );
+        let long = format!("1.0.0-{}", "a".repeat(60));
+        assert!(matches!(
+            stamp(&mut binary, &long),
+            Err(StampError::TooLong(..))
+        ));
+        assert!(stamp(&mut binary, "latest").is_err());
+        assert_eq!(
+            version(),
+            BUILT.trim_start_matches('v'),
+            "this test binary is not stamped"
+        );
     }
 }

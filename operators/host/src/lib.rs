@@ -43,8 +43,6 @@ pub enum Error {
 
 /// The lease the replicas of k3r-operators compete for.
 pub const LEASE_NAME: &str = "k3r-operators";
-/// The k3r version these controllers are built from.
-pub const VERSION: &str = k3r_version::VERSION;
 
 pub enum Mode {
     Cluster {
@@ -132,7 +130,8 @@ pub fn controllers(runtime: &Runtime, mode: &Mode) -> Vec<Controller> {
         } => vec![
             (
                 k3r_nodeinfo::NAME,
-                k3r_nodeinfo::run(runtime.clone(), node_name.clone(), VERSION).boxed(),
+                k3r_nodeinfo::run(runtime.clone(), node_name.clone(), k3r_version::version())
+                    .boxed(),
             ),
             if *network_policy {
                 (

@@ -46,7 +46,12 @@ pub async fn run(runtime: Runtime, node_name: String, version: &str) {
 }
 
 pub async fn reconcile(node: Arc<Node>, context: Arc<Context>) -> Result<Next, Error> {
-    if node.labels().get(VERSION_LABEL) == Some(&context.version) {
+    if let Some(current) = node.labels().get(VERSION_LABEL)
+        && !older(current, &context.version)
+    {
+        // Equal, or newer: the node's k3r labels its node itself at boot,
+        // and this pod may still run the previous release while the node
+        // already runs the next (the DaemonSet rolls after the nodes).
         return Ok(Next::Done);
     }
     let name = node.name_any();
@@ -58,6 +63,18 @@ pub async fn reconcile(node: Arc<Node>, context: Arc<Context>) -> Result<Next, E
         .map_err(|e| Error(name.clone(), e))?;
     tracing::info!(node = %name, version = %context.version, "node labelled");
     Ok(Next::Done)
+}
+
+/// Whether `current` is older than `ours` (or not a release at all).
+fn older(current: &str, ours: &str) -> bool {
+    match (
+        k3r_version::Release::parse(current),
+        k3r_version::Release::parse(ours),
+    ) {
+        (Ok(current), Ok(ours)) => current < ours,
+        (Err(_), _) => true,
+        (Ok(_), Err(_)) => false,
+    }
 }
 
 #[cfg(test)]
@@ -85,7 +102,20 @@ mod tests {
         );
         node.labels_mut()
             .insert(VERSION_LABEL.into(), "v0.1.0".into());
-        reconcile(Arc::new(node), context).await.expect("reconcile");
+        reconcile(Arc::new(node.clone()), Arc::clone(&context))
+            .await
+            .expect("reconcile");
         assert_eq!(server.requests().len(), 1, "already labelled");
+        // Upgraded ahead of this pod: never labelled back down.
+        node.labels_mut()
+            .insert(VERSION_LABEL.into(), "v0.2.0".into());
+        reconcile(Arc::new(node.clone()), Arc::clone(&context))
+            .await
+            .expect("reconcile");
+        assert_eq!(server.requests().len(), 1, "a newer label stays");
+        node.labels_mut()
+            .insert(VERSION_LABEL.into(), "v0.0.9".into());
+        reconcile(Arc::new(node), context).await.expect("reconcile");
+        assert_eq!(server.requests().len(), 2, "an older label is raised");
     }
 }

@@ -36,6 +36,10 @@ struct UpgradeArgs {
     /// The payload's version (default: what `<payload k3r> --version` says)
     #[arg(long)]
     version: Option<String>,
+    /// Stamp the payload k3r with this version (a release stamp without
+    /// rebuilding: the same code, reporting this version)
+    #[arg(long, conflicts_with = "version")]
+    stamp_version: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -102,6 +106,7 @@ impl From<UpgradeArgs> for super::upgrade_image::Options {
             payload_k3r: args.payload_k3r,
             payload_kube: args.payload_kube,
             version: args.version,
+            stamp_version: args.stamp_version,
         }
     }
 }

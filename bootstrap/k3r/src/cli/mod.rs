@@ -22,7 +22,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "k3r",
-    version = k3r_version::VERSION,
+    version = k3r_version::version(),
     about = "Lightweight Kubernetes, in the spirit of k3s",
     args_override_self = true
 )]

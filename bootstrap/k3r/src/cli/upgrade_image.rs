@@ -3,7 +3,8 @@
 //! and `/payload/k3r-kube` (stripped of debug symbols) and
 //! `/payload/version`. It runs as root (it replaces host binaries from
 //! /host). The installer and the payload are the same k3r unless told
-//! otherwise (a test's broken payload, say).
+//! otherwise (a test's broken payload, say); `--stamp-version` stamps the
+//! payload k3r with a version without rebuilding it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,7 @@ pub struct Options {
     pub payload_k3r: Option<PathBuf>,
     pub payload_kube: Option<PathBuf>,
     pub version: Option<String>,
+    pub stamp_version: Option<String>,
 }
 
 /// `k3r --version` of `binary`: its last word.
@@ -59,10 +61,10 @@ pub fn build(options: Options) -> anyhow::Result<()> {
         Some(path) => path,
         None => super::host::kube_binary(None)?,
     };
-    let version = match &options.version {
-        Some(v) => v.clone(),
-        None if payload_k3r == this => k3r_version::tag(),
-        None => version_of(&payload_k3r)?,
+    let version = match (&options.stamp_version, &options.version) {
+        (Some(v), _) | (None, Some(v)) => v.clone(),
+        (None, None) if payload_k3r == this => k3r_version::tag(),
+        (None, None) => version_of(&payload_k3r)?,
     };
     let version = k3r_version::Release::parse(&version)
         .with_context(|| format!("payload version {version:?}"))?
@@ -74,11 +76,12 @@ pub fn build(options: Options) -> anyhow::Result<()> {
     let work = tempfile::tempdir().context("scratch dir")?;
     let mut spec = k3r_images::own_image(&this, &name, work.path())?;
     let files = &mut spec.layers[0].files;
-    files.push(File::new(
-        "payload/k3r",
-        stripped(&payload_k3r, work.path(), "k3r")?,
-        0o755,
-    ));
+    let mut k3r = stripped(&payload_k3r, work.path(), "k3r")?;
+    if let Some(stamp) = &options.stamp_version {
+        k3r_version::stamp(&mut k3r, stamp)
+            .with_context(|| format!("stamping {}", payload_k3r.display()))?;
+    }
+    files.push(File::new("payload/k3r", k3r, 0o755));
     files.push(File::new(
         "payload/k3r-kube",
         stripped(&payload_kube, work.path(), "k3r-kube")?,

@@ -33,7 +33,21 @@ pub struct UpgradeNodeArgs {
     wait_for_servers: Duration,
 }
 
+/// Where the kubelet reads a container's termination message: the Plan
+/// shows it as the reason its Job failed.
+const TERMINATION_LOG: &str = "/dev/termination-log";
+
 pub fn run(args: UpgradeNodeArgs) -> anyhow::Result<()> {
+    let result = upgrade(args);
+    if let Err(err) = &result
+        && std::path::Path::new(TERMINATION_LOG).exists()
+    {
+        let _ = std::fs::write(TERMINATION_LOG, format!("{err:#}"));
+    }
+    result
+}
+
+fn upgrade(args: UpgradeNodeArgs) -> anyhow::Result<()> {
     let mut config = JobConfig {
         node: args.node,
         host_root: args.host_root,

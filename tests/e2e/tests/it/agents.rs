@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, k3r_binary, mounts_under, processes_mentioning};
+use crate::cluster::{Cluster, mounts_under, processes_mentioning};
 use crate::process::Process;
 
 /// The network namespace standing for the LAN's switch, and its bridge.
@@ -135,11 +135,11 @@ struct Agent {
     process: Process,
 }
 
-fn agent_command(netns: &str, args: &[String]) -> Command {
+fn agent_command(netns: &str, data_dir: &Path, args: &[String]) -> Command {
     let mut command = Command::new("nsenter");
     command
         .arg(format!("--net=/run/netns/{netns}"))
-        .arg(k3r_binary())
+        .arg(crate::cluster::node_binary(data_dir))
         .arg("agent")
         .arg("--config=/nonexistent/k3r-e2e.yaml")
         .args(args)
@@ -168,7 +168,11 @@ impl Agent {
         Agent {
             name: name.into(),
             data_dir: data_dir.to_path_buf(),
-            process: Process::spawn(&format!("agent {name}"), name, agent_command(netns, &args)),
+            process: Process::spawn(
+                &format!("agent {name}"),
+                name,
+                agent_command(netns, data_dir, &args),
+            ),
         }
     }
 
@@ -339,6 +343,22 @@ impl MultiNode {
             .collect()
     }
 
+    /// The agents' node names and data dirs, in order.
+    pub fn agent_dirs(&self) -> Vec<(String, PathBuf)> {
+        self.agents
+            .iter()
+            .map(|a| (a.name.clone(), a.data_dir.clone()))
+            .collect()
+    }
+
+    /// Agent `name` now runs as `pid` (started again by its switch
+    /// watchdog after a rollback).
+    pub fn adopt(&mut self, name: &str, pid: u32) {
+        if let Some(agent) = self.agents.iter_mut().find(|a| a.name == name) {
+            agent.process.adopt(pid);
+        }
+    }
+
     /// The agents' node names and PIDs, in order.
     pub fn agent_pids(&self) -> Vec<(String, u32)> {
         self.agents
@@ -478,6 +498,7 @@ fn multi_node(cluster: &mut Cluster, data_dir: &Path, port: u16) -> MultiNode {
         let dir = scratch.path().join(case);
         let refused = agent_command(
             net.agent(1),
+            &dir,
             &[
                 format!("--server={server}"),
                 format!("--token={bad_token}"),

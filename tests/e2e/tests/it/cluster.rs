@@ -16,6 +16,27 @@ pub fn k3r_binary() -> PathBuf {
     target.join("debug").join("k3r")
 }
 
+/// The node's own k3r and k3r-kube in `<data_dir>/bin` (hard links to
+/// the built ones, as if installed there), so that an upgrade replacing
+/// them (by rename) touches that node alone, never the build's files.
+pub fn node_binary(data_dir: &Path) -> PathBuf {
+    let bin = data_dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("node bin dir");
+    let built = k3r_binary();
+    let kube = built
+        .parent()
+        .and_then(Path::parent)
+        .map(|target| target.join("k3r-kube"))
+        .expect("target dir");
+    for (from, name) in [(&built, "k3r"), (&kube, "k3r-kube")] {
+        let to = bin.join(name);
+        if !to.exists() && std::fs::hard_link(from, &to).is_err() {
+            std::fs::copy(from, &to).expect("copy the node's binary");
+        }
+    }
+    bin.join("k3r")
+}
+
 pub fn free_port() -> u16 {
     // The apiserver takes the next port too, so ask for a pair.
     loop {
@@ -30,7 +51,7 @@ pub fn free_port() -> u16 {
 }
 
 fn spawn_server(data_dir: &Path, kubeconfig: &Path, port: u16, extra: &[&str]) -> Process {
-    let mut command = Command::new(k3r_binary());
+    let mut command = Command::new(node_binary(data_dir));
     command
         .arg("server")
         .arg("--data-dir")

@@ -26,6 +26,7 @@ mod single_node;
 mod sockets;
 mod switch;
 mod traefik;
+mod upgrade;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -87,6 +88,7 @@ fn main() {
         area("cluster::netpol", netpol::netpol),
         area("cluster::upgrade::plans", plans::plans),
         area("cluster::upgrade::switch", switch::switch_in_place),
+        area("cluster::upgrade::k3r", upgrade::upgrade),
         // Benchmarks, not tests: scripts/bench-servicelb and
         // scripts/bench-netpol, --cluster.
         area("bench::servicelb", bench_servicelb::servicelb).with_ignored_flag(true),

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 pub struct Process {
     pub what: String,
     child: Option<Child>,
+    /// The process now standing for this one, not our child (a k3r its
+    /// switch watchdog started again after a rollback).
+    adopted: Option<u32>,
     log: Arc<Mutex<Vec<String>>>,
     pub started: Instant,
 }
@@ -33,6 +36,7 @@ impl Process {
         Process {
             what: what.into(),
             child: Some(child),
+            adopted: None,
             log,
             started: Instant::now(),
         }
@@ -66,10 +70,35 @@ impl Process {
         }
     }
 
+    /// From now on `pid` is this process (ours exited).
+    pub fn adopt(&mut self, pid: u32) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        self.adopted = Some(pid);
+    }
+
     /// SIGTERM and wait (60 s at most); returns the exit status and the
     /// seconds the stop took, or None if it was not running.
     pub fn terminate(&mut self) -> Option<(ExitStatus, f64)> {
         let started = Instant::now();
+        if let Some(pid) = self.adopted.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while running(pid) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} (PID {pid}) did not stop within 60 s of SIGTERM",
+                    self.what
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            use std::os::unix::process::ExitStatusExt;
+            return Some((ExitStatus::from_raw(0), started.elapsed().as_secs_f64()));
+        }
         let mut child = self.child.take()?;
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -91,6 +120,12 @@ impl Process {
 
     /// SIGKILL, if still running.
     pub fn kill(&mut self) {
+        if let Some(pid) = self.adopted.take() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -98,6 +133,14 @@ impl Process {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.adopted.or_else(|| self.child.as_ref().map(Child::id))
     }
+}
+
+/// Whether `pid` runs (a zombie does not).
+pub fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
+        .is_some_and(|rest| !rest.starts_with('Z'))
 }

@@ -19,16 +19,17 @@ use crate::shared::Shared;
 
 const RECORDS: &str = "/run/k3r-nodes";
 
-fn pods_yaml(nodes: &[String]) -> String {
-    let mut yaml = String::from(
-        "apiVersion: v1\nkind: Service\nmetadata: {name: steady, namespace: default}\nspec:\n  selector: {app: steady}\n  ports: [{port: 80, targetPort: 8080}]\n",
+/// A Service `app` over one busybox web pod per node.
+pub fn pods_yaml(app: &str, nodes: &[String]) -> String {
+    let mut yaml = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {app}, namespace: default}}\nspec:\n  selector: {{app: {app}}}\n  ports: [{{port: 80, targetPort: 8080}}]\n",
     );
     for (i, node) in nodes.iter().enumerate() {
         yaml.push_str(&format!(
             r#"---
 apiVersion: v1
 kind: Pod
-metadata: {{name: steady-{i}, namespace: default, labels: {{app: steady}}}}
+metadata: {{name: {app}-{i}, namespace: default, labels: {{app: {app}}}}}
 spec:
   nodeName: {node}
   terminationGracePeriodSeconds: 1
@@ -44,10 +45,11 @@ spec:
     yaml
 }
 
-/// (name, uid, restartCount, phase) of the steady pods.
-fn pods(cluster: &Cluster) -> Vec<(String, String, i64, String)> {
+/// (name, uid, restartCount, phase) of the `app` pods.
+pub fn pods(cluster: &Cluster, app: &str) -> Vec<(String, String, i64, String)> {
+    let selector = format!("app={app}");
     let list: Value =
-        serde_json::from_str(&cluster.ok(&["get", "pods", "-l", "app=steady", "-o", "json"]))
+        serde_json::from_str(&cluster.ok(&["get", "pods", "-l", &selector, "-o", "json"]))
             .expect("pods");
     let mut pods: Vec<_> = list["items"]
         .as_array()
@@ -77,13 +79,13 @@ fn pods(cluster: &Cluster) -> Vec<(String, String, i64, String)> {
     pods
 }
 
-fn record(node: &str) -> Option<Value> {
+pub fn record(node: &str) -> Option<Value> {
     let text = std::fs::read(format!("{RECORDS}/{node}.json")).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
 /// One HTTP GET of the Service, 1 s to connect and 2 s to answer.
-fn answers(address: SocketAddr) -> bool {
+pub fn answers(address: SocketAddr) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
         return false;
     };
@@ -139,7 +141,7 @@ pub fn switch_in_place(shared: &mut Shared) {
     let mut nodes = vec![(server.clone(), cluster.pid().expect("server pid"))];
     nodes.extend(multi.agent_pids());
     let names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
-    cluster.apply(&pods_yaml(&names));
+    cluster.apply(&pods_yaml("steady", &names));
     cluster.ok(&[
         "wait",
         "--for=condition=Ready",
@@ -172,7 +174,7 @@ pub fn switch_in_place(shared: &mut Shared) {
         }
         ok.then_some(())
     });
-    let before = pods(cluster);
+    let before = pods(cluster, "steady");
     assert_eq!(before.len(), 3, "{before:?}");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -198,7 +200,7 @@ pub fn switch_in_place(shared: &mut Shared) {
         "switch: Service requests during the three switches: {ok} answered, {failed} failed; {times:?}"
     );
 
-    let after = pods(cluster);
+    let after = pods(cluster, "steady");
     assert_eq!(
         after, before,
         "every pod kept its UID and restart count, and runs"
