@@ -51,25 +51,38 @@ pub fn read_in(dir: &Path, node: &str) -> std::io::Result<NodeRecord> {
     serde_json::from_slice(&text).map_err(std::io::Error::other)
 }
 
-/// Removes the record of `node` if it is still this process's (and the
-/// directory once empty).
+/// Removes the record of `node` if it is still this process's, with the
+/// files an upgrade keeps beside it (`<node>.*.json`), and the directory
+/// once empty.
 pub fn remove_in(dir: &Path, node: &str, pid: u32) {
     if read_in(dir, node).is_ok_and(|r| r.pid == pid) {
-        let _ = std::fs::remove_file(path_in(dir, node));
+        remove_node_files(dir, node);
     }
     let _ = std::fs::remove_dir(dir);
 }
 
-/// Removes every record of a node whose data dir is `data_dir` (`k3r
-/// killall`: its process is gone without a word).
+fn remove_node_files(dir: &Path, node: &str) {
+    let prefix = format!("{node}.");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".json") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Removes every record (and its upgrade files) of a node whose data dir
+/// is `data_dir` (`k3r killall`: its process is gone without a word).
 pub fn remove_data_dir_in(dir: &Path, data_dir: &Path) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        let record: Option<NodeRecord> = std::fs::read(&path)
+        let record: Option<NodeRecord> = std::fs::read(entry.path())
             .ok()
             .and_then(|t| serde_json::from_slice(&t).ok());
-        if record.is_some_and(|r| r.data_dir == data_dir) {
-            let _ = std::fs::remove_file(&path);
+        if let Some(record) = record
+            && record.data_dir == data_dir
+        {
+            remove_node_files(dir, &record.node);
         }
     }
     let _ = std::fs::remove_dir(dir);
@@ -121,8 +134,13 @@ mod tests {
             read_in(dir.path(), "n1").is_ok(),
             "another PID's removal is ignored"
         );
+        std::fs::write(dir.path().join("n1.rollback.json"), "{}").expect("upgrade file");
+        std::fs::write(dir.path().join("n10.json"), "{}").expect("another node");
         remove_in(dir.path(), "n1", record.pid);
         assert!(read_in(dir.path(), "n1").is_err());
+        assert!(!dir.path().join("n1.rollback.json").exists());
+        std::fs::remove_file(dir.path().join("n10.json")).expect("n10 left alone");
+        remove_in(dir.path(), "n1", record.pid);
         assert!(
             !dir.path().exists(),
             "no tmp files left, and the directory goes"

@@ -121,9 +121,12 @@ spec:
     )
 }
 
+/// The Plan's status; Null while the API is away (a server switching).
 fn plan_status(cluster: &Cluster, name: &str) -> Value {
-    let text = cluster.ok(&["-n", NS, "get", "plan", name, "-o", "json"]);
-    serde_json::from_str::<Value>(&text).expect("plan")["status"].clone()
+    let out = cluster.kubectl(&["-n", NS, "get", "plan", name, "-o", "json"]);
+    serde_json::from_slice::<Value>(&out.stdout)
+        .map(|plan| plan["status"].clone())
+        .unwrap_or(Value::Null)
 }
 
 fn complete(status: &Value) -> (String, String, String) {
