@@ -88,6 +88,29 @@ pub fn remove_data_dir_in(dir: &Path, data_dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
+impl NodeRecord {
+    /// This boot finished: says so in the record, then waits for how to
+    /// stop.
+    pub async fn ready_until(
+        &mut self,
+        shutdown: impl std::future::Future<Output = crate::Shutdown>,
+    ) -> crate::Shutdown {
+        self.ready = true;
+        publish(self);
+        let how = shutdown.await;
+        tracing::info!(?how, "shutting down");
+        how
+    }
+
+    /// The record goes with a real stop; a switch keeps it for the Job
+    /// that asked for the switch.
+    pub fn forget(&self, how: crate::Shutdown) {
+        if how == crate::Shutdown::Stop {
+            remove_in(Path::new(DIR), &self.node, self.pid);
+        }
+    }
+}
+
 /// This process's record, not yet ready.
 pub fn this_process(role: &str, node: &str, kube_binary: &Path, data_dir: &Path) -> NodeRecord {
     NodeRecord {

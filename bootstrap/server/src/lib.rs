@@ -118,34 +118,20 @@ pub async fn run(
         how = &mut shutdown => {
             tracing::info!(?how, "stop requested during startup");
             running.stop(how).await;
-            forget(&record, how);
+            record.forget(how);
             return Ok(how);
         }
     };
     let how = match result {
-        Ok(()) => {
-            record.ready = true;
-            record::publish(&record);
-            let how = shutdown.await;
-            tracing::info!(?how, "shutting down");
-            how
-        }
+        Ok(()) => record.ready_until(shutdown).await,
         Err(ref err) => {
             tracing::error!(error = %err, "startup failed; stopping what was started");
             Shutdown::Stop
         }
     };
     running.stop(how).await;
-    forget(&record, how);
+    record.forget(how);
     result.map(|()| how)
-}
-
-/// The node record goes with a real stop; a switch keeps it for the
-/// Job that asked for the switch.
-fn forget(record: &record::NodeRecord, how: Shutdown) {
-    if how == Shutdown::Stop {
-        record::remove_in(std::path::Path::new(record::DIR), &record.node, record.pid);
-    }
 }
 
 async fn boot(

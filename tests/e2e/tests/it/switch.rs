@@ -128,6 +128,48 @@ fn switch(cluster: &Cluster, node: &str, pid: u32) -> f64 {
     took
 }
 
+/// Counts a Service's answers and failures until stopped.
+pub struct ClientLoop {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ClientLoop {
+    /// A GET of `address` every 100 ms.
+    pub fn start(address: SocketAddr) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let thread = {
+            let (stop, ok, failed) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let counter = if answers(address) { &ok } else { &failed };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        Self {
+            stop,
+            ok,
+            failed,
+            thread,
+        }
+    }
+
+    /// Stops; (answered, failed).
+    pub fn finish(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("client loop");
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
 pub fn switch_in_place(shared: &mut Shared) {
     crate::agents::ensure_joined(shared);
     let multi = shared.multi.as_ref().expect("agents");
@@ -177,25 +219,12 @@ pub fn switch_in_place(shared: &mut Shared) {
     let before = pods(cluster, "steady");
     assert_eq!(before.len(), 3, "{before:?}");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let client = {
-        let (stop, ok, failed) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let counter = if answers(address) { &ok } else { &failed };
-                counter.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let client = ClientLoop::start(address);
     let mut times = Vec::new();
     for (node, pid) in &nodes {
         times.push((node.clone(), switch(cluster, node, *pid)));
     }
-    stop.store(true, Ordering::Relaxed);
-    client.join().expect("client loop");
-    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (ok, failed) = client.finish();
     eprintln!(
         "switch: Service requests during the three switches: {ok} answered, {failed} failed; {times:?}"
     );

@@ -17,38 +17,30 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::cluster::{Cluster, k3r_binary};
 use crate::shared::Shared;
-use crate::switch::{answers, pods, pods_yaml, record};
+use crate::switch::{ClientLoop, answers, pods, pods_yaml, record};
 
 const NS: &str = "system-upgrade";
 
-/// The patch release after `version`: 0.2.0 → v0.2.1.
-fn next_patch(version: &str) -> String {
+/// `version` with its minor (0.1.0 → v0.2.0) or patch (0.2.0 → v0.2.1)
+/// raised.
+fn bump(version: &str, minor: bool) -> String {
     let parts: Vec<u64> = version
         .trim_start_matches('v')
         .split(['.', '-', '+'])
         .take(3)
         .map(|p| p.parse().expect("a release"))
         .collect();
-    format!("v{}.{}.{}", parts[0], parts[1], parts[2] + 1)
-}
-
-/// The version after `version`'s minor: 0.1.0 → v0.2.0.
-fn next_minor(version: &str) -> String {
-    let parts: Vec<u64> = version
-        .trim_start_matches('v')
-        .split(['.', '-', '+'])
-        .take(2)
-        .map(|p| p.parse().expect("a release"))
-        .collect();
-    format!("v{}.{}.0", parts[0], parts[1] + 1)
+    if minor {
+        format!("v{}.{}.0", parts[0], parts[1] + 1)
+    } else {
+        format!("v{}.{}.{}", parts[0], parts[1], parts[2] + 1)
+    }
 }
 
 fn k3r_version(binary: &Path) -> String {
@@ -164,46 +156,6 @@ fn unschedulable(cluster: &Cluster) -> String {
         .to_string()
 }
 
-/// Counts a Service's answers and failures until stopped.
-struct ClientLoop {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl ClientLoop {
-    fn start(address: SocketAddr) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let thread = {
-            let (stop, ok, failed) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let counter = if answers(address) { &ok } else { &failed };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            })
-        };
-        Self {
-            stop,
-            ok,
-            failed,
-            thread,
-        }
-    }
-
-    fn finish(self) -> (u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("client loop");
-        (
-            self.ok.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
-    }
-}
-
 pub fn upgrade(shared: &mut Shared) {
     crate::agents::ensure_joined(shared);
     let multi = shared.multi.as_ref().expect("agents");
@@ -228,7 +180,7 @@ pub fn upgrade(shared: &mut Shared) {
         })
         .collect();
     let old = k3r_version(&k3r_binary());
-    let new = next_minor(&old);
+    let new = bump(&old, true);
     let scratch = tempfile::tempdir().expect("scratch");
     let image = scratch.path().join("upgrade.tar");
     build_image(&["--stamp-version", &new], &image);
@@ -343,7 +295,7 @@ fn rollback(shared: &mut Shared, running: &str, sockets: &[PathBuf], scratch: &P
     std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     // A patch release: an agent may not pass its servers' minor version.
-    let target = next_patch(running);
+    let target = bump(running, false);
     let image = scratch.join("broken.tar");
     let name = format!(
         "docker.io/k3r/k3r-upgrade:broken-{}",
