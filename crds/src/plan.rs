@@ -170,4 +170,8 @@ pub struct PlanStatus {
     pub nodes_failed: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Nodes the Plan would apply on but leaves out while they are down
+    /// (not Ready for longer than its node-down timeout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }

@@ -11,6 +11,7 @@
 
 pub mod channel;
 pub mod controller;
+pub mod down;
 pub mod drain;
 pub mod job;
 pub mod jobs;

@@ -25,7 +25,7 @@ use serde_json::json;
 use crate::controller::{CONTROLLER, Context, Error, owner};
 use crate::jobs::{self, JobState};
 use crate::node_ops::{self, Drained};
-use crate::{channel, job, suc, validate, window};
+use crate::{channel, down, job, suc, validate, window};
 
 const VALIDATED: &str = "Validated";
 const RESOLVED: &str = "LatestResolved";
@@ -473,7 +473,39 @@ async fn roll(ctx: &Context, pass: &mut Pass<'_>, latest: &str, hash: &str) -> R
     let plan = pass.plan;
     let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| (**n).clone()).collect();
     let (kept, failures) = read_jobs(ctx, pass, &nodes, latest, hash).await?;
-    let selected = suc::select_nodes(plan, hash, &nodes);
+    let timeout = down::timeout(plan).ok().flatten();
+    let (up, down) = down::without_down(nodes.clone(), timeout, Timestamp::now());
+    let label = suc::plan_label(&plan.name_any());
+    // Only the down nodes the Plan still has to apply on are its concern.
+    let skipped: Vec<String> = down
+        .into_iter()
+        .filter(|name| {
+            nodes.iter().any(|n| {
+                n.name_any() == *name
+                    && plan
+                        .spec
+                        .node_selector
+                        .as_ref()
+                        .is_some_and(|s| selector::matches(s, n.metadata.labels.as_ref()))
+                    && n.labels()
+                        .get(&label)
+                        .is_none_or(|v| v != hash && v != "disabled")
+            })
+        })
+        .collect();
+    if !skipped.is_empty() && skipped != pass.status.skipped {
+        pass.event(
+            Type::Warning,
+            "NodeSkipped",
+            format!(
+                "Nodes {} are down (not Ready for over {:?}): left out until they are back",
+                skipped.join(","),
+                timeout.unwrap_or_default()
+            ),
+        );
+    }
+    pass.status.skipped = skipped.clone();
+    let selected = suc::select_nodes(plan, hash, &up);
     let names: Vec<String> = selected.iter().map(|n| job::hostname(n)).collect();
     let before = plan
         .status
@@ -526,7 +558,11 @@ async fn roll(ctx: &Context, pass: &mut Pass<'_>, latest: &str, hash: &str) -> R
                 delete_job(ctx, existing).await?;
             }
         }
-        if selected.is_empty() {
+        if selected.is_empty() && !skipped.is_empty() {
+            let message = format!("nodes down, left out: {}", skipped.join(","));
+            pass.set(COMPLETE, "False", "NodesDown", &message);
+            pass.status.last_error = Some(message);
+        } else if selected.is_empty() {
             if !pass.is(COMPLETE, "True") {
                 pass.event(
                     Type::Normal,

@@ -27,6 +27,8 @@ pub enum Invalid {
     NoImage,
     #[error("spec.version {0:?} is not usable as an image tag")]
     Version(String),
+    #[error("{0}")]
+    NodeDownTimeout(String),
 }
 
 /// Whether `version` (munged) can be an image tag: docker's
@@ -47,6 +49,7 @@ pub fn validate(plan: &Plan, secret_exists: impl Fn(&str) -> bool) -> Result<(),
     if plan.spec.upgrade.image.trim().is_empty() {
         return Err(Invalid::NoImage);
     }
+    crate::down::timeout(plan).map_err(Invalid::NodeDownTimeout)?;
     if let Some(version) = plan.spec.version.as_deref().filter(|v| !v.is_empty())
         && let Some(problem) = tag_problem(&crate::suc::munge_version(version))
     {

@@ -428,3 +428,45 @@ async fn deleting_a_plan_removes_its_jobs_and_uncordons_its_nodes_only() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_node_down_past_the_timeout_is_skipped_and_reported() {
+    let (client, server) = mock::client(api);
+    let (ctx, mut caches) = context(client);
+    let down = json!({"status": {"conditions": [
+        {"type": "Ready", "status": "Unknown", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+    add(&mut caches.nodes, node("n1", selected("n1"), down.clone()));
+    add(&mut caches.nodes, node("n2", selected("n2"), json!({})));
+    let p = plan(json!({}), json!({}));
+    reconcile(Arc::new(p), ctx).await.expect("reconcile");
+    let requests = server.requests();
+    let job = requests
+        .iter()
+        .find(|r| r.method == "POST" && r.route().ends_with("/jobs"))
+        .expect("a Job for the node that is up");
+    assert_eq!(
+        job.body["metadata"]["labels"]["upgrade.cattle.io/node"],
+        "n2"
+    );
+    let status = status_patch(&server);
+    assert_eq!(status["skipped"], json!(["n1"]));
+    assert_eq!(status["applying"], json!(["n2"]));
+    assert!(reasons(&server).contains(&"NodeSkipped".to_string()));
+
+    // Only the down node left: the Plan says so instead of Complete.
+    let (client, server) = mock::client(api);
+    let (ctx, mut caches) = context(client);
+    add(&mut caches.nodes, node("n1", selected("n1"), down));
+    let mut labelled = selected("n2");
+    let bare = plan(json!({}), json!({}));
+    labelled["plan.upgrade.cattle.io/k3r"] = json!(hash(&bare));
+    add(&mut caches.nodes, node("n2", labelled, json!({})));
+    reconcile(Arc::new(bare), ctx).await.expect("reconcile");
+    let status = status_patch(&server);
+    let complete = condition(&status, "Complete");
+    assert_eq!(
+        (complete["status"].as_str(), complete["reason"].as_str()),
+        (Some("False"), Some("NodesDown"))
+    );
+    assert_eq!(status["nodesDone"], 1);
+}
