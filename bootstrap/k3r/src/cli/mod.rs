@@ -10,6 +10,7 @@ mod killall;
 mod kubectl;
 mod node_flags;
 mod operators;
+mod prepare;
 mod server;
 mod svclb;
 mod switch;
@@ -53,6 +54,8 @@ enum Command {
     Svclb(svclb::SvclbArgs),
     /// Upgrade k3r on this node from an upgrade image (what a Plan's Job runs)
     UpgradeNode(upgrade_node::UpgradeNodeArgs),
+    /// Wait until a Plan is complete (the prepare step of SUC's agent Plans)
+    Prepare(prepare::PrepareArgs),
     /// Watch an upgrade's switch and roll it back if it fails (internal)
     #[command(name = "__switch-watch", hide = true)]
     SwitchWatch(switch::WatchArgs),
@@ -130,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token::run(args),
         Command::Svclb(args) => svclb::run(args),
         Command::UpgradeNode(args) => upgrade_node::run(args),
+        Command::Prepare(args) => prepare::run(args),
         Command::SwitchWatch(args) => switch::watch(args),
     }
 }

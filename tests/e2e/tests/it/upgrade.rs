@@ -4,7 +4,8 @@
 //! - an upgrade image whose payload is this k3r stamped with the next
 //!   minor version (`k3r image upgrade --stamp-version`), imported into
 //!   every node's containerd; a server Plan and an agent Plan (SUC's k3s
-//!   example shapes) upgrade all three nodes in place — each node's record
+//!   example shapes, the agent's with its `prepare` step) upgrade all
+//!   three nodes in place — each node's record
 //!   and `k3r --version` say the new version, its node label too, its
 //!   previous binaries are kept, every pod keeps its UID and restart
 //!   count, and a Service answers throughout (failures counted);
@@ -212,7 +213,15 @@ pub fn upgrade(shared: &mut Shared) {
     let started = Instant::now();
     let image_name = "docker.io/k3r/k3r-upgrade";
     cluster.apply(&plan("k3r-server", "Exists", image_name, &new, ""));
-    cluster.apply(&plan("k3r-agent", "DoesNotExist", image_name, &new, ""));
+    // SUC's k3s agent Plan waits for the server Plan in a prepare step.
+    let prepare = format!("  prepare:\n    image: {image_name}\n    args: [prepare, k3r-server]\n");
+    cluster.apply(&plan(
+        "k3r-agent",
+        "DoesNotExist",
+        image_name,
+        &new,
+        &prepare,
+    ));
     for name in ["k3r-server", "k3r-agent"] {
         cluster.eventually(
             &format!("Plan {name} complete"),
