@@ -362,6 +362,12 @@ async fn with_pod_message(ctx: &Context, pass: &Pass<'_>, job: &Job, message: St
     }
 }
 
+/// The Plan's `postCompleteDelay` (validated before any Job exists).
+fn post_complete_delay(plan: &Plan) -> Option<Duration> {
+    let text = plan.spec.post_complete_delay.as_deref()?;
+    k3r_reconciler::duration::parse_go_duration(text.trim()).ok()
+}
+
 /// A completed Job earns its node the Plan's hash label and the Plan's
 /// postCompleteLabels, once postCompleteDelay has passed.
 async fn complete_on(
@@ -372,12 +378,7 @@ async fn complete_on(
     at: Timestamp,
 ) -> Result<(), Error> {
     let plan = pass.plan;
-    let delay = plan
-        .spec
-        .post_complete_delay
-        .as_deref()
-        .and_then(|d| k3r_reconciler::duration::parse_go_duration(d.trim()).ok())
-        .unwrap_or_default();
+    let delay = post_complete_delay(plan).unwrap_or_default();
     if let Some(wait) = jobs::remaining(at, delay, Timestamp::now()) {
         pass.after(wait);
         return Ok(());
@@ -593,7 +594,6 @@ async fn roll(ctx: &Context, pass: &mut Pass<'_>, latest: &str, hash: &str) -> R
     pass.status.applying = if waiting.is_some() { Vec::new() } else { names };
     pass.status.nodes_applying = i64::try_from(pass.status.applying.len()).unwrap_or(0);
     pass.status.nodes_failed = i64::try_from(failures.len()).unwrap_or(0);
-    let label = suc::plan_label(&plan.name_any());
     pass.status.nodes_done = plan
         .spec
         .node_selector
@@ -617,12 +617,7 @@ async fn create_job(
     latest: &str,
     hash: &str,
 ) -> Result<(), Error> {
-    let delay = plan
-        .spec
-        .post_complete_delay
-        .as_deref()
-        .and_then(|d| k3r_reconciler::duration::parse_go_duration(d.trim()).ok())
-        .map(|d| d.as_secs());
+    let delay = post_complete_delay(plan).map(|d| d.as_secs());
     let input = job::JobInput {
         controller: CONTROLLER,
         latest_version: latest,

@@ -19,7 +19,7 @@ use anyhow::Context;
 use clap::Args;
 use k3r_node::record;
 use k3r_node_upgrade::switch::{self, Request};
-use k3r_node_upgrade::watch::{self, Host};
+use k3r_node_upgrade::watch::{self, Host, Probe};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -101,7 +101,7 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
     tracing::error!(node = %args.node, %reason, from = %request.from, "switch failed; rolling back");
     watch::roll_back(records, &args.node, &request, &reason);
     let pid = Pid::from_raw(i32::try_from(args.pid).unwrap_or(i32::MAX));
-    if probe_alive(args.pid) {
+    if probe.alive(args.pid) {
         // Alive but not ready: the same switch, back to the restored binary.
         let _ = kill(pid, Signal::SIGUSR2);
         let back = Request {
@@ -137,12 +137,4 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
         .with_context(|| format!("starting {}", exe.display()))?;
     tracing::warn!(node = %args.node, pid = child.id(), version = %request.from, "previous k3r started again");
     Ok(())
-}
-
-fn probe_alive(pid: u32) -> bool {
-    use k3r_node_upgrade::watch::Probe;
-    Host {
-        records: Path::new(record::DIR),
-    }
-    .alive(pid)
 }

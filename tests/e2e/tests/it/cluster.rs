@@ -273,6 +273,15 @@ impl Cluster {
     pub fn pid(&self) -> Option<u32> {
         self.process.pid()
     }
+
+    /// The server's own node (the one that is not an e2e agent).
+    pub fn server_node(&self) -> String {
+        self.ok(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])
+            .split_whitespace()
+            .find(|n| !n.starts_with("e2e-agent"))
+            .expect("the server node")
+            .to_string()
+    }
 }
 
 impl Drop for Cluster {

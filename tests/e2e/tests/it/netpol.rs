@@ -660,12 +660,7 @@ fn cases(shared: &Shared) -> BTreeMap<String, String> {
     let agent = |i: usize, command: &[&str]| {
         String::from_utf8_lossy(&multi.in_agent(i, command).stdout).into_owned()
     };
-    let server = cluster
-        .ok(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])
-        .split_whitespace()
-        .find(|n| !n.starts_with("e2e-agent"))
-        .expect("the server node")
-        .to_string();
+    let server = cluster.server_node();
     cluster.apply(&workloads(&server));
     // Every node's enforcer running.
     cluster.wait_node_operators();

@@ -161,12 +161,7 @@ pub fn upgrade(shared: &mut Shared) {
     crate::agents::ensure_joined(shared);
     let multi = shared.multi.as_ref().expect("agents");
     let cluster = &shared.cluster;
-    let server = cluster
-        .ok(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])
-        .split_whitespace()
-        .find(|n| !n.starts_with("e2e-agent"))
-        .expect("the server node")
-        .to_string();
+    let server = cluster.server_node();
     let mut nodes = vec![(server.clone(), shared.data_dir.clone())];
     nodes.extend(multi.agent_dirs());
     let sockets: Vec<PathBuf> = nodes
