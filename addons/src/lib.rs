@@ -95,7 +95,11 @@ pub fn render(values: &ClusterValues) -> Result<Vec<(String, String)>, Error> {
 /// What the k3r-operators Deployment is filled with.
 #[derive(Clone, Debug, Serialize)]
 pub struct OperatorsValues {
+    /// The servers' version of the operators image (the Deployment).
     pub image: String,
+    /// The image each node tags from its own k3r (the per-node DaemonSets:
+    /// node operators and servicelb).
+    pub node_image: String,
     pub manifests_dir: String,
     pub node_name: String,
     /// `--disable`, comma-separated.
@@ -120,6 +124,7 @@ pub fn render_operators(values: &OperatorsValues) -> Result<String, Error> {
         include_str!("../templates/k3r-operators.yaml.j2"),
         minijinja::context! {
             image => values.image,
+            node_image => values.node_image,
             manifests_dir => values.manifests_dir,
             node_name => values.node_name,
             disable => values.disable,

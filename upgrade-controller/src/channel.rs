@@ -1,7 +1,11 @@
 //! A Plan's `channel`: a URL that answers 302 with the latest version as
-//! the last path element of its Location (SUC's ResolveChannel); a 2xx
-//! answer means the URL itself names the version. Requests carry
-//! `X-SUC-Cluster-ID` and `X-SUC-Latest-Version` when known.
+//! the last path element of its Location (SUC's ResolveChannel). As in
+//! SUC, a URL answering 2xx whose last element is a version names that
+//! version itself; any other answer — a channel that does not redirect
+//! (`…/channels/stable` answering 200 or 404) — is refused
+//! ([`Error::refused`]: the Plan is not valid), where SUC would take
+//! "stable" for a version. Requests carry `X-SUC-Cluster-ID` and
+//! `X-SUC-Latest-Version` when known.
 
 use std::time::Duration;
 
@@ -11,8 +15,24 @@ pub enum Error {
     Request(String, #[source] reqwest::Error),
     #[error("channel {0}: 302 without a usable Location")]
     NoLocation(String),
-    #[error("channel {0}: unexpected response {1}")]
-    Status(String, reqwest::StatusCode),
+    #[error("channel {0} does not redirect to a version: it answered {1}")]
+    NotARedirect(String, reqwest::StatusCode),
+}
+
+impl Error {
+    /// The channel answered, but not as a channel does: the Plan is not
+    /// valid (not a passing failure to retry quietly).
+    pub fn refused(&self) -> bool {
+        matches!(self, Self::NoLocation(_) | Self::NotARedirect(..))
+    }
+}
+
+/// Whether a path element reads as a release version (`v1.35.8+k3s1`).
+fn names_a_version(element: &str) -> bool {
+    element
+        .strip_prefix('v')
+        .unwrap_or(element)
+        .starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The last element of a URL's path.
@@ -56,10 +76,10 @@ pub async fn resolve(url: &str, latest_version: &str, cluster_id: &str) -> Resul
         }
         return Ok(version);
     }
-    if status.is_success() {
+    if status.is_success() && names_a_version(&last_element(url)) {
         return Ok(last_element(url));
     }
-    Err(Error::Status(url.into(), status))
+    Err(Error::NotARedirect(url.into(), status))
 }
 
 #[cfg(test)]
@@ -106,7 +126,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn success_names_the_url_itself_and_errors_say_what() {
+    async fn a_version_url_names_itself_and_a_channel_that_does_not_redirect_is_refused() {
         let (base, _) = server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
         assert_eq!(
             resolve(&format!("{base}/releases/v1.36.0"), "", "")
@@ -114,13 +134,25 @@ mod tests {
                 .expect("ok"),
             "v1.36.0"
         );
-        let (base, _) = server("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
-        let error = resolve(&format!("{base}/nope"), "", "")
+        let (base, _) = server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+        let error = resolve(&format!("{base}/channels/stable"), "", "")
             .await
-            .expect_err("404");
+            .expect_err("not a version");
+        assert!(error.refused());
         assert_eq!(
             error.to_string(),
-            format!("channel {base}/nope: unexpected response 404 Not Found")
+            format!(
+                "channel {base}/channels/stable does not redirect to a version: it answered 200 OK"
+            )
         );
+        let (base, _) = server("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+        let error = resolve(&format!("{base}/v1.36.0"), "", "")
+            .await
+            .expect_err("404");
+        assert!(error.refused(), "{error}");
+        let gone = resolve("http://127.0.0.1:1/stable", "", "")
+            .await
+            .expect_err("nothing listens");
+        assert!(!gone.refused(), "unreachable: retried, not refused");
     }
 }

@@ -1,5 +1,5 @@
 //! The Plan controller: one kube-runtime Controller over Plans in every
-//! namespace, with Nodes and its Jobs cached and Secrets watched (a
+//! namespace, with Nodes, its Jobs and their pods cached and Secrets watched (a
 //! change re-hashes the Plans that mount them). Each reconcile is one
 //! pass of [`crate::rollout`]; deleting a Plan releases every node it
 //! cordoned and removes its Jobs before the finalizer comes off (SUC#71).
@@ -12,7 +12,7 @@ use k3r_crds::Plan;
 use k3r_reconciler::finalizer::{self, Event, finalizer};
 use k3r_reconciler::{Builder, Next, ObjectRef, Runtime, Store};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PropagationPolicy};
 use kube::runtime::events::Recorder;
@@ -41,6 +41,8 @@ pub struct Context {
     pub(crate) client: kube::Client,
     pub(crate) nodes: Store<Node>,
     pub(crate) jobs: Store<Job>,
+    /// The Jobs' pods: whether a gated Job's prepare step is done.
+    pub(crate) pods: Store<Pod>,
     pub(crate) recorder: Recorder,
     /// When each node's drain began, by `namespace/plan/node`: the drain
     /// timeout counts from there (an operators restart starts it again).
@@ -54,12 +56,14 @@ impl Context {
         runtime: &Runtime,
         nodes: Store<Node>,
         jobs: Store<Job>,
+        pods: Store<Pod>,
         cluster_id: String,
     ) -> Self {
         Self {
             client: runtime.client.clone(),
             nodes,
             jobs,
+            pods,
             recorder: runtime.recorder(CONTROLLER),
             drains: Mutex::default(),
             cluster_id,
@@ -82,6 +86,11 @@ impl Context {
 fn plan_of_job(job: Job) -> Option<ObjectRef<Plan>> {
     let plan = job.labels().get(LABEL_PLAN)?.clone();
     Some(ObjectRef::new(&plan).within(&job.namespace()?))
+}
+
+fn plan_of_pod(pod: Pod) -> Option<ObjectRef<Plan>> {
+    let plan = pod.labels().get(LABEL_PLAN)?.clone();
+    Some(ObjectRef::new(&plan).within(&pod.namespace()?))
 }
 
 pub async fn run(runtime: Runtime) {
@@ -114,6 +123,11 @@ pub async fn run(runtime: Runtime) {
         watcher::Config::default().labels(&format!("{LABEL_CONTROLLER}={CONTROLLER}")),
         plan_of_job,
     );
+    let (builder, pods) = builder.watches_cached(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default().labels(&format!("{LABEL_CONTROLLER}={CONTROLLER}")),
+        plan_of_pod,
+    );
     // Helm's release Secrets are many and never a Plan's.
     let builder = builder.watches(
         Api::<Secret>::all(client.clone()),
@@ -145,7 +159,7 @@ pub async fn run(runtime: Runtime) {
             String::new()
         }
     };
-    let context = Arc::new(Context::new(&runtime, nodes, jobs, cluster_id));
+    let context = Arc::new(Context::new(&runtime, nodes, jobs, pods, cluster_id));
     builder.run(reconcile, context).await;
 }
 

@@ -3,8 +3,8 @@
 //! environment, affinity, tolerations, defaults), so SUC's upgrade images
 //! run unchanged. One difference by design: cordon and drain are not
 //! kubectl init containers — the controller cordons and drains through the
-//! API (the Eviction API) before it lets the Job run, so no kubectl image
-//! is needed.
+//! API (the Eviction API) before it lets the Job run (after its prepare
+//! step, if any: [`crate::gate`]), so no kubectl image is needed.
 
 use std::collections::BTreeMap;
 
@@ -249,12 +249,16 @@ pub fn new_job(plan: &Plan, node: &Node, input: &JobInput<'_>) -> Job {
             ..Default::default()
         });
     }
-    let init_containers: Vec<Container> = plan
+    let job_name = suc::job_name(&plan.name_any(), &node.name_any(), input.latest_hash);
+    let mut init_containers: Vec<Container> = plan
         .spec
         .prepare
         .iter()
         .map(|prepare| container("prepare", plan, prepare, input))
         .collect();
+    if crate::gate::wanted(plan) {
+        init_containers.push(crate::gate::container(plan, &job_name));
+    }
     let mut upgrade = container("upgrade", plan, &plan.spec.upgrade, input);
     if upgrade.security_context.is_none() {
         upgrade.security_context = Some(SecurityContext {
@@ -274,11 +278,7 @@ pub fn new_job(plan: &Plan, node: &Node, input: &JobInput<'_>) -> Job {
     };
     Job {
         metadata: ObjectMeta {
-            name: Some(suc::job_name(
-                &plan.name_any(),
-                &node.name_any(),
-                input.latest_hash,
-            )),
+            name: Some(job_name),
             namespace: plan.namespace(),
             labels: Some(labels.clone()),
             annotations: Some(job_annotations),

@@ -66,7 +66,7 @@ pub async fn release(client: &Client, node: &Node, owner: &str) -> Result<bool, 
         return Ok(false);
     }
     let body = json!({
-        "metadata": {"annotations": {CORDONED_BY: null}},
+        "metadata": {"annotations": {CORDONED_BY: null, crate::gate::DRAINED: null}},
         "spec": {"unschedulable": null},
     });
     patch(client, &node.name_any(), body).await?;

@@ -3,7 +3,9 @@
 //! hash it, read its Jobs back (label the nodes whose Job completed,
 //! record failures, delete stale Jobs), select the nodes to apply on
 //! (concurrency, window), create their Jobs paused and let each run once
-//! its node is in `status.applying`, cordoned and drained. The status
+//! its node is in `status.applying`, cordoned and drained (a Job with a
+//! prepare step runs it first and waits at its gate for the drain:
+//! [`crate::gate`]). The status
 //! (SUC's conditions and fields, plus k3r's node counts and last error)
 //! is written only when it changed.
 
@@ -25,7 +27,7 @@ use serde_json::json;
 use crate::controller::{CONTROLLER, Context, Error, owner};
 use crate::jobs::{self, JobState};
 use crate::node_ops::{self, Drained};
-use crate::{channel, down, job, suc, validate, window};
+use crate::{channel, down, gate, job, suc, validate, window};
 
 const VALIDATED: &str = "Validated";
 const RESOLVED: &str = "LatestResolved";
@@ -135,9 +137,26 @@ fn latest_hash(plan: &Plan, latest: &str, secrets: &HashMap<String, Secret>) -> 
     suc::latest_hash(plan, latest, &hashes)
 }
 
+/// What resolving the latest version came to.
+enum Resolved {
+    Latest(String),
+    /// Not now (the LatestResolved condition says why).
+    Unresolved,
+    /// The channel does not answer as a channel: the Plan is not valid.
+    Refused(String),
+}
+
 /// The latest version, or None when it cannot be had (the condition says
 /// why).
-async fn resolve(ctx: &Context, pass: &mut Pass<'_>) -> Option<String> {
+async fn resolve(ctx: &Context, pass: &mut Pass<'_>) -> Resolved {
+    match latest_version(ctx, pass).await {
+        Ok(Some(latest)) => Resolved::Latest(latest),
+        Ok(None) => Resolved::Unresolved,
+        Err(refused) => Resolved::Refused(refused),
+    }
+}
+
+async fn latest_version(ctx: &Context, pass: &mut Pass<'_>) -> Result<Option<String>, String> {
     let plan = pass.plan;
     let previous = pass.status.latest_version.clone().unwrap_or_default();
     let (latest, reason) =
@@ -152,13 +171,13 @@ async fn resolve(ctx: &Context, pass: &mut Pass<'_>) -> Option<String> {
                 && let Some(wait) = jobs::remaining(polled, CHANNEL_POLL, Timestamp::now())
             {
                 pass.after(wait);
-                return Some(previous);
+                return Ok(Some(previous));
             }
             match channel::resolve(url, &previous, &ctx.cluster_id).await {
                 Ok(version) => {
                     let latest = suc::munge_version(&version);
                     if let Some(problem) = validate::tag_problem(&latest) {
-                        return unresolved(pass, format!("channel {url}: {problem}"));
+                        return Ok(unresolved(pass, format!("channel {url}: {problem}")));
                     }
                     pass.after(CHANNEL_POLL);
                     // Polling time, for the interval, even when nothing changed.
@@ -172,10 +191,15 @@ async fn resolve(ctx: &Context, pass: &mut Pass<'_>) -> Option<String> {
                     }
                     (latest, "Channel")
                 }
-                Err(err) => return unresolved(pass, err.to_string()),
+                Err(err) if err.refused() => {
+                    let message = err.to_string();
+                    unresolved(pass, message.clone());
+                    return Err(message);
+                }
+                Err(err) => return Ok(unresolved(pass, err.to_string())),
             }
         } else {
-            return unresolved(pass, UNRESOLVABLE.into());
+            return Ok(unresolved(pass, UNRESOLVABLE.into()));
         };
     if !pass.is(RESOLVED, "True") || previous != latest {
         let from = if reason == "Version" {
@@ -192,7 +216,22 @@ async fn resolve(ctx: &Context, pass: &mut Pass<'_>) -> Option<String> {
     }
     pass.status.latest_version = Some(latest.clone());
     pass.set(RESOLVED, "True", reason, "");
-    Some(latest)
+    Ok(Some(latest))
+}
+
+/// `Validated=False` with `message`, an Event when it is news, no Job.
+async fn refuse(ctx: &Context, mut pass: Pass<'_>, message: String) -> Result<Next, Error> {
+    if !pass.is(VALIDATED, "False") || pass.message(VALIDATED) != Some(message.as_str()) {
+        pass.event(
+            Type::Warning,
+            "ValidateFailed",
+            format!("Failed to validate plan: {message}"),
+        );
+    }
+    pass.set(VALIDATED, "False", "Error", &message);
+    pass.status.last_error = Some(message);
+    pass.not_ready();
+    pass.finish(ctx).await
 }
 
 fn unresolved(pass: &mut Pass<'_>, message: String) -> Option<String> {
@@ -211,32 +250,28 @@ fn unresolved(pass: &mut Pass<'_>, message: String) -> Option<String> {
 pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Next, Error> {
     let mut pass = Pass::new(plan);
     let secrets = secrets_of(ctx, plan).await?;
-    match validate::validate(plan, |name| secrets.contains_key(name)) {
-        Err(invalid) => {
-            let message = invalid.to_string();
-            if !pass.is(VALIDATED, "False") || pass.message(VALIDATED) != Some(message.as_str()) {
-                pass.event(
-                    Type::Warning,
-                    "ValidateFailed",
-                    format!("Failed to validate plan: {message}"),
-                );
-            }
-            pass.set(VALIDATED, "False", "Error", &message);
-            pass.status.last_error = Some(message);
-            pass.not_ready();
-            return pass.finish(ctx).await;
-        }
-        Ok(()) => {
+    if let Err(invalid) = validate::validate(plan, |name| secrets.contains_key(name)) {
+        return refuse(ctx, pass, invalid.to_string()).await;
+    }
+    // Valid once its channel, if any, answers as one.
+    let latest = match resolve(ctx, &mut pass).await {
+        Resolved::Refused(message) => return refuse(ctx, pass, message).await,
+        resolved => {
             if !pass.is(VALIDATED, "True") {
-                pass.event(Type::Normal, "Validated", "Plan is valid".into());
+                // Before the resolution's own, as SUC tells them.
+                pass.events
+                    .insert(0, (Type::Normal, "Validated", "Plan is valid".into()));
             }
             pass.set(VALIDATED, "True", "PlanIsValid", "");
+            match resolved {
+                Resolved::Latest(latest) => latest,
+                _ => {
+                    pass.status.last_error = pass.message(RESOLVED).map(String::from);
+                    pass.not_ready();
+                    return pass.finish(ctx).await;
+                }
+            }
         }
-    }
-    let Some(latest) = resolve(ctx, &mut pass).await else {
-        pass.status.last_error = pass.message(RESOLVED).map(String::from);
-        pass.not_ready();
-        return pass.finish(ctx).await;
     };
     let hash = latest_hash(plan, &latest, &secrets);
     pass.status.latest_hash = Some(hash.clone());
@@ -409,7 +444,7 @@ async fn complete_on(
 }
 
 /// Cordons and drains `node` as the Plan asks; true once its Job may run.
-async fn prepare(ctx: &Context, pass: &mut Pass<'_>, node: &Node) -> Result<bool, Error> {
+async fn cordon_and_drain(ctx: &Context, pass: &mut Pass<'_>, node: &Node) -> Result<bool, Error> {
     let plan = pass.plan;
     let owner = owner(plan);
     if plan.spec.cordon == Some(true) || plan.spec.drain.is_some() {
@@ -541,9 +576,28 @@ async fn roll(ctx: &Context, pass: &mut Pass<'_>, latest: &str, hash: &str) -> R
             let in_turn = before.contains(&job::hostname(node));
             match kept.get(&name) {
                 None => create_job(ctx, plan, node, latest, hash).await?,
+                // A gated Job runs its prepare step before the cordon.
+                Some(existing)
+                    if in_turn
+                        && jobs::state(existing) == JobState::Paused
+                        && gate::gated(existing) =>
+                {
+                    unpause(ctx, existing).await?;
+                }
                 Some(existing) if in_turn && jobs::state(existing) == JobState::Paused => {
-                    if prepare(ctx, pass, node).await? {
+                    if cordon_and_drain(ctx, pass, node).await? {
                         unpause(ctx, existing).await?;
+                    }
+                }
+                Some(existing)
+                    if in_turn
+                        && jobs::state(existing) == JobState::Running
+                        && gate::gated(existing)
+                        && !gate::open(node, existing)
+                        && gate::prepared(&ctx.pods.state(), existing) =>
+                {
+                    if cordon_and_drain(ctx, pass, node).await? {
+                        gate::mark(&ctx.client, node, existing).await?;
                     }
                 }
                 Some(_) => {}
@@ -622,8 +676,8 @@ async fn create_job(
         controller: CONTROLLER,
         latest_version: latest,
         latest_hash: hash,
-        // Always paused at first: it runs once the node is cordoned and
-        // drained.
+        // Always paused at first: it runs once the node is in its turn
+        // (and cordoned and drained, unless gated).
         applying: false,
         post_complete_delay: delay,
     };

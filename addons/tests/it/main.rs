@@ -111,6 +111,7 @@ fn operators_deployment_is_filled_and_quoted() {
     let text = k3r_addons::render_operators(&k3r_addons::OperatorsValues {
         servicelb_namespace: "lb system".into(),
         image: "docker.io/k3r/k3r-operators:v9".into(),
+        node_image: "docker.io/k3r/k3r-operators:node".into(),
         manifests_dir: "/var/lib/k3r dir/server/manifests".into(),
         node_name: "node-1".into(),
         disable: "coredns,traefik".into(),
@@ -138,7 +139,7 @@ fn operators_deployment_is_filled_and_quoted() {
             "--servicelb-namespace",
             "lb system",
             "--svclb-image",
-            "docker.io/k3r/k3r-operators:v9"
+            "docker.io/k3r/k3r-operators:node"
         ])
     );
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
@@ -173,7 +174,9 @@ fn operators_deployment_is_filled_and_quoted() {
         serde_json::json!([{"operator": "Exists"}])
     );
     let container = &pod["containers"][0];
-    assert_eq!(container["image"], "docker.io/k3r/k3r-operators:v9");
+    // The node's own k3r, not the servers' (which a rolling upgrade may
+    // not have brought to the node yet).
+    assert_eq!(container["image"], "docker.io/k3r/k3r-operators:node");
     assert_eq!(
         container["args"],
         serde_json::json!(["operators", "--listen", "0.0.0.0:10271"])
@@ -208,6 +211,7 @@ fn disabling_network_policy_reaches_every_nodes_operators() {
     let text = k3r_addons::render_operators(&k3r_addons::OperatorsValues {
         servicelb_namespace: "kube-system".into(),
         image: "k3r:v1".into(),
+        node_image: "k3r:node".into(),
         manifests_dir: "/m".into(),
         node_name: "node-1".into(),
         disable: String::new(),

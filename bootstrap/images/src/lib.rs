@@ -16,6 +16,12 @@ pub fn operators_image() -> String {
     format!("docker.io/k3r/k3r-operators:{}", k3r_version::tag())
 }
 
+/// The operators image each node tags from its own k3r: what the per-node
+/// DaemonSets (node operators, servicelb) run, so that a node runs its own
+/// version's code however far the servers' version is ahead during a
+/// rolling upgrade (the servers' version may not be on the node yet).
+pub const NODE_OPERATORS_IMAGE: &str = "docker.io/k3r/k3r-operators:node";
+
 /// Reference of k3r's pause image; containerd's sandbox_image points here.
 pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 

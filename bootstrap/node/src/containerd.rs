@@ -149,6 +149,22 @@ pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>,
     Ok(refs)
 }
 
+/// Points `target` at the image `source` names (replacing what it named),
+/// pinned as imported images are.
+pub async fn tag_image(paths: &NodePaths, source: &str, target: &str) -> Result<(), Error> {
+    let output = ctr_images(paths, &["tag", "--force", source, target])
+        .await
+        .map_err(|e| Error::Host(format!("ctr: {e}")))?;
+    if !output.status.success() {
+        return Err(Error::Host(format!(
+            "tagging {source} as {target}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let _ = ctr_images(paths, &["label", target, "io.cri-containerd.pinned=pinned"]).await;
+    Ok(())
+}
+
 /// Writes k3r's own images and imports them with everything in
 /// agent/images (the airgap path).
 pub async fn import_images(paths: &NodePaths) -> Result<(), Error> {

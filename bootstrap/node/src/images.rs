@@ -1,6 +1,8 @@
 //! The operators image, built from the running k3r binary (only when the
 //! binary changed) and imported on every node, so the in-cluster
-//! controllers run the code of the node that imported them.
+//! controllers run the code of the node that imported them: by version
+//! (`k3r-operators:v0.2.0`, the servers' Deployment) and as the node's own
+//! (`k3r-operators:node`, the per-node DaemonSets).
 
 use std::path::Path;
 use std::time::Instant;
@@ -31,6 +33,13 @@ pub async fn import_operators_image(paths: &NodePaths) -> Result<(), Error> {
     }
     let started = Instant::now();
     let refs = crate::containerd::import_image(paths, &tarball).await?;
+    // The per-node pods run the node's own k3r, whatever the servers run.
+    crate::containerd::tag_image(
+        paths,
+        &k3r_images::operators_image(),
+        k3r_images::NODE_OPERATORS_IMAGE,
+    )
+    .await?;
     tracing::info!(images = ?refs, seconds = started.elapsed().as_secs_f32(), "operators image imported");
     Ok(())
 }

@@ -36,6 +36,18 @@ pub fn go_env() -> Vec<(String, String)> {
     go_env_with(std::env::var_os("GOGC").is_some())
 }
 
+/// The environment of the upstream components (k3r-kube): [`go_env`], and
+/// this k3r's version for the version they report
+/// ([`k3r_version::kube_build_metadata`]).
+pub fn kube_env() -> Vec<(String, String)> {
+    let mut env = go_env();
+    env.push((
+        k3r_version::KUBE_BUILD_METADATA_ENV.into(),
+        k3r_version::kube_build_metadata(),
+    ));
+    env
+}
+
 fn go_env_with(user_set: bool) -> Vec<(String, String)> {
     if user_set {
         Vec::new()

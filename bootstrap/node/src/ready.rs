@@ -22,6 +22,20 @@ pub fn ready_since(node: &Value, lease: Option<&Value>, boot: SystemTime) -> boo
         || lease.is_some_and(|lease| since(&lease["spec"]["renewTime"], boot))
 }
 
+/// `node`'s kubelet reports the k3r whose build metadata is `metadata`
+/// (`k3r-v0.2.0`, [`k3r_version::kube_build_metadata`]): a node switched
+/// to a new k3r is not Ready on it until its new kubelet says so. A
+/// kubelet that names no k3r (an upstream build of the multicall) passes.
+pub fn runs_k3r(node: &Value, metadata: &str) -> bool {
+    let version = node["status"]["nodeInfo"]["kubeletVersion"]
+        .as_str()
+        .unwrap_or_default();
+    match version.split_once("+k3r-") {
+        Some(_) => version.ends_with(&format!("+{metadata}")),
+        None => true,
+    }
+}
+
 /// Whether an API timestamp (RFC 3339) is not before `instant` (to the
 /// second: API times may carry no fraction).
 pub fn since(timestamp: &Value, instant: SystemTime) -> bool {
@@ -53,6 +67,16 @@ mod tests {
         ));
         assert!(!since(&serde_json::json!(null), boot));
         assert!(!since(&serde_json::json!("yesterday"), boot));
+    }
+
+    #[test]
+    fn the_kubelet_must_name_this_k3r_if_it_names_one() {
+        let node = |version: &str| serde_json::json!({"status": {"nodeInfo": {"kubeletVersion": version}}});
+        assert!(runs_k3r(&node("v1.35.8+k3r-v0.2.0"), "k3r-v0.2.0"));
+        assert!(!runs_k3r(&node("v1.35.8+k3r-v0.1.0"), "k3r-v0.2.0"));
+        assert!(!runs_k3r(&node("v1.35.8+k3r-v0.2.0"), "k3r-v0.2.0-rc.1"));
+        assert!(runs_k3r(&node("v1.35.8"), "k3r-v0.2.0"));
+        assert!(runs_k3r(&serde_json::json!({}), "k3r-v0.2.0"));
     }
 
     #[test]

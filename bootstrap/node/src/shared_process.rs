@@ -63,7 +63,7 @@ impl Process {
             name: self.name,
             program: program.to_path_buf(),
             args: self.args,
-            env: crate::process::go_env(),
+            env: crate::process::kube_env(),
             cwd: Some(cwd),
         }
     }
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(spec.log, Path::new("/data/logs/kubelet.log"));
         assert_eq!(spec.cwd.as_deref(), Some(Path::new("/data/agent")));
         assert_eq!(spec.args.first().map(String::as_str), Some("together"));
-        assert_eq!(spec.env, crate::process::go_env());
+        assert_eq!(spec.env, crate::process::kube_env());
     }
 
     #[test]

@@ -23,6 +23,8 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 /// How long pods wait for kube-proxy's first sync (a user's kube-proxy
 /// flags may move its metrics elsewhere: then they start after this).
 const KUBE_PROXY_SYNC: Duration = Duration::from_secs(20);
+/// How long the version label waits for the operators image.
+const OPERATORS_IMAGE_WAIT: Duration = Duration::from_secs(60);
 
 /// Everything a node start needs.
 #[derive(Clone, Debug)]
@@ -102,10 +104,12 @@ impl Node {
         );
         // Not needed for the node to become Ready: in the background.
         let operators_paths = paths.clone();
+        let (imported, operators_image) = tokio::sync::oneshot::channel::<()>();
         self.background.push(tokio::spawn(async move {
             if let Err(err) = crate::images::import_operators_image(&operators_paths).await {
                 tracing::error!(error = %err, "operators image");
             }
+            let _ = imported.send(());
         }));
 
         let kubelet = &spec.kubelet;
@@ -162,6 +166,9 @@ impl Node {
         self.network = Some(network);
         let booted = SystemTime::now() - started.elapsed();
         wait_for_ready(&own, &kubelet.node_name, booted).await?;
+        // The per-node pods restart onto the node's image when the label
+        // changes: the image first (nodeinfo).
+        let _ = tokio::time::timeout(OPERATORS_IMAGE_WAIT, operators_image).await;
         label_version(&controller, &kubelet.node_name).await;
         Ok(pod_cidr)
     }
@@ -239,7 +246,7 @@ async fn wait_for_pod_cidr(client: &kube::Client, name: &str) -> Result<String, 
 }
 
 /// Ready by this boot's kubelet (a Ready condition from before a restart
-/// does not count: [`crate::ready`]).
+/// does not count: [`crate::ready`]), which reports this k3r's version.
 async fn wait_for_ready(
     client: &kube::Client,
     name: &str,
@@ -247,6 +254,7 @@ async fn wait_for_ready(
 ) -> Result<(), Error> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let nodes: Api<NodeObject> = Api::all(client.clone());
+    let metadata = k3r_version::kube_build_metadata();
     crate::wait::until("the node to be Ready", TIMEOUT, || async {
         let node = serde_json::to_value(nodes.get_opt(name).await.ok().flatten()?).ok()?;
         let lease = leases
@@ -255,7 +263,9 @@ async fn wait_for_ready(
             .ok()
             .flatten()
             .and_then(|l| serde_json::to_value(l).ok());
-        crate::ready::ready_since(&node, lease.as_ref(), booted).then_some(())
+        (crate::ready::ready_since(&node, lease.as_ref(), booted)
+            && crate::ready::runs_k3r(&node, &metadata))
+        .then_some(())
     })
     .await
 }

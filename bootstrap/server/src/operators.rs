@@ -21,6 +21,7 @@ const RETIRED: &[&str] =
 pub async fn apply(api: &ApiClient, config: &ServerConfig, layout: &Layout) -> Result<(), Error> {
     let text = k3r_addons::render_operators(&k3r_addons::OperatorsValues {
         image: k3r_images::operators_image(),
+        node_image: k3r_images::NODE_OPERATORS_IMAGE.into(),
         manifests_dir: layout.manifests().display().to_string(),
         node_name: config.node_name.clone(),
         disable: config.disable.join(","),
@@ -75,6 +76,7 @@ mod tests {
     fn every_object_of_the_operators_manifest_has_a_rest_path() {
         let text = k3r_addons::render_operators(&k3r_addons::OperatorsValues {
             image: "docker.io/k3r/k3r-operators:v0".into(),
+            node_image: k3r_images::NODE_OPERATORS_IMAGE.into(),
             manifests_dir: "/var/lib/k3r/server/manifests".into(),
             node_name: "n1".into(),
             disable: String::new(),

@@ -37,6 +37,31 @@ pub fn tag() -> String {
     format!("v{}", version())
 }
 
+/// The variable through which k3r tells the upstream components it starts
+/// (k3r-kube) which k3r they run under.
+pub const KUBE_BUILD_METADATA_ENV: &str = "K3R_KUBE_BUILD_METADATA";
+
+/// What k3r-kube appends to the Kubernetes version as semver build
+/// metadata, as k3s's `v1.35.8+k3s1`: `k3r-v0.2.0`, so a node's
+/// kubeletVersion reads `v1.35.8+k3r-v0.2.0`.
+pub fn kube_build_metadata() -> String {
+    build_metadata_of(&tag())
+}
+
+fn build_metadata_of(tag: &str) -> String {
+    // Build metadata is dot-separated [0-9A-Za-z-]: a version's own `+`
+    // becomes a dot.
+    let text: String = format!("k3r-{tag}")
+        .chars()
+        .map(|c| match c {
+            '+' => '.',
+            c if c.is_ascii_alphanumeric() || c == '-' || c == '.' => c,
+            _ => '-',
+        })
+        .collect();
+    text.trim_end_matches('.').to_string()
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StampError {
     #[error("{0}")]
@@ -194,6 +219,17 @@ mod tests {
 
     fn v(text: &str) -> Release {
         Release::parse(text).expect(text)
+    }
+
+    #[test]
+    fn kube_build_metadata_is_valid_semver_metadata() {
+        assert_eq!(build_metadata_of("v0.2.0"), "k3r-v0.2.0");
+        assert_eq!(
+            build_metadata_of("v0.3.0-rc.1+g1a2b"),
+            "k3r-v0.3.0-rc.1.g1a2b"
+        );
+        assert_eq!(build_metadata_of("v1.0.0+x_y/z+"), "k3r-v1.0.0.x-y-z");
+        assert!(kube_build_metadata().starts_with("k3r-v"));
     }
 
     #[test]

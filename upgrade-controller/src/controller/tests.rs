@@ -8,17 +8,26 @@ use serde_json::{Value, json};
 struct Caches {
     nodes: reflector::store::Writer<Node>,
     jobs: reflector::store::Writer<Job>,
+    pods: reflector::store::Writer<Pod>,
 }
 
 fn context(client: kube::Client) -> (Arc<Context>, Caches) {
     let (nodes, node_writer) = reflector::store::<Node>();
     let (jobs, job_writer) = reflector::store::<Job>();
+    let (pods, pod_writer) = reflector::store::<Pod>();
     let runtime = Runtime::new(client);
     (
-        Arc::new(Context::new(&runtime, nodes, jobs, "cluster-1".into())),
+        Arc::new(Context::new(
+            &runtime,
+            nodes,
+            jobs,
+            pods,
+            "cluster-1".into(),
+        )),
         Caches {
             nodes: node_writer,
             jobs: job_writer,
+            pods: pod_writer,
         },
     )
 }
@@ -126,6 +135,44 @@ fn reasons(server: &mock::MockApi) -> Vec<String> {
 
 fn hash(plan: &Plan) -> String {
     crate::suc::latest_hash(plan, "v2.0.0-k3r1", &[])
+}
+
+#[tokio::test]
+async fn a_channel_that_does_not_redirect_makes_the_plan_invalid() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/v1-release/channels/stable",
+        listener.local_addr().expect("address")
+    );
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut buf = vec![0u8; 4096];
+        let _ = stream.read(&mut buf).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await;
+    });
+    let (client, server) = mock::client(api);
+    let (ctx, mut caches) = context(client);
+    add(&mut caches.nodes, node("n1", selected("n1"), json!({})));
+    let p = plan(json!({"version": null, "channel": url}), json!({}));
+    reconcile(Arc::new(p), ctx).await.expect("reconcile");
+    assert!(
+        !lines(&server).iter().any(|l| l.contains("/jobs")),
+        "no Job: {:?}",
+        lines(&server)
+    );
+    let status = status_patch(&server);
+    let validated = condition(&status, "Validated");
+    assert_eq!(validated["status"], "False");
+    let expected = format!("channel {url} does not redirect to a version: it answered 200 OK");
+    assert_eq!(validated["message"], expected.as_str());
+    assert_eq!(condition(&status, "LatestResolved")["status"], "False");
+    assert_eq!(status["lastError"], expected.as_str());
+    assert_eq!(reasons(&server), ["ResolveFailed", "ValidateFailed"]);
 }
 
 #[tokio::test]
@@ -257,6 +304,89 @@ async fn in_its_turn_the_node_is_cordoned_then_the_job_runs() {
     assert_eq!(requests[1].body, json!({"spec": {"parallelism": 1}}));
 }
 
+/// A Job with a prepare step and its gate (SUC's agent Plan shape).
+fn gated_job_json(p: &Plan, node: &str, parallelism: i32) -> Value {
+    let mut job = job_json(p, node, parallelism, json!({}));
+    job["metadata"]["uid"] = json!("job-uid");
+    job["spec"]["template"] = json!({"spec": {"containers": [], "initContainers": [
+        {"name": "prepare", "image": "docker.io/k3r/upgrade"},
+        {"name": "cordon", "image": crate::gate::IMAGE}]}});
+    job
+}
+
+fn gated_pod(prepare: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "apply-pod", "namespace": "system-upgrade",
+                        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "job-uid"}]},
+           "status": {"initContainerStatuses": [{"name": "prepare", "image": "i", "imageID": "", "ready": false,
+                                                 "restartCount": 0, "state": prepare}]}})
+}
+
+#[tokio::test]
+async fn a_prepare_step_runs_before_the_cordon_then_the_gate_opens() {
+    let prepare =
+        json!({"prepare": {"image": "docker.io/k3r/upgrade", "args": ["prepare", "server"]}});
+    let bare = plan(prepare.clone(), json!({}));
+    let job_path = format!(
+        "PATCH /apis/batch/v1/namespaces/system-upgrade/jobs/{}",
+        crate::suc::job_name("k3r", "n1", &hash(&bare))
+    );
+    // In its turn: the Job runs at once, the node stays schedulable.
+    let (client, server) = mock::client(api);
+    let (ctx, mut caches) = context(client);
+    add(&mut caches.nodes, node("n1", selected("n1"), json!({})));
+    let p = plan(prepare.clone(), applying_status(&bare, "n1"));
+    add(&mut caches.jobs, gated_job_json(&p, "n1", 0));
+    reconcile(Arc::new(p.clone()), ctx)
+        .await
+        .expect("reconcile");
+    assert_eq!(lines(&server), [job_path.as_str()]);
+    // Running, prepare still at work: nothing.
+    let (client, server) = mock::client(api);
+    let (ctx, mut caches) = context(client);
+    add(&mut caches.nodes, node("n1", selected("n1"), json!({})));
+    add(&mut caches.jobs, gated_job_json(&p, "n1", 1));
+    add(&mut caches.pods, gated_pod(json!({"running": {}})));
+    reconcile(Arc::new(p.clone()), Arc::clone(&ctx))
+        .await
+        .expect("reconcile");
+    assert!(lines(&server).is_empty(), "{:?}", lines(&server));
+    // Prepare done: cordoned, then the gate opens for this Job.
+    add(
+        &mut caches.pods,
+        gated_pod(json!({"terminated": {"exitCode": 0}})),
+    );
+    reconcile(Arc::new(p.clone()), ctx)
+        .await
+        .expect("reconcile");
+    let requests = server.requests();
+    let patches: Vec<&mock::Recorded> = requests
+        .iter()
+        .filter(|r| r.route() == "/api/v1/nodes/n1")
+        .collect();
+    assert_eq!(patches.len(), 2, "{:?}", lines(&server));
+    assert_eq!(patches[0].body["spec"]["unschedulable"], true);
+    assert_eq!(
+        patches[1].body,
+        json!({"metadata": {"annotations": {crate::gate::DRAINED: crate::suc::job_name("k3r", "n1", &hash(&bare))}}})
+    );
+    // Open: nothing more until the Job finishes.
+    let (client, server) = mock::client(api);
+    let (ctx, mut caches) = context(client);
+    let marked = json!({"metadata": {"annotations": {
+        crate::gate::DRAINED: crate::suc::job_name("k3r", "n1", &hash(&bare)),
+        "upgrade.k3r.io/cordoned-by": "system-upgrade/k3r"}},
+        "spec": {"unschedulable": true}});
+    add(&mut caches.nodes, node("n1", selected("n1"), marked));
+    add(&mut caches.jobs, gated_job_json(&p, "n1", 1));
+    add(
+        &mut caches.pods,
+        gated_pod(json!({"terminated": {"exitCode": 0}})),
+    );
+    reconcile(Arc::new(p), ctx).await.expect("reconcile");
+    assert!(lines(&server).is_empty(), "{:?}", lines(&server));
+}
+
 #[tokio::test]
 async fn a_completed_job_labels_its_node_and_uncordons_only_what_the_plan_cordoned() {
     let (client, server) = mock::client(api);
@@ -294,7 +424,7 @@ async fn a_completed_job_labels_its_node_and_uncordons_only_what_the_plan_cordon
     assert_eq!(node_patches[0].route(), "/api/v1/nodes/n1");
     assert_eq!(
         node_patches[0].body,
-        json!({"metadata": {"annotations": {"upgrade.k3r.io/cordoned-by": null}}, "spec": {"unschedulable": null}})
+        json!({"metadata": {"annotations": {"upgrade.k3r.io/cordoned-by": null, "upgrade.k3r.io/drained-for": null}}, "spec": {"unschedulable": null}})
     );
     assert_eq!(
         node_patches[1].body,

@@ -59,7 +59,7 @@ fn the_job_is_shaped_as_sucs() {
     );
     assert_eq!(annotations["team"], "ops");
     assert!(!annotations.contains_key("upgrade.cattle.io/digest"));
-    let spec = job.spec.expect("spec");
+    let spec = job.spec.clone().expect("spec");
     assert_eq!(spec.parallelism, Some(0), "paused until applying");
     assert_eq!(spec.backoff_limit, Some(2));
     assert_eq!(spec.active_deadline_seconds, Some(600));
@@ -84,15 +84,28 @@ fn the_job_is_shaped_as_sucs() {
         tolerations[0].key.as_deref(),
         Some("node.kubernetes.io/unschedulable")
     );
-    // Prepare, then upgrade — no kubectl drain container (the controller
-    // drains through the API).
+    // Prepare, then the drain (SUC's order) — not kubectl: a gate that
+    // waits for the controller's drain through the API — then upgrade.
     let init = pod.init_containers.expect("init");
-    assert_eq!(init.len(), 1);
+    assert_eq!(init.len(), 2);
     assert_eq!(init[0].name, "prepare");
     assert_eq!(
         init[0].image.as_deref(),
         Some("rancher/k3s-upgrade:v1.35.8-k3s1")
     );
+    assert_eq!(init[1].name, "drain");
+    assert_eq!(init[1].image.as_deref(), Some(crate::gate::IMAGE));
+    assert_eq!(
+        init[1].args.clone().expect("args"),
+        [
+            "upgrade-gate",
+            "--node",
+            "$(SYSTEM_UPGRADE_NODE_NAME)",
+            "--job",
+            "apply-k3s-agent-on-worker-1-with-abc123"
+        ]
+    );
+    assert!(crate::gate::gated(&job));
     let upgrade = &pod.containers[0];
     assert_eq!(upgrade.name, "upgrade");
     assert_eq!(
@@ -182,4 +195,32 @@ fn images_get_the_version_as_tag_only_when_they_have_none() {
     ] {
         assert_eq!(with_latest_tag(image, "v1"), expected, "{image}");
     }
+}
+
+#[test]
+fn only_a_prepare_step_with_a_cordon_or_drain_is_gated() {
+    let mut plan = agent_plan();
+    plan.spec.drain = None;
+    plan.spec.cordon = Some(true);
+    let job = new_job(&plan, &worker(), &input(false));
+    let init = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.init_containers.clone())
+        .expect("init");
+    assert_eq!(
+        init.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["prepare", "cordon"]
+    );
+    plan.spec.cordon = None;
+    let job = new_job(&plan, &worker(), &input(false));
+    assert!(!crate::gate::gated(&job), "nothing to wait for");
+    plan.spec.cordon = Some(true);
+    plan.spec.prepare = None;
+    let job = new_job(&plan, &worker(), &input(false));
+    assert!(
+        !crate::gate::gated(&job),
+        "no prepare: cordoned before it runs"
+    );
 }

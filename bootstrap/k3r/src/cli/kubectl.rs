@@ -14,7 +14,10 @@ pub struct KubectlArgs {
 pub fn run(args: KubectlArgs) -> anyhow::Result<()> {
     let kube = super::host::kube_binary(Some(std::path::Path::new("/var/lib/k3r")))?;
     let mut command = std::process::Command::new(&kube);
-    command.arg("kubectl").args(&args.args);
+    command.arg("kubectl").args(&args.args).env(
+        k3r_version::KUBE_BUILD_METADATA_ENV,
+        k3r_version::kube_build_metadata(),
+    );
     if std::env::var_os("KUBECONFIG").is_none() {
         command.env("KUBECONFIG", "/etc/k3r/k3r.yaml");
     }

@@ -6,6 +6,7 @@ mod configfile;
 mod datastore;
 mod host;
 mod image;
+mod in_cluster;
 mod killall;
 mod kubectl;
 mod node_flags;
@@ -15,6 +16,7 @@ mod server;
 mod svclb;
 mod switch;
 mod token;
+mod upgrade_gate;
 mod upgrade_image;
 mod upgrade_node;
 
@@ -56,6 +58,8 @@ enum Command {
     UpgradeNode(upgrade_node::UpgradeNodeArgs),
     /// Wait until a Plan is complete (the prepare step of SUC's agent Plans)
     Prepare(prepare::PrepareArgs),
+    /// Wait until the Plan controller has cordoned and drained this node for a Job (its gate after prepare)
+    UpgradeGate(upgrade_gate::UpgradeGateArgs),
     /// Watch an upgrade's switch and roll it back if it fails (internal)
     #[command(name = "__switch-watch", hide = true)]
     SwitchWatch(switch::WatchArgs),
@@ -134,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Svclb(args) => svclb::run(args),
         Command::UpgradeNode(args) => upgrade_node::run(args),
         Command::Prepare(args) => prepare::run(args),
+        Command::UpgradeGate(args) => upgrade_gate::run(args),
         Command::SwitchWatch(args) => switch::watch(args),
     }
 }

@@ -33,8 +33,8 @@ pub struct OperatorsArgs {
     /// that enforced them (node mode; `k3r server --disable-network-policy`)
     #[arg(long, requires = "node")]
     disable_network_policy: bool,
-    /// Image the svclb pods run `k3r svclb` from (k3r's own)
-    #[arg(long, default_value_t = k3r_images::operators_image())]
+    /// Image the svclb pods run `k3r svclb` from (each node's own k3r)
+    #[arg(long, default_value = k3r_images::NODE_OPERATORS_IMAGE)]
     svclb_image: String,
 }
 

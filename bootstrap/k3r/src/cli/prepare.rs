@@ -40,11 +40,7 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
             .map(|ns| ns.trim().to_string())
             .with_context(|| format!("reading {NAMESPACE_FILE} (or pass --namespace)"))?,
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
-    runtime.block_on(async {
-        let client = k3r_kube_client::infer()
-            .await
-            .context("connecting to the Kubernetes API")?;
+    super::in_cluster::with_client(|client| async move {
         let plans: Api<Plan> = Api::namespaced(client, &namespace);
         loop {
             match plans.get_opt(&args.plan).await {

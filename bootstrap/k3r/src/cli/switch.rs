@@ -115,8 +115,14 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
         }
         let _ = kill(pid, Signal::SIGKILL);
     }
-    // Gone: start the previous k3r again, as it was started.
+    // Gone: start the previous k3r again, as it was started — unless a
+    // service manager runs k3r, which restarts it (now from the restored
+    // binary) by itself; a second k3r beside its restart would fight it.
     k3r_server::cleanup::stop_components(&args.data_dir);
+    if let Some(manager) = service_manager(|name| std::env::var_os(name).is_some()) {
+        tracing::warn!(node = %args.node, version = %request.from, manager, "previous k3r restored; its service manager starts it again");
+        return Ok(());
+    }
     let (program, rest) = args
         .command
         .split_first()
@@ -137,4 +143,26 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
         .with_context(|| format!("starting {}", exe.display()))?;
     tracing::warn!(node = %args.node, pid = child.id(), version = %request.from, "previous k3r started again");
     Ok(())
+}
+
+/// The service manager k3r runs under, told by what it puts in the
+/// environment of a service (which the watchdog inherits from k3r):
+/// systemd's `INVOCATION_ID`, OpenRC's `RC_SVCNAME`.
+fn service_manager(is_set: impl Fn(&str) -> bool) -> Option<&'static str> {
+    [("INVOCATION_ID", "systemd"), ("RC_SVCNAME", "openrc")]
+        .into_iter()
+        .find(|(variable, _)| is_set(variable))
+        .map(|(_, manager)| manager)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_managers_are_told_by_their_environment() {
+        assert_eq!(service_manager(|v| v == "INVOCATION_ID"), Some("systemd"));
+        assert_eq!(service_manager(|v| v == "RC_SVCNAME"), Some("openrc"));
+        assert_eq!(service_manager(|_| false), None);
+    }
 }

@@ -67,11 +67,7 @@ fn upgrade(args: UpgradeNodeArgs) -> anyhow::Result<()> {
 /// The servers' k3r versions, once none is older than `target` or when
 /// `wait` is over (the policy then refuses).
 fn servers_at(target: &str, wait: Duration) -> anyhow::Result<Vec<String>> {
-    let runtime = tokio::runtime::Runtime::new().context("starting async runtime")?;
-    runtime.block_on(async {
-        let client = k3r_kube_client::infer()
-            .await
-            .context("connecting to the Kubernetes API")?;
+    super::in_cluster::with_client(|client| async move {
         let nodes: Api<Node> = Api::all(client);
         let started = Instant::now();
         loop {

@@ -201,7 +201,23 @@ pub fn per_node_controllers(cluster: &Cluster, nodes: usize) {
             (ready == nodes.to_string() && labelled == nodes).then_some(labels)
         },
     );
-    let pods = cluster.ok(&[
+    let pods = node_operators_pods(
+        cluster,
+        &[],
+        "jsonpath={range .items[*]}{.spec.nodeName}{\"\\n\"}{end}",
+    );
+    let on: std::collections::BTreeSet<&str> = pods.lines().collect();
+    assert_eq!(on.len(), nodes, "one per-node pod per node: {pods}");
+    eprintln!(
+        "E2E: per-node controllers labelled all {nodes} nodes within {:.1} s:\n{labels}",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `kubectl get pods` of the k3r-node-operators DaemonSet, with `extra`
+/// arguments, printed as `output`.
+pub fn node_operators_pods(cluster: &Cluster, extra: &[&str], output: &str) -> String {
+    let mut args = vec![
         "-n",
         "kube-system",
         "get",
@@ -209,12 +225,8 @@ pub fn per_node_controllers(cluster: &Cluster, nodes: usize) {
         "-l",
         "app.kubernetes.io/name=k3r-node-operators",
         "-o",
-        "jsonpath={range .items[*]}{.spec.nodeName}{\"\\n\"}{end}",
-    ]);
-    let on: std::collections::BTreeSet<&str> = pods.lines().collect();
-    assert_eq!(on.len(), nodes, "one per-node pod per node: {pods}");
-    eprintln!(
-        "E2E: per-node controllers labelled all {nodes} nodes within {:.1} s:\n{labels}",
-        started.elapsed().as_secs_f64()
-    );
+        output,
+    ];
+    args.extend_from_slice(extra);
+    cluster.ok(&args)
 }

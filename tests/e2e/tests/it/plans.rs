@@ -1,12 +1,16 @@
 //! The Plan controller on the three-node cluster, with SUC-shaped Plans
 //! whose upgrade step is a busybox script (upgrading k3r itself is
-//! another area): bad Plans are refused with a condition and touch
-//! nothing; a windowed, concurrency-2, cordon-and-drain Plan rolls over
+//! another area): bad Plans (a channel that does not redirect among them)
+//! are refused with a condition and touch nothing; a windowed, concurrency-2, cordon-and-drain Plan rolls over
 //! all three nodes (asserted from the Jobs' times), labels them and leaves
 //! none cordoned; a failing Plan stops at its first node, reports the
 //! failure and releases the node; deleting a Plan mid-rollout leaves no
 //! node cordoned.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
@@ -132,7 +136,65 @@ pub fn plans(shared: &mut Shared) {
     assert_eq!(cordoned(cluster), Vec::<String>::new());
 }
 
+/// An HTTP server on the host that answers 200 to everything: a channel
+/// URL that does not redirect. Stops when dropped.
+struct NotAChannel {
+    url: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NotAChannel {
+    /// Listening on the server node's address, which pods reach.
+    fn start(cluster: &Cluster) -> Self {
+        let ip = cluster.ok(&[
+            "get",
+            "nodes",
+            "-l",
+            "node-role.kubernetes.io/control-plane=true",
+            "-o",
+            "jsonpath={.items[0].status.addresses[?(@.type==\"InternalIP\")].address}",
+        ]);
+        let listener = TcpListener::bind((ip.trim(), 0)).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!(
+            "http://{}/v1-release/channels/stable",
+            listener.local_addr().expect("address")
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let mut buf = [0u8; 4096];
+                        let _ = stream.read(&mut buf);
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        Self {
+            url,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for NotAChannel {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 fn bad_plans_touch_nothing(cluster: &Cluster) {
+    let channel = NotAChannel::start(cluster);
     let cases = [
         (
             "bad-secret",
@@ -167,6 +229,11 @@ fn bad_plans_touch_nothing(cluster: &Cluster) {
                 script("true")
             ),
             "values set can't be empty",
+        ),
+        (
+            "bad-channel",
+            format!("  channel: {}\n{}", channel.url, script("true")),
+            "does not redirect to a version",
         ),
     ];
     for (name, spec, _) in &cases {

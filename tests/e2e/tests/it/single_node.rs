@@ -94,6 +94,7 @@ pub fn api_and_workloads(shared: &mut Shared) {
     assert_eq!(cluster.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
     let version = cluster.ok(&["version"]);
     assert!(version.contains("Server Version: v1.35."), "{version}");
+    assert!(version.contains("+k3r-v"), "{version}");
     let ping = Command::new("curl")
         .args(["-sk", &format!("https://127.0.0.1:{port}/ping")])
         .output()
@@ -105,7 +106,11 @@ pub fn api_and_workloads(shared: &mut Shared) {
         "-o",
         "jsonpath={.items[*].status.nodeInfo.kubeletVersion}",
     ]);
-    assert!(nodes.starts_with("v1.35."), "{nodes}");
+    // The kubelet names the k3r that runs it, as k3s's `+k3s1`.
+    assert!(
+        nodes.starts_with("v1.35.") && nodes.contains("+k3r-v"),
+        "{nodes}"
+    );
     // The server's node has k3s's roles (SUC's server Plans select them).
     let roles = cluster.eventually("the server node's roles", Duration::from_secs(30), || {
         let roles = cluster.ok(&[

@@ -5,9 +5,9 @@
 //!   minor version (`k3r image upgrade --stamp-version`), imported into
 //!   every node's containerd; a server Plan and an agent Plan (SUC's k3s
 //!   example shapes, the agent's with its `prepare` step) upgrade all
-//!   three nodes in place — each node's record
-//!   and `k3r --version` say the new version, its node label too, its
-//!   previous binaries are kept, every pod keeps its UID and restart
+//!   three nodes in place — each node's record, `k3r --version`, node
+//!   label, kubelet version and node operators pod say the new version,
+//!   its previous binaries are kept, every pod keeps its UID and restart
 //!   count, and a Service answers throughout (failures counted);
 //! - an image whose payload cannot start (exits at once) rolls the first
 //!   agent back within the health deadline: the agent runs the old
@@ -132,6 +132,32 @@ fn complete(status: &Value) -> (String, String, String) {
     (text("status"), text("reason"), text("message"))
 }
 
+/// The k3r version the node's k3r-node-operators pod runs (its container
+/// restarts onto the node's own image after the node's switch).
+fn node_operators_version(cluster: &Cluster, node: &str) -> Option<String> {
+    let pod = crate::operators::node_operators_pods(
+        cluster,
+        &["--field-selector", &format!("spec.nodeName={node}")],
+        "jsonpath={.items[0].metadata.name}",
+    );
+    let out = cluster.kubectl(&[
+        "-n",
+        "kube-system",
+        "exec",
+        pod.trim(),
+        "--",
+        "/usr/local/bin/k3r",
+        "--version",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success().then(|| {
+        text.split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
 fn node_label(cluster: &Cluster, node: &str) -> String {
     cluster
         .ok(&[
@@ -248,6 +274,29 @@ pub fn upgrade(shared: &mut Shared) {
             node_label(cluster, node),
             new,
             "{node}'s k3r.io/version label"
+        );
+        // What `kubectl get nodes -o wide` shows in its VERSION column.
+        let kubelet = cluster.ok(&[
+            "get",
+            "node",
+            node,
+            "-o",
+            "jsonpath={.status.nodeInfo.kubeletVersion}",
+        ]);
+        assert!(
+            kubelet.ends_with(&format!("+k3r-{new}")),
+            "{node}'s kubeletVersion {kubelet}"
+        );
+    }
+    for (node, _) in &nodes {
+        cluster.eventually(
+            &format!("{node}'s node operators on {new}"),
+            Duration::from_secs(120),
+            || {
+                (node_operators_version(cluster, node).as_deref()
+                    == Some(new.trim_start_matches('v')))
+                .then_some(())
+            },
         );
     }
     // Job start to the node's new boot, per node.
