@@ -2,6 +2,7 @@
 //! the crate that implements it.
 
 mod agent;
+mod check_config;
 mod configfile;
 mod datastore;
 mod host;
@@ -50,6 +51,8 @@ enum Command {
     Operators(operators::OperatorsArgs),
     /// Stop k3r and everything it started; remove its mounts, interfaces and iptables chains
     Killall(killall::KillallArgs),
+    /// Check that this host's kernel and cgroups have what k3r needs
+    CheckConfig(check_config::CheckConfigArgs),
     /// Create, list and delete bootstrap tokens for joining agents
     Token(token::TokenArgs),
     /// Forward a LoadBalancer Service's port (what svclb pods run)
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Datastore(args) => datastore::run(args),
         Command::Image(args) => image::run(args),
         Command::Killall(args) => killall::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
         Command::Operators(args) => operators::run(args),
         Command::Token(args) => token::run(args),
         Command::Svclb(args) => svclb::run(args),

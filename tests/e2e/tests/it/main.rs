@@ -10,6 +10,7 @@ mod addons;
 mod agents;
 mod bench_netpol;
 mod bench_servicelb;
+mod check_config;
 mod cluster;
 mod helm_chart;
 mod helm_features;
@@ -54,6 +55,10 @@ fn main() {
             server_bad_input::bad_agent_flags_are_refused_with_one_clear_line,
         ),
         standalone("sockets::detector_sees_nagle", sockets::detector_sees_nagle),
+        standalone(
+            "check_config::this_host_passes_and_a_bare_kernel_is_named",
+            check_config::this_host_passes_and_a_bare_kernel_is_named,
+        ),
         area("cluster::single_node", single_node::api_and_workloads),
         area("cluster::coredns", addons::coredns),
         area("cluster::addons", addons::addons),
