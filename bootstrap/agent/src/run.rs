@@ -106,6 +106,7 @@ pub async fn run(
     config: AgentConfig,
     shutdown: impl Future<Output = Shutdown>,
 ) -> Result<Shutdown, AgentError> {
+    k3r_node::host::kernel_check().map_err(AgentError::Config)?;
     let started = Instant::now();
     let mut running = Running {
         node: k3r_node::Node::default(),

@@ -97,6 +97,28 @@ pub fn find_kernel_config(candidates: &[PathBuf]) -> Result<(PathBuf, KernelConf
     Err(Error::NoKernelConfig(tried.join(", ")))
 }
 
+/// The running kernel's release (`uname -r`).
+pub fn this_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| r.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Names the kernel config a start's preflight reads instead of the
+/// running kernel's (as `k3r check-config --kernel-config`).
+pub const KERNEL_CONFIG_ENV: &str = "K3R_KERNEL_CONFIG";
+
+/// The required features this host lacks, for a start's preflight; None
+/// when no kernel config can be read (nothing to go by).
+pub fn missing_on_this_host() -> Option<Vec<String>> {
+    let candidates = match std::env::var_os(KERNEL_CONFIG_ENV) {
+        Some(path) => vec![PathBuf::from(path)],
+        None => kernel_config_candidates(&this_release()),
+    };
+    let (_, kernel) = find_kernel_config(&candidates).ok()?;
+    Some(check(&kernel, &Host::read()).missing)
+}
+
 /// The outcome: the printed report and how many required features are
 /// missing.
 pub struct Report {

@@ -5,6 +5,30 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, NodePaths};
 
+/// Set to skip [`kernel_check`] (a kernel that has a feature under
+/// another option than the one k3r looks for).
+pub const SKIP_KERNEL_CHECK_ENV: &str = "K3R_SKIP_KERNEL_CHECK";
+
+/// Preflight of a server or agent start: the kernel has what k3r needs
+/// (`k3r check-config`), when its build config can be read; else one
+/// line naming what is missing.
+pub fn kernel_check() -> Result<(), String> {
+    if std::env::var_os(SKIP_KERNEL_CHECK_ENV).is_some() {
+        return Ok(());
+    }
+    kernel_verdict(k3r_check_config::missing_on_this_host())
+}
+
+fn kernel_verdict(missing: Option<Vec<String>>) -> Result<(), String> {
+    match missing {
+        Some(missing) if !missing.is_empty() => Err(format!(
+            "this kernel lacks what k3r needs: {} (`k3r check-config` lists everything; {SKIP_KERNEL_CHECK_ENV}=1 starts anyway)",
+            missing.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Mount propagation, forwarding and bridge netfilter, as kubelet and
 /// kube-proxy expect them.
 pub fn prepare_host() -> Result<(), Error> {
@@ -75,4 +99,24 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join(program))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_lacking_features_stops_the_start_with_one_line() {
+        assert_eq!(kernel_verdict(None), Ok(()), "no config: nothing to go by");
+        assert_eq!(kernel_verdict(Some(Vec::new())), Ok(()));
+        let refused = kernel_verdict(Some(vec![
+            "CONFIG_VXLAN".into(),
+            "cgroup controller pids".into(),
+        ]))
+        .expect_err("refused");
+        assert!(refused.starts_with(
+            "this kernel lacks what k3r needs: CONFIG_VXLAN, cgroup controller pids ("
+        ));
+        assert!(!refused.contains('\n'));
+    }
 }

@@ -12,6 +12,7 @@ pub fn preflight(config: &ServerConfig) -> Result<(), Error> {
         return Err(Error::Config("k3r server must run as root".into()));
     }
     check_networks(config)?;
+    k3r_node::host::kernel_check().map_err(Error::Config)?;
     if !config.kube_binary.is_file() {
         return Err(Error::Config(format!(
             "k3r-kube not found at {} (build it with scripts/build-kube, or set K3R_KUBE)",

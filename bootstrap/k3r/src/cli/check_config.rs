@@ -15,12 +15,7 @@ pub struct CheckConfigArgs {
 pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
     let candidates = match args.kernel_config {
         Some(path) => vec![path],
-        None => {
-            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|r| r.trim().to_string())
-                .unwrap_or_default();
-            k3r_check_config::kernel_config_candidates(&release)
-        }
+        None => k3r_check_config::kernel_config_candidates(&k3r_check_config::this_release()),
     };
     let (path, kernel) = k3r_check_config::find_kernel_config(&candidates)?;
     println!("info: reading kernel config from {} ...\n", path.display());

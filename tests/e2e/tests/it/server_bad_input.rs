@@ -63,6 +63,21 @@ pub fn bad_configuration_is_refused_with_one_clear_line() {
     let port = taken.local_addr().expect("addr").port().to_string();
     let line = error_line(&server(&data, &["--https-listen-port", &port], None));
     assert!(line.contains(&format!("port {port}")), "{line}");
+    // A kernel lacking what k3r needs (its config named by
+    // K3R_KERNEL_CONFIG, as `k3r check-config --kernel-config`).
+    let bare = dir.path().join("kernel-config");
+    std::fs::write(&bare, "CONFIG_NAMESPACES=y\n# CONFIG_VXLAN is not set\n").expect("config");
+    let out = Command::new(k3r_binary())
+        .args(["server", "--config=/nonexistent/k3r.yaml", "--data-dir"])
+        .arg(&data)
+        .env("K3R_KERNEL_CONFIG", &bare)
+        .output()
+        .expect("k3r");
+    let line = error_line(&out);
+    assert!(
+        line.contains("this kernel lacks what k3r needs: ") && line.contains("CONFIG_VXLAN"),
+        "{line}"
+    );
     // containerd missing from PATH.
     let out = Command::new(k3r_binary())
         .args(["server", "--config=/nonexistent/k3r.yaml", "--data-dir"])
@@ -133,6 +148,20 @@ pub fn bad_agent_flags_are_refused_with_one_clear_line() {
         assert!(line.contains(expected), "{args:?}: {line}");
     }
     assert!(!data.exists(), "nothing written for refused flags");
+    let bare = dir.path().join("kernel-config");
+    std::fs::write(&bare, "# CONFIG_VXLAN is not set\n").expect("config");
+    let out = Command::new(k3r_binary())
+        .args(["agent", "--config=/nonexistent/k3r.yaml", "--data-dir"])
+        .arg(&data)
+        .args(["--server=https://127.0.0.1:1", "--token=secret"])
+        .env("K3R_KERNEL_CONFIG", &bare)
+        .output()
+        .expect("k3r agent");
+    let line = error_line(&out);
+    assert!(
+        line.contains("this kernel lacks what k3r needs: "),
+        "{line}"
+    );
 
     // An unreachable server is retried, not fatal; SIGTERM still stops it.
     let mut waiting = Command::new(k3r_binary())
