@@ -11,7 +11,7 @@
 
 use k3r_crds::Plan;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Container, EnvVar, Node, Pod, SecurityContext};
+use k8s_openapi::api::core::v1::{Container, Node, Pod, SecurityContext};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
@@ -46,17 +46,10 @@ pub fn container(plan: &Plan, job: &str) -> Container {
             "--job".into(),
             job.into(),
         ]),
-        env: Some(vec![EnvVar {
-            name: "SYSTEM_UPGRADE_NODE_NAME".into(),
-            value_from: Some(k8s_openapi::api::core::v1::EnvVarSource {
-                field_ref: Some(k8s_openapi::api::core::v1::ObjectFieldSelector {
-                    field_path: "spec.nodeName".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }]),
+        env: Some(vec![crate::job::field_env(
+            "SYSTEM_UPGRADE_NODE_NAME",
+            "spec.nodeName",
+        )]),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -75,9 +68,10 @@ pub fn gated(job: &Job) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.image.as_deref() == Some(IMAGE)))
 }
 
-/// Whether the node is marked drained for `job`.
-pub fn open(node: &Node, job: &Job) -> bool {
-    node.annotations().get(DRAINED) == Some(&job.name_any())
+/// Whether the node is marked drained for the Job named `job` (the
+/// controller asks, and so does the gate itself).
+pub fn open(node: &Node, job: &str) -> bool {
+    node.annotations().get(DRAINED).is_some_and(|j| j == job)
 }
 
 /// Whether a live pod of `job` (among `pods`) finished its prepare step.
@@ -108,4 +102,20 @@ pub async fn mark(client: &Client, node: &Node, job: &Job) -> Result<(), kube::E
         .await?;
     tracing::info!(node = %node.name_any(), job = %job.name_any(), "node drained: the upgrade may run");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_opens_for_its_own_job_only() {
+        let node = |annotations: serde_json::Value| -> Node {
+            serde_json::from_value(json!({"metadata": {"name": "n1", "annotations": annotations}}))
+                .expect("node")
+        };
+        assert!(open(&node(json!({DRAINED: "apply-a"})), "apply-a"));
+        assert!(!open(&node(json!({DRAINED: "apply-b"})), "apply-a"));
+        assert!(!open(&node(json!({})), "apply-a"));
+    }
 }

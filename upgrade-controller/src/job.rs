@@ -68,7 +68,7 @@ pub fn with_latest_tag(image: &str, tag: &str) -> String {
     format!("{familiar}:{tag}")
 }
 
-fn field_env(name: &str, path: &str) -> EnvVar {
+pub(crate) fn field_env(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {

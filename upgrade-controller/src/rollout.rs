@@ -80,6 +80,15 @@ impl<'a> Pass<'a> {
         self.next = Some(self.next.map_or(wait, |n| n.min(wait)));
     }
 
+    /// `type_=False/Error` with `message`, and a Warning Event
+    /// `reason` ("{doing}: {message}") when that is news.
+    fn fail(&mut self, type_: &str, reason: &'static str, doing: &str, message: &str) {
+        if !self.is(type_, "False") || self.message(type_) != Some(message) {
+            self.event(Type::Warning, reason, format!("{doing}: {message}"));
+        }
+        self.set(type_, "False", "Error", message);
+    }
+
     fn not_ready(&mut self) {
         self.set(COMPLETE, "False", "NotReady", NOT_READY);
     }
@@ -146,17 +155,9 @@ enum Resolved {
     Refused(String),
 }
 
-/// The latest version, or None when it cannot be had (the condition says
-/// why).
+/// The latest version, or why it cannot be had (the LatestResolved
+/// condition says so too).
 async fn resolve(ctx: &Context, pass: &mut Pass<'_>) -> Resolved {
-    match latest_version(ctx, pass).await {
-        Ok(Some(latest)) => Resolved::Latest(latest),
-        Ok(None) => Resolved::Unresolved,
-        Err(refused) => Resolved::Refused(refused),
-    }
-}
-
-async fn latest_version(ctx: &Context, pass: &mut Pass<'_>) -> Result<Option<String>, String> {
     let plan = pass.plan;
     let previous = pass.status.latest_version.clone().unwrap_or_default();
     let (latest, reason) =
@@ -171,13 +172,13 @@ async fn latest_version(ctx: &Context, pass: &mut Pass<'_>) -> Result<Option<Str
                 && let Some(wait) = jobs::remaining(polled, CHANNEL_POLL, Timestamp::now())
             {
                 pass.after(wait);
-                return Ok(Some(previous));
+                return Resolved::Latest(previous);
             }
             match channel::resolve(url, &previous, &ctx.cluster_id).await {
                 Ok(version) => {
                     let latest = suc::munge_version(&version);
                     if let Some(problem) = validate::tag_problem(&latest) {
-                        return Ok(unresolved(pass, format!("channel {url}: {problem}")));
+                        return unresolved(pass, format!("channel {url}: {problem}"));
                     }
                     pass.after(CHANNEL_POLL);
                     // Polling time, for the interval, even when nothing changed.
@@ -194,12 +195,12 @@ async fn latest_version(ctx: &Context, pass: &mut Pass<'_>) -> Result<Option<Str
                 Err(err) if err.refused() => {
                     let message = err.to_string();
                     unresolved(pass, message.clone());
-                    return Err(message);
+                    return Resolved::Refused(message);
                 }
-                Err(err) => return Ok(unresolved(pass, err.to_string())),
+                Err(err) => return unresolved(pass, err.to_string()),
             }
         } else {
-            return Ok(unresolved(pass, UNRESOLVABLE.into()));
+            return unresolved(pass, UNRESOLVABLE.into());
         };
     if !pass.is(RESOLVED, "True") || previous != latest {
         let from = if reason == "Version" {
@@ -216,35 +217,31 @@ async fn latest_version(ctx: &Context, pass: &mut Pass<'_>) -> Result<Option<Str
     }
     pass.status.latest_version = Some(latest.clone());
     pass.set(RESOLVED, "True", reason, "");
-    Ok(Some(latest))
+    Resolved::Latest(latest)
 }
 
 /// `Validated=False` with `message`, an Event when it is news, no Job.
 async fn refuse(ctx: &Context, mut pass: Pass<'_>, message: String) -> Result<Next, Error> {
-    if !pass.is(VALIDATED, "False") || pass.message(VALIDATED) != Some(message.as_str()) {
-        pass.event(
-            Type::Warning,
-            "ValidateFailed",
-            format!("Failed to validate plan: {message}"),
-        );
-    }
-    pass.set(VALIDATED, "False", "Error", &message);
+    pass.fail(
+        VALIDATED,
+        "ValidateFailed",
+        "Failed to validate plan",
+        &message,
+    );
     pass.status.last_error = Some(message);
     pass.not_ready();
     pass.finish(ctx).await
 }
 
-fn unresolved(pass: &mut Pass<'_>, message: String) -> Option<String> {
-    if !pass.is(RESOLVED, "False") || pass.message(RESOLVED) != Some(message.as_str()) {
-        pass.event(
-            Type::Warning,
-            "ResolveFailed",
-            format!("Failed to resolve latest version: {message}"),
-        );
-    }
-    pass.set(RESOLVED, "False", "Error", &message);
+fn unresolved(pass: &mut Pass<'_>, message: String) -> Resolved {
+    pass.fail(
+        RESOLVED,
+        "ResolveFailed",
+        "Failed to resolve latest version",
+        &message,
+    );
     pass.after(CHANNEL_RETRY);
-    None
+    Resolved::Unresolved
 }
 
 pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Next, Error> {
@@ -254,24 +251,20 @@ pub async fn apply(ctx: &Context, plan: &Plan) -> Result<Next, Error> {
         return refuse(ctx, pass, invalid.to_string()).await;
     }
     // Valid once its channel, if any, answers as one.
-    let latest = match resolve(ctx, &mut pass).await {
-        Resolved::Refused(message) => return refuse(ctx, pass, message).await,
-        resolved => {
-            if !pass.is(VALIDATED, "True") {
-                // Before the resolution's own, as SUC tells them.
-                pass.events
-                    .insert(0, (Type::Normal, "Validated", "Plan is valid".into()));
-            }
-            pass.set(VALIDATED, "True", "PlanIsValid", "");
-            match resolved {
-                Resolved::Latest(latest) => latest,
-                _ => {
-                    pass.status.last_error = pass.message(RESOLVED).map(String::from);
-                    pass.not_ready();
-                    return pass.finish(ctx).await;
-                }
-            }
-        }
+    let resolved = resolve(ctx, &mut pass).await;
+    if let Resolved::Refused(message) = resolved {
+        return refuse(ctx, pass, message).await;
+    }
+    if !pass.is(VALIDATED, "True") {
+        // Before the resolution's own, as SUC tells them.
+        pass.events
+            .insert(0, (Type::Normal, "Validated", "Plan is valid".into()));
+    }
+    pass.set(VALIDATED, "True", "PlanIsValid", "");
+    let Resolved::Latest(latest) = resolved else {
+        pass.status.last_error = pass.message(RESOLVED).map(String::from);
+        pass.not_ready();
+        return pass.finish(ctx).await;
     };
     let hash = latest_hash(plan, &latest, &secrets);
     pass.status.latest_hash = Some(hash.clone());
@@ -574,33 +567,29 @@ async fn roll(ctx: &Context, pass: &mut Pass<'_>, latest: &str, hash: &str) -> R
         for node in &selected {
             let name = suc::job_name(&plan.name_any(), &node.name_any(), hash);
             let in_turn = before.contains(&job::hostname(node));
-            match kept.get(&name) {
-                None => create_job(ctx, plan, node, latest, hash).await?,
+            let Some(existing) = kept.get(&name) else {
+                create_job(ctx, plan, node, latest, hash).await?;
+                continue;
+            };
+            if !in_turn {
+                continue;
+            }
+            let state = jobs::state(existing);
+            let gated = gate::gated(existing);
+            if state == JobState::Paused && gated {
                 // A gated Job runs its prepare step before the cordon.
-                Some(existing)
-                    if in_turn
-                        && jobs::state(existing) == JobState::Paused
-                        && gate::gated(existing) =>
-                {
+                unpause(ctx, existing).await?;
+            } else if state == JobState::Paused {
+                if cordon_and_drain(ctx, pass, node).await? {
                     unpause(ctx, existing).await?;
                 }
-                Some(existing) if in_turn && jobs::state(existing) == JobState::Paused => {
-                    if cordon_and_drain(ctx, pass, node).await? {
-                        unpause(ctx, existing).await?;
-                    }
-                }
-                Some(existing)
-                    if in_turn
-                        && jobs::state(existing) == JobState::Running
-                        && gate::gated(existing)
-                        && !gate::open(node, existing)
-                        && gate::prepared(&ctx.pods.state(), existing) =>
-                {
-                    if cordon_and_drain(ctx, pass, node).await? {
-                        gate::mark(&ctx.client, node, existing).await?;
-                    }
-                }
-                Some(_) => {}
+            } else if state == JobState::Running
+                && gated
+                && !gate::open(node, &existing.name_any())
+                && gate::prepared(&ctx.pods.state(), existing)
+                && cordon_and_drain(ctx, pass, node).await?
+            {
+                gate::mark(&ctx.client, node, existing).await?;
             }
         }
         // Jobs running out of turn go, as in SUC.

@@ -38,6 +38,20 @@ const fn required(options: &'static [&'static str], why: &'static str) -> Featur
     }
 }
 
+/// Required only with cgroup v2 (`unified`) or only without.
+const fn required_on(
+    unified: bool,
+    options: &'static [&'static str],
+    why: &'static str,
+) -> Feature {
+    Feature {
+        options,
+        need: Need::Required,
+        only_on: Some(unified),
+        why,
+    }
+}
+
 const fn optional(options: &'static [&'static str], why: &'static str) -> Feature {
     Feature {
         options,
@@ -55,18 +69,12 @@ pub const FEATURES: &[Feature] = &[
     required(&["UTS_NS"], "containers"),
     required(&["CGROUPS"], "containers"),
     required(&["CGROUP_CPUACCT"], "kubelet's CPU accounting"),
-    Feature {
-        options: &["CGROUP_DEVICE"],
-        need: Need::Required,
-        only_on: Some(false),
-        why: "runc's device rules on cgroup v1",
-    },
-    Feature {
-        options: &["CGROUP_BPF"],
-        need: Need::Required,
-        only_on: Some(true),
-        why: "runc's device rules on cgroup v2",
-    },
+    required_on(
+        false,
+        &["CGROUP_DEVICE"],
+        "runc's device rules on cgroup v1",
+    ),
+    required_on(true, &["CGROUP_BPF"], "runc's device rules on cgroup v2"),
     required(&["CGROUP_FREEZER"], "runc pausing and killing containers"),
     required(&["CGROUP_SCHED"], "CPU requests and limits"),
     required(&["CPUSETS"], "kubelet's cpuset cgroups"),

@@ -62,8 +62,17 @@ impl KernelConfig {
     }
 }
 
+/// Where to read a kernel config: `given`, else where the running
+/// kernel's may be.
+pub fn kernel_config_candidates(given: Option<PathBuf>) -> Vec<PathBuf> {
+    match given {
+        Some(path) => vec![path],
+        None => default_candidates(&this_release()),
+    }
+}
+
 /// Where the running kernel's config may be, in k3s's script's order.
-pub fn kernel_config_candidates(release: &str) -> Vec<PathBuf> {
+fn default_candidates(release: &str) -> Vec<PathBuf> {
     vec![
         PathBuf::from("/proc/config.gz"),
         PathBuf::from(format!("/boot/config-{release}")),
@@ -98,7 +107,7 @@ pub fn find_kernel_config(candidates: &[PathBuf]) -> Result<(PathBuf, KernelConf
 }
 
 /// The running kernel's release (`uname -r`).
-pub fn this_release() -> String {
+fn this_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|r| r.trim().to_string())
         .unwrap_or_default()
@@ -111,11 +120,8 @@ pub const KERNEL_CONFIG_ENV: &str = "K3R_KERNEL_CONFIG";
 /// The required features this host lacks, for a start's preflight; None
 /// when no kernel config can be read (nothing to go by).
 pub fn missing_on_this_host() -> Option<Vec<String>> {
-    let candidates = match std::env::var_os(KERNEL_CONFIG_ENV) {
-        Some(path) => vec![PathBuf::from(path)],
-        None => kernel_config_candidates(&this_release()),
-    };
-    let (_, kernel) = find_kernel_config(&candidates).ok()?;
+    let given = std::env::var_os(KERNEL_CONFIG_ENV).map(PathBuf::from);
+    let (_, kernel) = find_kernel_config(&kernel_config_candidates(given)).ok()?;
     Some(check(&kernel, &Host::read()).missing)
 }
 
@@ -124,6 +130,11 @@ pub fn missing_on_this_host() -> Option<Vec<String>> {
 pub struct Report {
     pub text: String,
     pub missing: Vec<String>,
+}
+
+/// One line naming the required features a kernel lacks.
+pub fn lacking(missing: &[String]) -> String {
+    format!("this kernel lacks what k3r needs: {}", missing.join(", "))
 }
 
 /// Checks `kernel` and `host` against [`FEATURES`].
@@ -159,11 +170,12 @@ pub fn check(kernel: &KernelConfig, host: &Host) -> Report {
             let shown = match state {
                 State::Enabled => "enabled".to_string(),
                 State::Module => "enabled (as module)".to_string(),
-                State::Missing if need == Need::Required => {
-                    missing.push(feature.name());
+                State::Missing => {
+                    if need == Need::Required {
+                        missing.push(feature.name());
+                    }
                     format!("missing ({})", feature.why)
                 }
-                State::Missing => format!("missing ({})", feature.why),
             };
             let _ = writeln!(text, "- {}: {shown}", feature.name());
         }

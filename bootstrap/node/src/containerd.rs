@@ -114,22 +114,43 @@ async fn ctr_images(paths: &NodePaths, args: &[&str]) -> std::io::Result<std::pr
         .await
 }
 
-/// Imports one image tarball into the k8s.io namespace and pins what it
-/// brought in.
-pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>, Error> {
-    let output = ctr_images(
-        paths,
-        &["import", "--all-platforms", &file.to_string_lossy()],
-    )
-    .await
-    .map_err(|e| Error::Host(format!("ctr: {e}")))?;
+/// `ctr … images <args>` that must succeed; `doing` names it in the error.
+async fn ctr_images_ok(
+    paths: &NodePaths,
+    args: &[&str],
+    doing: impl FnOnce() -> String,
+) -> Result<std::process::Output, Error> {
+    let output = ctr_images(paths, args)
+        .await
+        .map_err(|e| Error::Host(format!("ctr: {e}")))?;
     if !output.status.success() {
         return Err(Error::Host(format!(
-            "importing {}: {}",
-            file.display(),
+            "{}: {}",
+            doing(),
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
+    Ok(output)
+}
+
+/// Pins `reference`, so the kubelet's image garbage collection keeps it.
+async fn pin(paths: &NodePaths, reference: &str) {
+    let _ = ctr_images(
+        paths,
+        &["label", reference, "io.cri-containerd.pinned=pinned"],
+    )
+    .await;
+}
+
+/// Imports one image tarball into the k8s.io namespace and pins what it
+/// brought in.
+pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>, Error> {
+    let output = ctr_images_ok(
+        paths,
+        &["import", "--all-platforms", &file.to_string_lossy()],
+        || format!("importing {}", file.display()),
+    )
+    .await?;
     // ctr prints "unpacking <ref> (<digest>)...done" per image.
     let refs: Vec<String> = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -140,11 +161,7 @@ pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>,
         })
         .collect();
     for reference in &refs {
-        let _ = ctr_images(
-            paths,
-            &["label", reference, "io.cri-containerd.pinned=pinned"],
-        )
-        .await;
+        pin(paths, reference).await;
     }
     Ok(refs)
 }
@@ -152,16 +169,11 @@ pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>,
 /// Points `target` at the image `source` names (replacing what it named),
 /// pinned as imported images are.
 pub async fn tag_image(paths: &NodePaths, source: &str, target: &str) -> Result<(), Error> {
-    let output = ctr_images(paths, &["tag", "--force", source, target])
-        .await
-        .map_err(|e| Error::Host(format!("ctr: {e}")))?;
-    if !output.status.success() {
-        return Err(Error::Host(format!(
-            "tagging {source} as {target}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    let _ = ctr_images(paths, &["label", target, "io.cri-containerd.pinned=pinned"]).await;
+    ctr_images_ok(paths, &["tag", "--force", source, target], || {
+        format!("tagging {source} as {target}")
+    })
+    .await?;
+    pin(paths, target).await;
     Ok(())
 }
 

@@ -22,8 +22,8 @@ pub fn kernel_check() -> Result<(), String> {
 fn kernel_verdict(missing: Option<Vec<String>>) -> Result<(), String> {
     match missing {
         Some(missing) if !missing.is_empty() => Err(format!(
-            "this kernel lacks what k3r needs: {} (`k3r check-config` lists everything; {SKIP_KERNEL_CHECK_ENV}=1 starts anyway)",
-            missing.join(", ")
+            "{} (`k3r check-config` lists everything; {SKIP_KERNEL_CHECK_ENV}=1 starts anyway)",
+            k3r_check_config::lacking(&missing)
         )),
         _ => Ok(()),
     }

@@ -30,10 +30,7 @@ pub fn runs_k3r(node: &Value, metadata: &str) -> bool {
     let version = node["status"]["nodeInfo"]["kubeletVersion"]
         .as_str()
         .unwrap_or_default();
-    match version.split_once("+k3r-") {
-        Some(_) => version.ends_with(&format!("+{metadata}")),
-        None => true,
-    }
+    !version.contains("+k3r-") || version.ends_with(&format!("+{metadata}"))
 }
 
 /// Whether an API timestamp (RFC 3339) is not before `instant` (to the

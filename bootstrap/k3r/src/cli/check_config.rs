@@ -13,19 +13,13 @@ pub struct CheckConfigArgs {
 }
 
 pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
-    let candidates = match args.kernel_config {
-        Some(path) => vec![path],
-        None => k3r_check_config::kernel_config_candidates(&k3r_check_config::this_release()),
-    };
+    let candidates = k3r_check_config::kernel_config_candidates(args.kernel_config);
     let (path, kernel) = k3r_check_config::find_kernel_config(&candidates)?;
     println!("info: reading kernel config from {} ...\n", path.display());
     let report = k3r_check_config::check(&kernel, &k3r_check_config::Host::read());
     print!("{}", report.text);
     if !report.missing.is_empty() {
-        anyhow::bail!(
-            "this kernel lacks what k3r needs: {}",
-            report.missing.join(", ")
-        );
+        anyhow::bail!(k3r_check_config::lacking(&report.missing));
     }
     Ok(())
 }

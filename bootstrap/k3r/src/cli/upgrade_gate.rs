@@ -6,9 +6,8 @@
 use std::time::Duration;
 
 use clap::Args;
-use k3r_upgrade_controller::gate::DRAINED;
+use k3r_upgrade_controller::gate;
 use k8s_openapi::api::core::v1::Node;
-use kube::ResourceExt;
 use kube::api::Api;
 
 #[derive(Args, Debug)]
@@ -21,16 +20,12 @@ pub struct UpgradeGateArgs {
     job: String,
 }
 
-fn open(node: &Node, job: &str) -> bool {
-    node.annotations().get(DRAINED).is_some_and(|j| j == job)
-}
-
 pub fn run(args: UpgradeGateArgs) -> anyhow::Result<()> {
     super::in_cluster::with_client(|client| async move {
         let nodes: Api<Node> = Api::all(client);
         loop {
             match nodes.get_opt(&args.node).await {
-                Ok(Some(node)) if open(&node, &args.job) => {
+                Ok(Some(node)) if gate::open(&node, &args.job) => {
                     println!("node {} is drained for {}", args.node, args.job);
                     return Ok(());
                 }
@@ -38,7 +33,6 @@ pub fn run(args: UpgradeGateArgs) -> anyhow::Result<()> {
                     tracing::info!(node = %args.node, "waiting for the cordon and drain")
                 }
                 Ok(None) => anyhow::bail!("node {} does not exist", args.node),
-                // The API may be away while a server switches.
                 Err(kube::Error::Api(e)) if e.code == 403 => {
                     anyhow::bail!(
                         "the Job's service account may not read node {}: {}",
@@ -46,6 +40,7 @@ pub fn run(args: UpgradeGateArgs) -> anyhow::Result<()> {
                         e.message
                     )
                 }
+                // The API may be away while a server switches.
                 Err(err) => tracing::info!(error = %err, "waiting for the API"),
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -55,27 +50,6 @@ pub fn run(args: UpgradeGateArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn the_gate_opens_for_its_own_job_only() {
-        let node = |annotations: serde_json::Value| -> Node {
-            serde_json::from_value(serde_json::json!({
-                "metadata": {"name": "n1", "annotations": annotations}
-            }))
-            .expect("node")
-        };
-        assert!(open(
-            &node(serde_json::json!({DRAINED: "apply-a"})),
-            "apply-a"
-        ));
-        assert!(!open(
-            &node(serde_json::json!({DRAINED: "apply-b"})),
-            "apply-a"
-        ));
-        assert!(!open(&node(serde_json::json!({})), "apply-a"));
-    }
-
     #[test]
     fn the_gate_image_is_the_node_operators_image() {
         assert_eq!(
