@@ -37,8 +37,8 @@ pub enum AgentError {
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
     pub setup: AgentSetup,
-    pub kube_binary: PathBuf,
-    pub containerd: PathBuf,
+    /// Where the node's programs come from: this k3r's payload, as a rule.
+    pub runtime: k3r_node::programs::Source,
     pub node_ip: IpAddr,
     pub node_external_ip: Option<IpAddr>,
     pub flannel_iface: Option<String>,
@@ -108,6 +108,7 @@ pub async fn run(
 ) -> Result<Shutdown, AgentError> {
     k3r_node::host::kernel_check().map_err(AgentError::Config)?;
     let started = Instant::now();
+    let programs = config.runtime.install(&config.setup.data_dir)?;
     let mut running = Running {
         node: k3r_node::Node::default(),
         load_balancer: None,
@@ -116,13 +117,13 @@ pub async fn run(
     let mut record = record::this_process(
         "agent",
         &config.setup.node_name,
-        &config.kube_binary,
+        &programs.kube(),
         &config.setup.data_dir,
     );
     record::publish(&record);
     let mut shutdown = std::pin::pin!(shutdown);
     let result = tokio::select! {
-        result = boot(&config, &mut running, started) => result,
+        result = boot(&config, &programs, &mut running, started) => result,
         how = &mut shutdown => {
             tracing::info!(?how, "stop requested during startup");
             running.stop(how).await;
@@ -131,7 +132,10 @@ pub async fn run(
         }
     };
     let how = match result {
-        Ok(()) => record.ready_until(shutdown).await,
+        Ok(()) => {
+            k3r_node::programs::clean_up_after_start(&config.setup.data_dir);
+            record.ready_until(shutdown).await
+        }
         Err(ref err) => {
             tracing::error!(error = %err, "agent startup failed; stopping what was started");
             Shutdown::Stop
@@ -178,6 +182,7 @@ fn authority(url: &str) -> String {
 
 async fn boot(
     config: &AgentConfig,
+    programs: &k3r_node::programs::Programs,
     running: &mut Running,
     started: Instant,
 ) -> Result<(), AgentError> {
@@ -212,13 +217,13 @@ async fn boot(
     running.load_balancer = Some(lb);
 
     let (paths, cgroup_root) = config.node_scope();
+    let paths = paths.with_programs(programs);
     let agent_dir = config.agent_dir();
     let node = NodeSpec {
         data_dir: config.setup.data_dir.clone(),
         paths: paths.clone(),
         cgroup_root: cgroup_root.clone(),
-        containerd: config.containerd.clone(),
-        kube_binary: config.kube_binary.clone(),
+        programs: programs.clone(),
         logs: agent_dir.join("logs"),
         kubelet: Kubelet {
             node_name: config.setup.node_name.clone(),

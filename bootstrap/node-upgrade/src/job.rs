@@ -50,7 +50,8 @@ pub struct JobConfig {
     pub node: String,
     /// The host's root as the Job sees it (`/host`).
     pub host_root: PathBuf,
-    /// The image's payload: `k3r`, `k3r-kube` and `version`.
+    /// The image's payload: `k3r` and `version` (and `k3r-kube` for a k3r
+    /// that carries no runtime).
     pub payload: PathBuf,
     pub deadline: Duration,
     /// The k3r versions of the cluster's servers (for an agent).
@@ -114,6 +115,11 @@ pub fn run(config: &JobConfig) -> Result<String, JobError> {
     }
     let mut replaced = Vec::new();
     for (binary, host_path) in [("k3r", &current.exe), ("k3r-kube", &current.kube_binary)] {
+        // A k3r that carries its runtime brings its own k3r-kube: the
+        // image then has none, and the node's extracted one stays.
+        if binary == "k3r-kube" && !config.payload.join(binary).exists() {
+            continue;
+        }
         let dest = on_host(&config.host_root, host_path);
         if install::replace(&dest, &config.payload.join(binary))? == Swapped::Replaced {
             tracing::info!(binary = %host_path.display(), "replaced; the previous one kept as .prev");

@@ -7,45 +7,58 @@ use std::time::{Duration, Instant};
 use crate::process::{Executor, ProcessSpec, Supervised};
 use crate::{Error, NodePaths};
 
-/// containerd's config.toml for this node.
+/// containerd's config.toml for this node (config version 3, containerd
+/// 2.x), naming the node's own runc and CNI plugins and the registry
+/// hosts dir (`certs.d`, from registries.yaml).
 pub fn config(paths: &NodePaths) -> String {
     format!(
-        r#"version = 2
+        r#"version = 3
 root = "{root}"
 state = "{state}"
 
 [grpc]
   address = "{socket}"
 
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{pause}"
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "{pause}"
+
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = "{hosts}"
+
+[plugins.'io.containerd.cri.v1.runtime']
   # Firecracker-style sandboxes refuse negative oom_score_adj.
   restrict_oom_score_adj = true
   enable_unprivileged_ports = true
   enable_unprivileged_icmp = true
 
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  snapshotter = "overlayfs"
+[plugins.'io.containerd.cri.v1.runtime'.containerd]
   default_runtime_name = "runc"
 
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
 
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = false
+  BinaryName = "{runc}"
   # runc's state next to this containerd's, not the host-wide default.
-  Root = "{runc}"
+  Root = "{runc_root}"
 
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "/usr/lib/cni"
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = ["{cni_bin}"]
   conf_dir = "{cni}"
 "#,
         root = paths.containerd_root().display(),
         state = paths.containerd_state().display(),
         socket = paths.containerd_socket().display(),
         pause = k3r_images::PAUSE_IMAGE,
+        hosts = paths.registry_hosts().display(),
+        runc = paths.program("runc").display(),
+        runc_root = paths.containerd_state().join("runc").display(),
+        cni_bin = paths.bin.display(),
         cni = paths.cni_conf_dir().display(),
-        runc = paths.containerd_state().join("runc").display(),
     )
 }
 
@@ -61,14 +74,29 @@ pub fn launch(
     std::fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
     let conf = dir.join("config.toml");
     std::fs::write(&conf, config(paths)).map_err(|e| Error::Io(conf.clone(), e))?;
+    let crictl = crate::crictl_config(&paths.agent_dir);
+    let endpoint = format!("unix://{}", paths.containerd_socket().display());
+    std::fs::write(
+        &crictl,
+        format!("runtime-endpoint: {endpoint}\nimage-endpoint: {endpoint}\n"),
+    )
+    .map_err(|e| Error::Io(crictl.clone(), e))?;
     Ok(executor.start(ProcessSpec {
         name: "containerd".into(),
         program,
         args: vec!["--config".into(), conf.display().to_string()],
-        env: crate::process::go_env(),
+        env: with_programs_first(crate::process::go_env(), &paths.bin),
         cwd: None,
         log,
     }))
+}
+
+/// `env` with `PATH` naming `bin` first: containerd finds its shim there
+/// before any the host has.
+fn with_programs_first(mut env: Vec<(String, String)>, bin: &Path) -> Vec<(String, String)> {
+    let host = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    env.push(("PATH".into(), format!("{}:{host}", bin.display())));
+    env
 }
 
 /// Waits for a launched containerd to answer, then imports k3r's and the
@@ -81,7 +109,7 @@ pub async fn ready(paths: &NodePaths) -> Result<(), Error> {
 pub async fn wait(paths: &NodePaths, timeout: Duration) -> Result<(), Error> {
     let deadline = Instant::now() + timeout;
     loop {
-        let ok = tokio::process::Command::new("ctr")
+        let ok = tokio::process::Command::new(paths.program("ctr"))
             .args([
                 "-a",
                 &paths.containerd_socket().to_string_lossy(),
@@ -105,7 +133,7 @@ pub async fn wait(paths: &NodePaths, timeout: Duration) -> Result<(), Error> {
 
 /// `ctr -a <socket> -n k8s.io images …`
 async fn ctr_images(paths: &NodePaths, args: &[&str]) -> std::io::Result<std::process::Output> {
-    tokio::process::Command::new("ctr")
+    tokio::process::Command::new(paths.program("ctr"))
         .arg("-a")
         .arg(paths.containerd_socket())
         .args(["-n", "k8s.io", "images"])
@@ -147,23 +175,40 @@ async fn pin(paths: &NodePaths, reference: &str) {
 pub async fn import_image(paths: &NodePaths, file: &Path) -> Result<Vec<String>, Error> {
     let output = ctr_images_ok(
         paths,
-        &["import", "--all-platforms", &file.to_string_lossy()],
+        // --local: the client-side import, which names each image it
+        // brings in on a line of its own (the transfer service's progress
+        // display drops some).
+        &[
+            "import",
+            "--local",
+            "--all-platforms",
+            &file.to_string_lossy(),
+        ],
         || format!("importing {}", file.display()),
     )
     .await?;
-    // ctr prints "unpacking <ref> (<digest>)...done" per image.
-    let refs: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("unpacking ")
-                .and_then(|r| r.split(' ').next())
-                .map(String::from)
-        })
-        .collect();
+    let refs = imported_refs(&String::from_utf8_lossy(&output.stdout));
     for reference in &refs {
         pin(paths, reference).await;
     }
     Ok(refs)
+}
+
+/// The references an import brought in, from ctr's output:
+/// `unpacking <ref> (<digest>)...done` per image (`<ref>  saved` through
+/// containerd 2's transfer service).
+fn imported_refs(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("unpacking"), Some(reference)) => Some(reference.to_string()),
+                (Some(reference), Some("saved")) => Some(reference.to_string()),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Points `target` at the image `source` names (replacing what it named),
@@ -206,4 +251,19 @@ pub async fn import_images(paths: &NodePaths) -> Result<(), Error> {
         tracing::info!(file = %file.display(), images = ?refs, seconds = started.elapsed().as_secs_f32(), "imported images");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imported_refs_from_containerd_2_and_1_output() {
+        let two = "registry.k8s.io/pause:3.10              \tsaved\t\n\
+                   application/vnd.oci.image.manifest.v1+json sha256:8c42\n\
+                   Importing\telapsed: 0.0 s\ttotal:   0.0 B\t(0.0 B/s)\t\n";
+        assert_eq!(imported_refs(two), ["registry.k8s.io/pause:3.10"]);
+        let one = "unpacking docker.io/k3r/k3r-operators:v0.1.0 (sha256:90e8)...done\n";
+        assert_eq!(imported_refs(one), ["docker.io/k3r/k3r-operators:v0.1.0"]);
+    }
 }

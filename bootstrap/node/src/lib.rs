@@ -15,6 +15,7 @@ pub mod images;
 pub mod kube_proxy;
 pub mod kubelet;
 pub mod process;
+pub mod programs;
 pub mod ready;
 pub mod record;
 pub mod scope;
@@ -38,6 +39,10 @@ pub enum Error {
     Client(#[from] k3r_kube_client::Error),
     #[error("node networking: {0}")]
     Network(#[from] k3r_network::Error),
+    #[error(transparent)]
+    Payload(#[from] k3r_payload::Error),
+    #[error("{0}")]
+    Programs(String),
 }
 
 /// Where a node keeps its state: `agent_dir` (DATA_DIR/agent) for what
@@ -49,6 +54,9 @@ pub struct NodePaths {
     pub run_dir: PathBuf,
     /// host-local IPAM's allocations.
     pub cni_state_dir: PathBuf,
+    /// The node's programs ([`programs::Programs`]); empty where only
+    /// state is handled (cleanup), and programs are then looked up on PATH.
+    pub bin: PathBuf,
 }
 
 impl NodePaths {
@@ -57,13 +65,26 @@ impl NodePaths {
             agent_dir: agent_dir.to_path_buf(),
             run_dir: run_dir.to_path_buf(),
             cni_state_dir: cni_state_dir.to_path_buf(),
+            bin: PathBuf::new(),
         }
+    }
+    pub fn with_programs(mut self, programs: &programs::Programs) -> Self {
+        self.bin = programs.dir.clone();
+        self
+    }
+    /// One of the node's programs (`ctr`, say).
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
     }
     pub fn etc(&self) -> PathBuf {
         self.agent_dir.join("etc")
     }
     pub fn cni_conf_dir(&self) -> PathBuf {
         self.etc().join("cni").join("net.d")
+    }
+    /// containerd's registry hosts dir (`<host>/hosts.toml` each).
+    pub fn registry_hosts(&self) -> PathBuf {
+        self.etc().join("containerd").join("certs.d")
     }
     pub fn images(&self) -> PathBuf {
         self.agent_dir.join("images")
@@ -86,6 +107,12 @@ impl NodePaths {
     pub fn pod_manifests(&self) -> PathBuf {
         self.agent_dir.join("pod-manifests")
     }
+}
+
+/// crictl's config for the node (k3s's `agent/etc/crictl.yaml`): its
+/// containerd socket.
+pub fn crictl_config(agent_dir: &Path) -> PathBuf {
+    agent_dir.join("etc").join("crictl.yaml")
 }
 
 /// `--name=value`

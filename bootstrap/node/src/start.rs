@@ -34,9 +34,9 @@ pub struct NodeSpec {
     pub paths: NodePaths,
     /// The cgroup its pods live under ("/" unless nodes share a machine).
     pub cgroup_root: String,
-    pub containerd: PathBuf,
-    /// The upstream multicall (kubelet, kube-proxy).
-    pub kube_binary: PathBuf,
+    /// containerd, runc, the CNI plugins and the upstream multicall
+    /// (kubelet, kube-proxy); `paths.bin` names the same dir.
+    pub programs: crate::programs::Programs,
     /// Where component logs go (`<component>.log`).
     pub logs: PathBuf,
     pub kubelet: Kubelet,
@@ -94,7 +94,7 @@ impl Node {
         self.children.push(crate::containerd::launch(
             executor,
             paths,
-            spec.containerd.clone(),
+            spec.programs.containerd(),
             spec.logs.join("containerd.log"),
         )?);
         crate::containerd::ready(paths).await?;
@@ -131,7 +131,7 @@ impl Node {
         );
         for process in std::iter::once(node_process).chain(alone) {
             self.children.push(executor.start(process.spec(
-                &spec.kube_binary,
+                &spec.programs.kube(),
                 spec.paths.agent_dir.clone(),
                 &spec.logs,
             )));

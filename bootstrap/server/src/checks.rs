@@ -2,7 +2,6 @@
 //! before anything in the data dir is touched.
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::path::Path;
 
 use crate::Error;
 use crate::config::{ServerConfig, check_networks};
@@ -13,28 +12,11 @@ pub fn preflight(config: &ServerConfig) -> Result<(), Error> {
     }
     check_networks(config)?;
     k3r_node::host::kernel_check().map_err(Error::Config)?;
-    if !config.kube_binary.is_file() {
-        return Err(Error::Config(format!(
-            "k3r-kube not found at {} (build it with scripts/build-kube, or set K3R_KUBE)",
-            config.kube_binary.display()
-        )));
-    }
-    for (program, package) in [
-        ("containerd", "containerd"),
-        ("runc", "runc"),
-        ("ctr", "containerd"),
-        ("iptables", "iptables"),
-    ] {
-        if which(program).is_none() {
-            return Err(Error::Config(format!(
-                "{program} is not installed (Debian package {package})"
-            )));
-        }
-    }
-    if !Path::new("/usr/lib/cni/bridge").exists() {
+    // The runtime comes from k3r's own payload; of the host's programs
+    // only iptables is needed (kube-proxy's and the port rules' tool).
+    if which("iptables").is_none() {
         return Err(Error::Config(
-            "CNI plugins are missing in /usr/lib/cni (Debian package containernetworking-plugins)"
-                .into(),
+            "iptables is not installed (Debian package iptables)".into(),
         ));
     }
     port_free(config.bind_address, config.https_listen_port)?;

@@ -40,8 +40,9 @@ pub struct ServerConfig {
     pub kube_proxy_args: Vec<String>,
     pub node_labels: Vec<String>,
     pub node_taints: Vec<String>,
-    /// The upstream multicall binary.
-    pub kube_binary: PathBuf,
+    /// Where the node's programs (upstream multicall, containerd, runc,
+    /// CNI plugins) come from: this k3r's payload, as a rule.
+    pub runtime: k3r_node::programs::Source,
     /// Client TLS for an external https:// etcd.
     pub datastore_tls: Option<DatastoreTls>,
     pub flannel_backend: k3r_network::Backend,

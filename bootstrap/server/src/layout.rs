@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug)]
 pub struct Layout {
     pub data_dir: PathBuf,
+    /// The node's programs (the extracted payload, as a rule).
+    pub programs: k3r_node::programs::Programs,
 }
 
 impl Layout {
-    pub fn new(data_dir: &Path) -> Self {
+    pub fn new(data_dir: &Path, programs: k3r_node::programs::Programs) -> Self {
         Self {
             data_dir: data_dir.to_path_buf(),
+            programs,
         }
     }
     pub fn server(&self) -> PathBuf {

@@ -84,8 +84,8 @@ impl Running {
     }
 }
 
-fn spec(layout: &Layout, config: &ServerConfig, process: Process) -> ProcessSpec {
-    process.spec(&config.kube_binary, layout.server(), &layout.logs())
+fn spec(layout: &Layout, process: Process) -> ProcessSpec {
+    process.spec(&layout.programs.kube(), layout.server(), &layout.logs())
 }
 
 /// Runs the server until `shutdown` says how to stop, then stops every
@@ -97,7 +97,8 @@ pub async fn run(
 ) -> Result<Shutdown, Error> {
     checks::preflight(&config)?;
     let started = Instant::now();
-    let layout = Layout::new(&config.data_dir);
+    let programs = config.runtime.install(&config.data_dir)?;
+    let layout = Layout::new(&config.data_dir, programs);
     let (stop_listener, stop_rx) = watch::channel(false);
     let mut running = Running {
         datastore: None,
@@ -108,7 +109,7 @@ pub async fn run(
     let mut record = record::this_process(
         "server",
         &config.node_name,
-        &config.kube_binary,
+        &layout.programs.kube(),
         &config.data_dir,
     );
     record::publish(&record);
@@ -123,7 +124,10 @@ pub async fn run(
         }
     };
     let how = match result {
-        Ok(()) => record.ready_until(shutdown).await,
+        Ok(()) => {
+            k3r_node::programs::clean_up_after_start(&config.data_dir);
+            record.ready_until(shutdown).await
+        }
         Err(ref err) => {
             tracing::error!(error = %err, "startup failed; stopping what was started");
             Shutdown::Stop
@@ -166,7 +170,7 @@ async fn boot(
     .await?;
     install_cluster_objects(config, layout, &api).await?;
     serve_supervisor(config, &pki, &token, &api, tunnels, &local_api, stop_rx).await?;
-    start_controllers(config, layout, running, controllers_alone);
+    start_controllers(layout, running, controllers_alone);
     let pod_cidr = running
         .node
         .start(&node_spec(config, layout, &pki), &ChildExecutor, started)
@@ -316,7 +320,7 @@ async fn start_apiserver(
     );
     running
         .control_plane
-        .push(ChildExecutor.start(spec(layout, config, control_plane)));
+        .push(ChildExecutor.start(spec(layout, control_plane)));
     wait_until("kube-apiserver ready", Duration::from_secs(180), || async {
         matches!(api.get("/readyz").await, Ok((hyper::StatusCode::OK, _)))
     })
@@ -394,22 +398,17 @@ async fn serve_supervisor(
 }
 
 /// The controllers that could not share kube-apiserver's process.
-fn start_controllers(
-    config: &ServerConfig,
-    layout: &Layout,
-    running: &mut Running,
-    alone: Vec<Process>,
-) {
+fn start_controllers(layout: &Layout, running: &mut Running, alone: Vec<Process>) {
     for process in alone {
         running
             .control_plane
-            .push(ChildExecutor.start(spec(layout, config, process)));
+            .push(ChildExecutor.start(spec(layout, process)));
     }
 }
 
 /// The server's own node, as an agent's would be described.
 fn node_spec(config: &ServerConfig, layout: &Layout, pki: &Pki) -> NodeSpec {
-    let paths = cleanup::server_node(&config.data_dir);
+    let paths = cleanup::server_node(&config.data_dir).with_programs(&layout.programs);
     NodeSpec {
         data_dir: config.data_dir.clone(),
         kubelet: k3r_node::kubelet::Kubelet {
@@ -429,8 +428,7 @@ fn node_spec(config: &ServerConfig, layout: &Layout, pki: &Pki) -> NodeSpec {
         },
         paths,
         cgroup_root: "/".into(),
-        containerd: checks::which("containerd").unwrap_or_else(|| PathBuf::from("containerd")),
-        kube_binary: config.kube_binary.clone(),
+        programs: layout.programs.clone(),
         logs: layout.logs(),
         kube_proxy_kubeconfig: layout.kubeconfig("kube-proxy"),
         kube_proxy_args: config.kube_proxy_args.clone(),

@@ -2,7 +2,6 @@ use anyhow::{Context, bail};
 use clap::Args;
 use k3r_agent::{AgentConfig, AgentSetup};
 
-use super::host;
 use super::node_flags::{NodeFlags, TokenFlags};
 
 #[derive(Args, Debug)]
@@ -69,9 +68,7 @@ impl AgentArgs {
                     ("clusterDomain", self.cluster_domain),
                 ],
             },
-            kube_binary: host::kube_binary(Some(&data_dir))?,
-            containerd: k3r_node::host::which("containerd")
-                .context("containerd is not on PATH (scripts/install-deps installs it)")?,
+            runtime: k3r_node::programs::Source::this_k3r()?,
             node_ip,
             node_external_ip: self.node.node_external_ip,
             flannel_iface: self.node.flannel_iface,

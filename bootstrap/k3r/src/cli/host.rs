@@ -52,29 +52,21 @@ pub fn default_ip() -> anyhow::Result<IpAddr> {
     }
 }
 
-/// Finds k3r-kube: $K3R_KUBE, beside this binary, one folder up (cargo's
-/// target/), in `<data-dir>/bin`, or on PATH.
-pub fn kube_binary(data_dir: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("K3R_KUBE") {
-        return Ok(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().context("locating the k3r binary")?;
-    let mut candidates = Vec::new();
-    if let Some(dir) = exe.parent() {
-        candidates.push(dir.join("k3r-kube"));
-        if let Some(up) = dir.parent() {
-            candidates.push(up.join("k3r-kube"));
-        }
-    }
-    if let Some(data_dir) = data_dir {
-        candidates.push(data_dir.join("bin").join("k3r-kube"));
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join("k3r-kube")));
-    }
-    Ok(candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .unwrap_or_else(|| PathBuf::from("/usr/local/bin/k3r-kube")))
+/// The data dir a tool command (kubectl, crictl, ctr) works with:
+/// `$K3R_DATA_DIR`, else `/var/lib/k3r` for root and `~/.k3r` for others
+/// (as k3s).
+pub fn tool_data_dir() -> anyhow::Result<PathBuf> {
+    Ok(match std::env::var_os("K3R_DATA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None if nix::unistd::Uid::effective().is_root() => PathBuf::from("/var/lib/k3r"),
+        None => std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".k3r"))
+            .context("HOME is not set: set K3R_DATA_DIR")?,
+    })
+}
+
+/// This k3r's programs for a tool command: its payload, extracted under
+/// `<tool data dir>/data` if not there yet.
+pub fn tool_programs() -> anyhow::Result<k3r_node::programs::Programs> {
+    Ok(k3r_node::programs::Source::this_k3r()?.install(&tool_data_dir()?)?)
 }

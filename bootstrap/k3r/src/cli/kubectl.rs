@@ -12,7 +12,7 @@ pub struct KubectlArgs {
 /// Replaces this process with `k3r-kube kubectl`, using the admin
 /// kubeconfig when KUBECONFIG is unset.
 pub fn run(args: KubectlArgs) -> anyhow::Result<()> {
-    let kube = super::host::kube_binary(Some(std::path::Path::new("/var/lib/k3r")))?;
+    let kube = super::host::tool_programs()?.kube();
     let mut command = std::process::Command::new(&kube);
     command.arg("kubectl").args(&args.args).env(
         k3r_version::KUBE_BUILD_METADATA_ENV,

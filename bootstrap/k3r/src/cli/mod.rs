@@ -13,6 +13,7 @@ mod kubectl;
 mod node_flags;
 mod operators;
 mod prepare;
+mod runtime_tools;
 mod server;
 mod svclb;
 mod switch;
@@ -43,6 +44,10 @@ enum Command {
     Agent(Box<agent::AgentArgs>),
     /// Run kubectl against this server's cluster
     Kubectl(kubectl::KubectlArgs),
+    /// Run crictl against this node's containerd
+    Crictl(runtime_tools::ToolArgs),
+    /// Run ctr against this node's containerd (namespace k8s.io)
+    Ctr(runtime_tools::ToolArgs),
     /// Run the etcd-API datastore on its own (for tests and benchmarks)
     Datastore(datastore::DatastoreArgs),
     /// Build OCI image tarballs with k3r's own image tooling
@@ -71,7 +76,15 @@ enum Command {
 /// Parses the command line, splicing config-file values in before the
 /// command-line flags of `server` (k3s semantics: the command line wins).
 pub fn parse() -> anyhow::Result<Cli> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    // Run through a link named kubectl, crictl or ctr (as install.sh
+    // makes them), k3r is that tool, as k3s is.
+    if let Some(tool) = args.first().map(|a| tool_name(a))
+        && TOOL_LINKS.contains(&tool.as_str())
+    {
+        args.insert(1, tool);
+        return Ok(Cli::parse_from(args));
+    }
     let Some(sub_index) = args
         .iter()
         .skip(1)
@@ -111,6 +124,16 @@ pub fn parse() -> anyhow::Result<Cli> {
     Ok(Cli::parse_from(spliced))
 }
 
+/// The names k3r answers to as a tool.
+const TOOL_LINKS: &[&str] = &["kubectl", "crictl", "ctr"];
+
+fn tool_name(argv0: &str) -> String {
+    std::path::Path::new(argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn config_path(cli_args: &[String]) -> std::path::PathBuf {
     let mut iter = cli_args.iter();
     while let Some(arg) = iter.next() {
@@ -133,6 +156,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => server::run(*args),
         Command::Agent(args) => agent::run(*args),
         Command::Kubectl(args) => kubectl::run(args),
+        Command::Crictl(args) => runtime_tools::crictl(args),
+        Command::Ctr(args) => runtime_tools::ctr(args),
         Command::Datastore(args) => datastore::run(args),
         Command::Image(args) => image::run(args),
         Command::Killall(args) => killall::run(args),

@@ -6,7 +6,6 @@ use clap::Args;
 use k3r_server::ServerConfig;
 use k3r_server::config::parse_cidr;
 
-use super::host;
 use super::node_flags::{NodeFlags, TokenFlags};
 
 #[derive(Args, Debug)]
@@ -158,7 +157,7 @@ impl ServerArgs {
             kube_proxy_args: self.node.kube_proxy_arg,
             node_labels: self.node.node_label,
             node_taints: self.node.node_taint,
-            kube_binary: host::kube_binary(Some(&data_dir))?,
+            runtime: k3r_node::programs::Source::this_k3r()?,
             flannel_backend,
             flannel_iface: self.node.flannel_iface,
             datastore_tls: match (

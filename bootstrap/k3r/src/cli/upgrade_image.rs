@@ -1,7 +1,8 @@
 //! k3r's upgrade image: the installer (`k3r upgrade-node`, this k3r
 //! with its shared libraries) and the payload it installs — `/payload/k3r`
-//! and `/payload/k3r-kube` (stripped of debug symbols) and
-//! `/payload/version`. It runs as root (it replaces host binaries from
+//! (stripped of debug symbols, its runtime payload kept) and
+//! `/payload/version`; `/payload/k3r-kube` too for a k3r that carries no
+//! runtime (`--payload-kube`). It runs as root (it replaces host binaries from
 //! /host). The installer and the payload are the same k3r unless told
 //! otherwise (a test's broken payload, say); `--stamp-version` stamps the
 //! payload k3r with a version without rebuilding it.
@@ -54,13 +55,35 @@ fn stripped(binary: &Path, work: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// `binary` stripped of debug symbols with its runtime payload (which
+/// `strip` would drop) appended again, and stamped with `stamp`.
+fn installable(binary: &Path, work: &Path, stamp: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let whole = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    let (program, payload) = k3r_payload::split(&whole);
+    let bare = work.join("k3r.bare");
+    std::fs::write(&bare, program).context("writing a scratch copy")?;
+    let mut k3r = stripped(&bare, work, "k3r")?;
+    if let Some(stamp) = stamp {
+        k3r_version::stamp(&mut k3r, stamp)
+            .with_context(|| format!("stamping {}", binary.display()))?;
+    }
+    k3r.extend_from_slice(payload.unwrap_or_default());
+    Ok(k3r)
+}
+
 pub fn build(options: Options) -> anyhow::Result<()> {
     let this = std::env::current_exe().context("locating this k3r")?;
     let payload_k3r = options.payload_k3r.clone().unwrap_or_else(|| this.clone());
-    let payload_kube = match options.payload_kube.clone() {
-        Some(path) => path,
-        None => super::host::kube_binary(None)?,
-    };
+    let carries_runtime = matches!(
+        k3r_node::programs::Source::of(&payload_k3r)?,
+        k3r_node::programs::Source::Payload(_)
+    );
+    if !carries_runtime && options.payload_kube.is_none() {
+        bail!(
+            "{} carries no runtime payload: pass --payload-kube (or build k3r with scripts/build)",
+            payload_k3r.display()
+        );
+    }
     let version = match (&options.stamp_version, &options.version) {
         (Some(v), _) | (None, Some(v)) => v.clone(),
         (None, None) if payload_k3r == this => k3r_version::tag(),
@@ -76,17 +99,15 @@ pub fn build(options: Options) -> anyhow::Result<()> {
     let work = tempfile::tempdir().context("scratch dir")?;
     let mut spec = k3r_images::own_image(&this, &name, work.path())?;
     let files = &mut spec.layers[0].files;
-    let mut k3r = stripped(&payload_k3r, work.path(), "k3r")?;
-    if let Some(stamp) = &options.stamp_version {
-        k3r_version::stamp(&mut k3r, stamp)
-            .with_context(|| format!("stamping {}", payload_k3r.display()))?;
-    }
+    let k3r = installable(&payload_k3r, work.path(), options.stamp_version.as_deref())?;
     files.push(File::new("payload/k3r", k3r, 0o755));
-    files.push(File::new(
-        "payload/k3r-kube",
-        stripped(&payload_kube, work.path(), "k3r-kube")?,
-        0o755,
-    ));
+    if let Some(kube) = &options.payload_kube {
+        files.push(File::new(
+            "payload/k3r-kube",
+            stripped(kube, work.path(), "k3r-kube")?,
+            0o755,
+        ));
+    }
     files.push(File::new(
         "payload/version",
         format!("{version}\n").into_bytes(),

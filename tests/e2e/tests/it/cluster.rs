@@ -6,35 +6,65 @@ use std::time::{Duration, Instant};
 
 use crate::process::Process;
 
+/// The k3r under test, as users get it: the cargo-built binary with the
+/// runtime payload appended (target/k3r-kube from scripts/build-kube,
+/// target/runtime from scripts/build-runtime), packed once per run into
+/// target/e2e/k3r. `K3R_BIN` names another.
 pub fn k3r_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("K3R_BIN") {
         return bin.into();
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("debug").join("k3r")
+    static BUNDLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUNDLED.get_or_init(bundle).clone()
 }
 
-/// The node's own k3r and k3r-kube in `<data_dir>/bin` (hard links to
-/// the built ones, as if installed there), so that an upgrade replacing
-/// them (by rename) touches that node alone, never the build's files.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+fn bundle() -> PathBuf {
+    let target = target_dir();
+    let runtime = target.join("runtime");
+    let kube = target.join("k3r-kube");
+    assert!(
+        runtime.join("containerd").is_file() && kube.is_file(),
+        "no runtime to bundle: run scripts/build-kube and scripts/build-runtime (scripts/test does)"
+    );
+    let e2e = target.join("e2e");
+    let tree = e2e.join("payload");
+    let _ = std::fs::remove_dir_all(&tree);
+    let bin = tree.join("bin");
+    std::fs::create_dir_all(&bin).expect("payload tree");
+    for entry in std::fs::read_dir(&runtime)
+        .expect("target/runtime")
+        .flatten()
+    {
+        let to = bin.join(entry.file_name());
+        match std::fs::read_link(entry.path()) {
+            Ok(link) => std::os::unix::fs::symlink(link, &to).expect("payload link"),
+            Err(_) => std::fs::hard_link(entry.path(), &to).expect("payload file"),
+        }
+    }
+    std::fs::hard_link(&kube, bin.join("k3r-kube")).expect("payload k3r-kube");
+    let out = e2e.join("k3r");
+    k3r_payload::pack(&target.join("debug").join("k3r"), &tree, &out, 1).expect("packing k3r");
+    let _ = std::fs::remove_dir_all(&tree);
+    out
+}
+
+/// The node's own k3r in `<data_dir>/bin` (a hard link to the one under
+/// test, as if installed there), so that an upgrade replacing it (by
+/// rename) touches that node alone, never the build's file.
 pub fn node_binary(data_dir: &Path) -> PathBuf {
     let bin = data_dir.join("bin");
     std::fs::create_dir_all(&bin).expect("node bin dir");
-    let built = k3r_binary();
-    let kube = built
-        .parent()
-        .and_then(Path::parent)
-        .map(|target| target.join("k3r-kube"))
-        .expect("target dir");
-    for (from, name) in [(&built, "k3r"), (&kube, "k3r-kube")] {
-        let to = bin.join(name);
-        if !to.exists() && std::fs::hard_link(from, &to).is_err() {
-            std::fs::copy(from, &to).expect("copy the node's binary");
-        }
+    let to = bin.join("k3r");
+    if !to.exists() && std::fs::hard_link(k3r_binary(), &to).is_err() {
+        std::fs::copy(k3r_binary(), &to).expect("copy the node's binary");
     }
-    bin.join("k3r")
+    to
 }
 
 pub fn free_port() -> u16 {
@@ -123,7 +153,9 @@ impl Cluster {
         command
             .arg("kubectl")
             .args(args)
-            .env("KUBECONFIG", &self.kubeconfig);
+            .env("KUBECONFIG", &self.kubeconfig)
+            // kubectl from the payload the server extracted.
+            .env("K3R_DATA_DIR", &self.data_dir);
         command
     }
 

@@ -20,6 +20,7 @@ mod netpol;
 mod operators;
 mod plans;
 mod process;
+mod runtime;
 mod server_bad_input;
 mod servicelb;
 mod shared;
@@ -54,6 +55,10 @@ fn main() {
             "server_bad_input::bad_agent_flags_are_refused_with_one_clear_line",
             server_bad_input::bad_agent_flags_are_refused_with_one_clear_line,
         ),
+        standalone(
+            "server_bad_input::a_damaged_runtime_is_refused_with_one_clear_line",
+            server_bad_input::a_damaged_runtime_is_refused_with_one_clear_line,
+        ),
         standalone("sockets::detector_sees_nagle", sockets::detector_sees_nagle),
         standalone(
             "check_config::this_host_passes_and_a_bare_kernel_is_named",
@@ -61,6 +66,7 @@ fn main() {
         ),
         area("cluster::single_node", single_node::api_and_workloads),
         area("cluster::coredns", addons::coredns),
+        area("cluster::runtime::bundled", runtime::bundled),
         area("cluster::addons", addons::addons),
         area("cluster::traefik", traefik::traefik),
         area(

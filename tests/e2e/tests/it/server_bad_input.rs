@@ -78,7 +78,7 @@ pub fn bad_configuration_is_refused_with_one_clear_line() {
         line.contains("this kernel lacks what k3r needs: ") && line.contains("CONFIG_VXLAN"),
         "{line}"
     );
-    // containerd missing from PATH.
+    // iptables (the one host program k3r still needs) missing from PATH.
     let out = Command::new(k3r_binary())
         .args(["server", "--config=/nonexistent/k3r.yaml", "--data-dir"])
         .arg(&data)
@@ -86,7 +86,7 @@ pub fn bad_configuration_is_refused_with_one_clear_line() {
         .output()
         .expect("k3r");
     let line = error_line(&out);
-    assert!(line.contains("containerd is not installed"), "{line}");
+    assert!(line.contains("iptables is not installed"), "{line}");
     // Not root.
     let out = Command::new("runuser")
         .args(["-u", "nobody", "--"])
@@ -190,4 +190,92 @@ pub fn bad_agent_flags_are_refused_with_one_clear_line() {
         "{stderr}"
     );
     assert!(!data.join("agent/client-kubelet.crt").exists());
+}
+
+/// A server start with `exe` on a free port: it fails before anything
+/// but the payload is touched.
+fn start_with(exe: &Path, data: &Path) -> Output {
+    Command::new(exe)
+        .args(["server", "--config=/nonexistent/k3r.yaml", "--data-dir"])
+        .arg(data)
+        .arg(format!(
+            "--https-listen-port={}",
+            crate::cluster::free_port()
+        ))
+        .env("K3R_LOG", "error")
+        .output()
+        .expect("k3r runs")
+}
+
+/// What extraction left under `<data>/data`: names, dot-files included.
+fn extracted(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data.join("data"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Unmounts on drop, whatever the test did.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+pub fn a_damaged_runtime_is_refused_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bytes = std::fs::read(k3r_binary()).expect("k3r under test");
+    let (program, runtime) = k3r_payload::split(&bytes);
+    let executable = |path: &Path, contents: &[u8]| {
+        std::fs::write(path, contents).expect("a copy of k3r");
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    };
+    // A k3r built by cargo alone carries no runtime.
+    let plain = dir.path().join("k3r-plain");
+    executable(&plain, program);
+    let line = error_line(&start_with(&plain, &dir.path().join("plain")));
+    assert!(line.contains("carries no runtime payload"), "{line}");
+    std::fs::remove_file(&plain).expect("rm");
+
+    // A flipped byte inside the payload: named, nothing left to be used.
+    let damaged = dir.path().join("k3r-damaged");
+    let middle = program.len() + runtime.expect("payload").len() / 2;
+    bytes[middle] ^= 0x55;
+    executable(&damaged, &bytes);
+    drop(bytes);
+    let data = dir.path().join("damaged");
+    let line = error_line(&start_with(&damaged, &data));
+    assert!(
+        line.contains("is corrupted") && line.contains("reinstall k3r"),
+        "{line}"
+    );
+    assert_eq!(extracted(&data), Vec::<String>::new());
+    std::fs::remove_file(&damaged).expect("rm");
+
+    // A disk too small for the runtime: named, the scratch dir removed.
+    let small = dir.path().join("small");
+    std::fs::create_dir_all(&small).expect("mount point");
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "k3r-e2e-small"])
+        .arg(&small)
+        .status()
+        .expect("mount");
+    assert!(ok.success(), "mounting a small tmpfs");
+    let mounted = Mounted(small.clone());
+    let line = error_line(&start_with(&k3r_binary(), &small.join("d")));
+    assert!(line.contains("No space left on device"), "{line}");
+    assert_eq!(extracted(&small.join("d")), Vec::<String>::new());
+    drop(mounted);
+
+    // An unwritable data dir (a file in the way): named.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "").expect("file");
+    let line = error_line(&start_with(&k3r_binary(), &blocker.join("d")));
+    assert!(line.contains("blocker"), "{line}");
 }

@@ -498,6 +498,7 @@ pub fn bulk_configmaps(cluster: &Cluster) {
         .args(["kubectl", "get", "--raw"])
         .arg(format!("/api/v1/namespaces/bulk/configmaps?watch=1&resourceVersion={rv}&labelSelector=e2e%3Dbulk"))
         .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("K3R_DATA_DIR", &cluster.data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

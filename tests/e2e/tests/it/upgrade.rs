@@ -1,5 +1,6 @@
 //! Upgrading k3r itself with Plans, on the three-node cluster (each node
-//! runs its own hard-linked k3r and k3r-kube from `<data dir>/bin`):
+//! runs its own hard-linked k3r from `<data dir>/bin`, its runtime from
+//! the payload it carries):
 //!
 //! - an upgrade image whose payload is this k3r stamped with the next
 //!   minor version (`k3r image upgrade --stamp-version`), imported into
@@ -79,7 +80,8 @@ fn build_image(args: &[&str], output: &Path) {
 /// Imports `image` into every node's containerd.
 fn import(image: &Path, sockets: &[PathBuf]) {
     for socket in sockets {
-        let out = Command::new("ctr")
+        // The ctr k3r bundles (containerd 2's, as the nodes run).
+        let out = Command::new(crate::cluster::target_dir().join("runtime").join("ctr"))
             .arg("--address")
             .arg(socket)
             .args(["-n", "k8s.io", "images", "import"])
@@ -340,11 +342,13 @@ pub fn upgrade(shared: &mut Shared) {
 /// other never touched.
 fn rollback(shared: &mut Shared, running: &str, sockets: &[PathBuf], scratch: &Path) {
     let broken = scratch.join("broken-k3r");
-    std::fs::write(
-        &broken,
-        "#!/bin/sh\necho 'k3r: error: this build cannot start' >&2\nexit 1\n",
-    )
-    .expect("broken payload");
+    // A build that cannot start, carrying the runtime as any k3r does.
+    let bundled = std::fs::read(k3r_binary()).expect("k3r under test");
+    let (_, runtime) = k3r_payload::split(&bundled);
+    let mut script =
+        b"#!/bin/sh\necho 'k3r: error: this build cannot start' >&2\nexit 1\n".to_vec();
+    script.extend_from_slice(runtime.expect("the k3r under test carries a runtime"));
+    std::fs::write(&broken, script).expect("broken payload");
     std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     // A patch release: an agent may not pass its servers' minor version.

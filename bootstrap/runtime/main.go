@@ -1,0 +1,35 @@
+// The k3r runtime multicall: containerd and ctr in one binary, chosen by
+// the name it runs under (argv[0]), as k3s links them into its own. Only
+// dispatch lives here; everything k3r decides about them is in Rust.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/containerd/v2/cmd/containerd/command"
+	"github.com/containerd/containerd/v2/cmd/ctr/app"
+
+	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins"
+)
+
+func main() {
+	ctx := context.Background()
+	name := filepath.Base(os.Args[0])
+	var err error
+	switch name {
+	case "ctr":
+		err = app.New().Run(ctx, os.Args)
+	case "containerd":
+		err = command.App().Run(ctx, os.Args)
+	default:
+		fmt.Fprintf(os.Stderr, "%s: run me as containerd or ctr\n", name)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
