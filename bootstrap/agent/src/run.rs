@@ -39,6 +39,8 @@ pub struct AgentConfig {
     pub setup: AgentSetup,
     /// Where the node's programs come from: this k3r's payload, as a rule.
     pub runtime: k3r_node::programs::Source,
+    /// registries.yaml and the default-endpoint policy.
+    pub registries: k3r_node::registries::RegistrySettings,
     pub node_ip: IpAddr,
     pub node_external_ip: Option<IpAddr>,
     pub flannel_iface: Option<String>,
@@ -224,6 +226,7 @@ async fn boot(
         paths: paths.clone(),
         cgroup_root: cgroup_root.clone(),
         programs: programs.clone(),
+        registries: config.registries.clone(),
         logs: agent_dir.join("logs"),
         kubelet: Kubelet {
             node_name: config.setup.node_name.clone(),

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::process::{Executor, ProcessSpec, Supervised};
+use crate::registries::RegistrySettings;
 use crate::{Error, NodePaths};
 
 /// containerd's config.toml for this node (config version 3, containerd
 /// 2.x), naming the node's own runc and CNI plugins and the registry
 /// hosts dir (`certs.d`, from registries.yaml).
-pub fn config(paths: &NodePaths) -> String {
-    format!(
+pub fn config(paths: &NodePaths, registries: &RegistrySettings) -> String {
+    let mut config = format!(
         r#"version = 3
 root = "{root}"
 state = "{state}"
@@ -59,7 +60,9 @@ state = "{state}"
         runc_root = paths.containerd_state().join("runc").display(),
         cni_bin = paths.bin.display(),
         cni = paths.cni_conf_dir().display(),
-    )
+    );
+    config += &crate::registries::auth_config(registries);
+    config
 }
 
 /// Writes the node's containerd config and starts containerd (`program`,
@@ -67,13 +70,15 @@ state = "{state}"
 pub fn launch(
     executor: &dyn Executor,
     paths: &NodePaths,
+    registries: &RegistrySettings,
     program: PathBuf,
     log: PathBuf,
 ) -> Result<Supervised, Error> {
     let dir = paths.etc().join("containerd");
     std::fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
     let conf = dir.join("config.toml");
-    std::fs::write(&conf, config(paths)).map_err(|e| Error::Io(conf.clone(), e))?;
+    std::fs::write(&conf, config(paths, registries)).map_err(|e| Error::Io(conf.clone(), e))?;
+    crate::registries::write_hosts(registries, &paths.registry_hosts())?;
     let crictl = crate::crictl_config(&paths.agent_dir);
     let endpoint = format!("unix://{}", paths.containerd_socket().display());
     std::fs::write(

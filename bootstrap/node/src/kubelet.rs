@@ -63,9 +63,6 @@ healthzBindAddress: 127.0.0.1
 failSwapOn: false
 serializeImagePulls: false
 resolvConf: {resolv}
-# containerd 1.6 cannot pin images: never garbage-collect the pause image.
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
 evictionHard:
   imagefs.available: 5%
   nodefs.available: 5%
@@ -106,7 +103,6 @@ pub fn args(kubelet: &Kubelet, paths: &NodePaths) -> Vec<String> {
         flag("hostname-override", &kubelet.node_name),
         flag("node-ip", kubelet.node_ip),
         flag("root-dir", paths.kubelet_root().display()),
-        flag("containerd", paths.containerd_socket().display()),
     ];
     if !kubelet.labels.is_empty() {
         args.push(flag("node-labels", kubelet.labels.join(",")));

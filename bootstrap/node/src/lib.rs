@@ -18,6 +18,7 @@ pub mod process;
 pub mod programs;
 pub mod ready;
 pub mod record;
+pub mod registries;
 pub mod scope;
 pub mod shared_process;
 pub mod start;
@@ -43,6 +44,8 @@ pub enum Error {
     Payload(#[from] k3r_payload::Error),
     #[error("{0}")]
     Programs(String),
+    #[error("{0}")]
+    Registries(String),
 }
 
 /// Where a node keeps its state: `agent_dir` (DATA_DIR/agent) for what
@@ -172,6 +175,9 @@ mod tests {
                 && cni.contains(r#""mtu":1450"#),
             "{cni}"
         );
-        assert!(containerd::config(&a).contains("/run/k3r-a/containerd/containerd.sock"));
+        assert!(
+            containerd::config(&a, &Default::default())
+                .contains("/run/k3r-a/containerd/containerd.sock")
+        );
     }
 }

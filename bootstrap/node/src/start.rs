@@ -37,6 +37,8 @@ pub struct NodeSpec {
     /// containerd, runc, the CNI plugins and the upstream multicall
     /// (kubelet, kube-proxy); `paths.bin` names the same dir.
     pub programs: crate::programs::Programs,
+    /// registries.yaml, as containerd's registry hosts and credentials.
+    pub registries: crate::registries::RegistrySettings,
     /// Where component logs go (`<component>.log`).
     pub logs: PathBuf,
     pub kubelet: Kubelet,
@@ -94,6 +96,7 @@ impl Node {
         self.children.push(crate::containerd::launch(
             executor,
             paths,
+            &spec.registries,
             spec.programs.containerd(),
             spec.logs.join("containerd.log"),
         )?);

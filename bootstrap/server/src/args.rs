@@ -132,10 +132,9 @@ pub fn controller_manager(config: &ServerConfig, layout: &Layout, pki: &Pki) -> 
             "cluster-signing-legacy-unknown-key-file",
             path(&pki.server_ca.with_extension("key")),
         ),
-        flag(
-            "controllers",
-            "*,tokencleaner,-service,-route,-cloud-node-lifecycle",
-        ),
+        // Kubernetes 1.37 has no cloud controllers left in
+        // kube-controller-manager to turn off.
+        flag("controllers", "*,tokencleaner"),
         flag("configure-cloud-routes", false),
         // A single server: no leader election, so a restart does not wait
         // out the previous lease.

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     /// Where the node's programs (upstream multicall, containerd, runc,
     /// CNI plugins) come from: this k3r's payload, as a rule.
     pub runtime: k3r_node::programs::Source,
+    /// registries.yaml and the default-endpoint policy.
+    pub registries: k3r_node::registries::RegistrySettings,
     /// Client TLS for an external https:// etcd.
     pub datastore_tls: Option<DatastoreTls>,
     pub flannel_backend: k3r_network::Backend,

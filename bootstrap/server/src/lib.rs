@@ -429,6 +429,7 @@ fn node_spec(config: &ServerConfig, layout: &Layout, pki: &Pki) -> NodeSpec {
         paths,
         cgroup_root: "/".into(),
         programs: layout.programs.clone(),
+        registries: config.registries.clone(),
         logs: layout.logs(),
         kube_proxy_kubeconfig: layout.kubeconfig("kube-proxy"),
         kube_proxy_args: config.kube_proxy_args.clone(),

@@ -49,6 +49,7 @@ impl AgentArgs {
         let node_name = self.node.node_name()?;
         let node_ip = self.node.node_ip()?;
         let data_dir = self.node.data_dir.data_dir.clone();
+        let registries = self.node.registries()?;
         let node_ips = [Some(node_ip), self.node.node_external_ip]
             .into_iter()
             .flatten()
@@ -69,6 +70,7 @@ impl AgentArgs {
                 ],
             },
             runtime: k3r_node::programs::Source::this_k3r()?,
+            registries,
             node_ip,
             node_external_ip: self.node.node_external_ip,
             flannel_iface: self.node.flannel_iface,

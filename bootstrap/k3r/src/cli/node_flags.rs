@@ -83,9 +83,28 @@ pub struct NodeFlags {
     /// Taint to register the node with (repeatable)
     #[arg(long)]
     pub node_taint: Vec<String>,
+    /// Private registry configuration file (k3s's registries.yaml format)
+    #[arg(
+        long,
+        env = "K3R_PRIVATE_REGISTRY",
+        default_value = "/etc/k3r/registries.yaml"
+    )]
+    pub private_registry: PathBuf,
+    /// Do not fall back to a mirrored registry's own endpoint
+    #[arg(long)]
+    pub disable_default_registry_endpoint: bool,
 }
 
 impl NodeFlags {
+    /// registries.yaml (optional at its default path) and the endpoint
+    /// policy; a bad file is refused here, before anything is started.
+    pub fn registries(&self) -> anyhow::Result<k3r_node::registries::RegistrySettings> {
+        Ok(k3r_node::registries::RegistrySettings {
+            registries: k3r_node::registries::Registries::load(&self.private_registry)?,
+            disable_default_endpoint: self.disable_default_registry_endpoint,
+        })
+    }
+
     /// `--node-name`, else the hostname; checked.
     pub fn node_name(&self) -> anyhow::Result<String> {
         let name = match &self.node_name {

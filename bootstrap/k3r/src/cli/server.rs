@@ -127,6 +127,7 @@ impl ServerArgs {
         let node_name = self.node.node_name()?;
         let node_ip = self.node.node_ip()?;
         let data_dir = self.node.data_dir.data_dir.clone();
+        let registries = self.node.registries()?;
         Ok(ServerConfig {
             data_dir: data_dir.clone(),
             token,
@@ -158,6 +159,7 @@ impl ServerArgs {
             node_labels: self.node.node_label,
             node_taints: self.node.node_taint,
             runtime: k3r_node::programs::Source::this_k3r()?,
+            registries,
             flannel_backend,
             flannel_iface: self.node.flannel_iface,
             datastore_tls: match (

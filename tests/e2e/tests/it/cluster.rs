@@ -80,8 +80,45 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A shell script that hides the host's containerd, runc and CNI plugins
+/// (Debian's packages) in a private mount namespace, checks they are
+/// gone, and runs its arguments there.
+const HIDE_HOST_RUNTIME: &str = r#"
+for p in /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/bin/ctr \
+         /usr/bin/runc /usr/sbin/runc /usr/bin/crictl; do
+  [ -e "$p" ] && mount --bind /dev/null "$p"
+done
+[ -d /usr/lib/cni ] && mount -t tmpfs k3r-e2e-hidden /usr/lib/cni
+if containerd --version >/dev/null 2>&1 || runc --version >/dev/null 2>&1 ||
+   [ -e /usr/lib/cni/bridge ]; then
+  echo "the host's runtime is still visible" >&2
+  exit 1
+fi
+exec "$@"
+"#;
+
 fn spawn_server(data_dir: &Path, kubeconfig: &Path, port: u16, extra: &[&str]) -> Process {
-    let mut command = Command::new(node_binary(data_dir));
+    spawn_server_in(data_dir, kubeconfig, port, extra, false)
+}
+
+fn spawn_server_in(
+    data_dir: &Path,
+    kubeconfig: &Path,
+    port: u16,
+    extra: &[&str],
+    hide_host_runtime: bool,
+) -> Process {
+    let mut command = if hide_host_runtime {
+        let mut unshare = Command::new("unshare");
+        unshare
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(HIDE_HOST_RUNTIME)
+            .arg("hide-host-runtime")
+            .arg(node_binary(data_dir));
+        unshare
+    } else {
+        Command::new(node_binary(data_dir))
+    };
     command
         .arg("server")
         .arg("--data-dir")
@@ -109,8 +146,18 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(data_dir: &Path, port: u16, extra: &[&str]) -> Self {
+        Self::start_in(data_dir, port, extra, false)
+    }
+
+    /// A server in a mount namespace of its own where the host's
+    /// containerd, runc and CNI plugins are hidden.
+    pub fn start_hiding_host_runtime(data_dir: &Path, port: u16) -> Self {
+        Self::start_in(data_dir, port, &[], true)
+    }
+
+    fn start_in(data_dir: &Path, port: u16, extra: &[&str], hide_host_runtime: bool) -> Self {
         let kubeconfig = data_dir.join("k3r.yaml");
-        let process = spawn_server(data_dir, &kubeconfig, port, extra);
+        let process = spawn_server_in(data_dir, &kubeconfig, port, extra, hide_host_runtime);
         Self {
             data_dir: data_dir.to_path_buf(),
             port,

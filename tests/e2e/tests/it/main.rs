@@ -15,6 +15,7 @@ mod cluster;
 mod helm_chart;
 mod helm_features;
 mod helm_release;
+mod install;
 mod join;
 mod netpol;
 mod operators;
@@ -59,6 +60,14 @@ fn main() {
             "server_bad_input::a_damaged_runtime_is_refused_with_one_clear_line",
             server_bad_input::a_damaged_runtime_is_refused_with_one_clear_line,
         ),
+        standalone(
+            "install::install_and_uninstall_round_trip",
+            install::install_and_uninstall_round_trip,
+        ),
+        standalone(
+            "runtime::boots_with_the_host_runtime_hidden",
+            runtime::boots_with_the_host_runtime_hidden,
+        ),
         standalone("sockets::detector_sees_nagle", sockets::detector_sees_nagle),
         standalone(
             "check_config::this_host_passes_and_a_bare_kernel_is_named",
@@ -67,6 +76,10 @@ fn main() {
         area("cluster::single_node", single_node::api_and_workloads),
         area("cluster::coredns", addons::coredns),
         area("cluster::runtime::bundled", runtime::bundled),
+        area(
+            "cluster::runtime::registry_mirror",
+            runtime::registry_mirror,
+        ),
         area("cluster::addons", addons::addons),
         area("cluster::traefik", traefik::traefik),
         area(

@@ -83,3 +83,114 @@ pub fn bundled(shared: &mut Shared) {
     let images = tool(data_dir, None, &["ctr", "images", "ls", "-q"]);
     assert!(images.contains("registry.k8s.io/pause"), "{images}");
 }
+
+/// The server's registries.yaml names a TLS registry with htpasswd auth
+/// (started by the harness) as docker.io's mirror: an image pushed there
+/// only is pulled under its docker.io name, through the mirror.
+pub fn registry_mirror(shared: &mut Shared) {
+    let data_dir = shared.data_dir.clone();
+    let mirror = &shared.mirror;
+    let pushed = format!("{}/library/busybox:e2e-mirror", mirror.host);
+    let ctr = |args: &[&str]| tool(&data_dir, None, &[&["ctr"], args].concat());
+    ctr(&[
+        "images",
+        "tag",
+        "--force",
+        "docker.io/library/busybox:k3r-e2e",
+        &pushed,
+    ]);
+    let user = format!("{}:{}", mirror.username, mirror.password);
+    let ca = shared.mirror_ca.display().to_string();
+    ctr(&[
+        "images",
+        "push",
+        "--local",
+        "--user",
+        &user,
+        "--tlscacert",
+        &ca,
+        &pushed,
+    ]);
+    ctr(&["images", "rm", &pushed]);
+    let listed = ctr(&["images", "ls", "-q"]);
+    assert!(!listed.contains("e2e-mirror"), "{listed}");
+
+    let cluster = &shared.cluster;
+    cluster.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: through-mirror
+  namespace: default
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: docker.io/library/busybox:e2e-mirror
+    imagePullPolicy: Always
+    command: ["/bin/busybox", "true"]
+"#,
+    );
+    let phase = cluster.eventually(
+        "the mirrored image pulled and run",
+        std::time::Duration::from_secs(120),
+        || {
+            let phase = cluster.ok(&[
+                "get",
+                "pod",
+                "through-mirror",
+                "-o",
+                "jsonpath={.status.phase}",
+            ]);
+            (phase == "Succeeded").then_some(phase)
+        },
+    );
+    assert_eq!(phase, "Succeeded");
+    let images = ctr(&["images", "ls", "-q"]);
+    assert!(
+        images.contains("docker.io/library/busybox:e2e-mirror"),
+        "{images}"
+    );
+    cluster.ok(&["delete", "pod", "through-mirror", "--wait=false"]);
+}
+
+/// With Debian's containerd, runc and CNI plugins hidden in the server's
+/// mount namespace, the one k3r file still boots a Ready node running
+/// pods on its own containerd 2.
+pub fn boots_with_the_host_runtime_hidden() {
+    let dir = tempfile::Builder::new()
+        .prefix("k3r-e2e-hidden-")
+        .tempdir()
+        .expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let mut cluster =
+        crate::cluster::Cluster::start_hiding_host_runtime(&data_dir, crate::cluster::free_port());
+    let ready = cluster.wait_ready(std::time::Duration::from_secs(240));
+    eprintln!("E2E: host runtime hidden: node Ready after {ready:.1} s");
+    let runtime = cluster.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.nodeInfo.containerRuntimeVersion}",
+    ]);
+    assert!(runtime.starts_with("containerd://2."), "{runtime}");
+    // The operators pod ran: sandbox (pause), runc, CNI all from k3r.
+    cluster.eventually(
+        "the operators pod Running",
+        std::time::Duration::from_secs(120),
+        || {
+            let phase = cluster.ok(&[
+                "-n",
+                "kube-system",
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=k3r-operators",
+                "-o",
+                "jsonpath={.items[*].status.phase}",
+            ]);
+            phase.contains("Running").then_some(())
+        },
+    );
+    cluster.stop();
+}

@@ -23,6 +23,11 @@ pub struct Shared {
     pub slow_hook_applied: Option<Instant>,
     /// The restart area stops the cluster for good.
     pub consumed: bool,
+    /// A registry (TLS, htpasswd) the server's registries.yaml names as
+    /// docker.io's mirror; stopped after the cluster.
+    pub mirror: k3r_helm_oracle::Registry,
+    /// Its CA, as registries.yaml names it.
+    pub mirror_ca: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -48,8 +53,26 @@ fn boot() -> Result<Shared, String> {
         pack_busybox(&data_dir.join("agent/images/busybox.tar"));
         pack_coredns(&data_dir.join("agent/images/coredns.tar"));
         pack_traefik(&data_dir.join("agent/images/traefik.tar"));
+        let mirror = k3r_helm_oracle::Registry::start_tls("127.0.0.1").expect("docker-registry");
+        let mirror_ca = dir.path().join("mirror-ca.crt");
+        std::fs::write(&mirror_ca, mirror.ca_pem.as_deref().expect("TLS")).expect("CA");
+        let registries = dir.path().join("registries.yaml");
+        std::fs::write(
+            &registries,
+            format!(
+                "mirrors:\n  docker.io:\n    endpoint:\n      - \"https://{host}\"\n\
+                 configs:\n  \"{host}\":\n    auth:\n      username: {user}\n      \
+                 password: {password}\n    tls:\n      ca_file: {ca}\n",
+                host = mirror.host,
+                user = mirror.username,
+                password = mirror.password,
+                ca = mirror_ca.display(),
+            ),
+        )
+        .expect("registries.yaml");
         let port = free_port();
-        let mut cluster = Cluster::start(&data_dir, port, &[]);
+        let private_registry = format!("--private-registry={}", registries.display());
+        let mut cluster = Cluster::start(&data_dir, port, &[&private_registry]);
         let ready = cluster.wait_ready(Duration::from_secs(240));
         eprintln!("E2E: fresh data dir: node Ready after {ready:.1} s");
         let dns = crate::addons::coredns_ready(&cluster);
@@ -61,6 +84,8 @@ fn boot() -> Result<Shared, String> {
             port,
             slow_hook_applied: None,
             consumed: false,
+            mirror,
+            mirror_ca,
             _dir: dir,
         }
     })

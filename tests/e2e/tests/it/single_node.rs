@@ -93,7 +93,7 @@ pub fn api_and_workloads(shared: &mut Shared) {
     let port = shared.port;
     assert_eq!(cluster.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
     let version = cluster.ok(&["version"]);
-    assert!(version.contains("Server Version: v1.35."), "{version}");
+    assert!(version.contains("Server Version: v1.37."), "{version}");
     assert!(version.contains("+k3r-v"), "{version}");
     let ping = Command::new("curl")
         .args(["-sk", &format!("https://127.0.0.1:{port}/ping")])
@@ -108,7 +108,7 @@ pub fn api_and_workloads(shared: &mut Shared) {
     ]);
     // The kubelet names the k3r that runs it, as k3s's `+k3s1`.
     assert!(
-        nodes.starts_with("v1.35.") && nodes.contains("+k3r-v"),
+        nodes.starts_with("v1.37.") && nodes.contains("+k3r-v"),
         "{nodes}"
     );
     // The server's node has k3s's roles (SUC's server Plans select them).
