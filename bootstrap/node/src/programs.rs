@@ -60,8 +60,9 @@ impl Source {
             Source::Payload(payload) => payload.extract(&payloads_dir(data_dir))?.bin,
             Source::Missing(exe) => {
                 return Err(Error::Programs(format!(
-                    "{} carries no runtime payload (a plain cargo build?): build k3r with \
-                     scripts/build, or name a dir of programs with {DIR_ENV}",
+                    "{} carries no runtime payload (a plain cargo build, or a file cut \
+                     short): build k3r with scripts/build or reinstall it, or name a dir of \
+                     programs with {DIR_ENV}",
                     exe.display()
                 )));
             }

@@ -23,6 +23,16 @@ fn exe_of(program: &str, needle: &str) -> Option<std::path::PathBuf> {
     None
 }
 
+/// The first node's container runtime, as its kubelet reports it.
+fn runtime_version(cluster: &crate::cluster::Cluster) -> String {
+    cluster.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.nodeInfo.containerRuntimeVersion}",
+    ])
+}
+
 fn tool(data_dir: &Path, argv0: Option<&Path>, args: &[&str]) -> String {
     let mut command = match argv0 {
         Some(link) => Command::new(link),
@@ -51,12 +61,7 @@ pub fn bundled(shared: &mut Shared) {
     let containerd = exe_of("containerd", &data_dir.display().to_string())
         .expect("the node's containerd process");
     assert_eq!(containerd, current.join("bin/containerd"));
-    let node = shared.cluster.ok(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={.items[0].status.nodeInfo.containerRuntimeVersion}",
-    ]);
+    let node = runtime_version(&shared.cluster);
     assert!(node.starts_with("containerd://2."), "{node}");
     // Its config names the bundled runc and CNI plugins.
     let config = std::fs::read_to_string(data_dir.join("agent/etc/containerd/config.toml"))
@@ -167,28 +172,14 @@ pub fn boots_with_the_host_runtime_hidden() {
         crate::cluster::Cluster::start_hiding_host_runtime(&data_dir, crate::cluster::free_port());
     let ready = cluster.wait_ready(std::time::Duration::from_secs(240));
     eprintln!("E2E: host runtime hidden: node Ready after {ready:.1} s");
-    let runtime = cluster.ok(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={.items[0].status.nodeInfo.containerRuntimeVersion}",
-    ]);
+    let runtime = runtime_version(&cluster);
     assert!(runtime.starts_with("containerd://2."), "{runtime}");
     // The operators pod ran: sandbox (pause), runc, CNI all from k3r.
     cluster.eventually(
         "the operators pod Running",
         std::time::Duration::from_secs(120),
         || {
-            let phase = cluster.ok(&[
-                "-n",
-                "kube-system",
-                "get",
-                "pods",
-                "-l",
-                "app.kubernetes.io/name=k3r-operators",
-                "-o",
-                "jsonpath={.items[*].status.phase}",
-            ]);
+            let phase = crate::addons::operators_pods(&cluster, "{.items[*].status.phase}");
             phase.contains("Running").then_some(())
         },
     );
