@@ -156,15 +156,19 @@ impl Agent {
         server: &str,
         token: &str,
     ) -> Agent {
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             format!("--server={server}"),
             format!("--token={token}"),
             format!("--data-dir={}", data_dir.display()),
             format!("--node-name={name}"),
             format!("--node-ip={address}"),
             "--shared-host".into(),
-            "--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi".into(),
         ];
+        args.extend(
+            crate::cluster::NODE_KUBELET_ARGS
+                .iter()
+                .map(|a| a.to_string()),
+        );
         Agent {
             name: name.into(),
             data_dir: data_dir.to_path_buf(),

@@ -80,6 +80,13 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Kubelet flags every e2e node gets (see spawn_server_in).
+pub const NODE_KUBELET_ARGS: &[&str] = &[
+    "--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi",
+    "--kubelet-arg=image-gc-high-threshold=100",
+    "--kubelet-arg=image-gc-low-threshold=99",
+];
+
 /// A shell script that hides the host's containerd, runc and CNI plugins
 /// (Debian's packages) in a private mount namespace, checks they are
 /// gone, and runs its arguments there.
@@ -129,8 +136,10 @@ fn spawn_server_in(
         .arg("--config=/nonexistent/k3r-e2e.yaml")
         // This host's disk is shared and its free space swings (down to
         // 5% of it at times): the default percentages would put the node
-        // under DiskPressure mid-run and keep test pods off it.
-        .arg("--kubelet-arg=eviction-hard=imagefs.available<512Mi,nodefs.available<512Mi")
+        // under DiskPressure mid-run and keep test pods off it, and image
+        // garbage collection (from 85% used) would delete images the tests
+        // imported unpinned (an upgrade image a Job's retry still needs).
+        .args(NODE_KUBELET_ARGS)
         .args(extra)
         .env("K3R_LOG", "info");
     Process::spawn("k3r server", "k3r", command)
