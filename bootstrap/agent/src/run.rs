@@ -39,6 +39,8 @@ pub struct AgentConfig {
     pub setup: AgentSetup,
     /// Where the node's programs come from: this k3r's payload, as a rule.
     pub runtime: k3r_node::programs::Source,
+    /// `--prefer-bundled-bin`: the bundled iptables before the host's.
+    pub prefer_bundled_bin: bool,
     /// registries.yaml and the default-endpoint policy.
     pub registries: k3r_node::registries::RegistrySettings,
     pub node_ip: IpAddr,
@@ -110,7 +112,10 @@ pub async fn run(
 ) -> Result<Shutdown, AgentError> {
     k3r_node::host::kernel_check().map_err(AgentError::Config)?;
     let started = Instant::now();
-    let programs = config.runtime.install(&config.setup.data_dir)?;
+    let programs = config
+        .runtime
+        .install(&config.setup.data_dir)?
+        .preferring_bundled(config.prefer_bundled_bin);
     let mut running = Running {
         node: k3r_node::Node::default(),
         load_balancer: None,
@@ -256,6 +261,7 @@ async fn boot(
             backend,
             cluster_cidr,
             external_ip: config.node_external_ip,
+            search_path: programs.search_path(),
         },
     };
     let pod_cidr = running.node.start(&node, &ChildExecutor, started).await?;

@@ -35,8 +35,17 @@ COMMIT
     )
 }
 
-async fn iptables(args: &[&str]) -> Result<bool, Error> {
-    let output = tokio::process::Command::new("iptables")
+/// `program` found on `search_path` (k3r's own PATH where that is empty).
+fn command(program: &str, search_path: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    if !search_path.is_empty() {
+        command.env("PATH", search_path);
+    }
+    command
+}
+
+async fn iptables(search_path: &str, args: &[&str]) -> Result<bool, Error> {
+    let output = command("iptables", search_path)
         .arg("-w")
         .args(args)
         .output()
@@ -46,9 +55,9 @@ async fn iptables(args: &[&str]) -> Result<bool, Error> {
 }
 
 /// Writes the chains and makes POSTROUTING and FORWARD jump to them.
-pub async fn ensure(cluster: Ipv4Net, node_pods: Ipv4Net) -> Result<(), Error> {
+pub async fn ensure(cluster: Ipv4Net, node_pods: Ipv4Net, search_path: &str) -> Result<(), Error> {
     use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("iptables-restore")
+    let mut child = command("iptables-restore", search_path)
         .args(["-w", "--noflush"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -74,8 +83,8 @@ pub async fn ensure(cluster: Ipv4Net, node_pods: Ipv4Net) -> Result<(), Error> {
         ("nat", "POSTROUTING", NAT_CHAIN),
         ("filter", "FORWARD", FORWARD_CHAIN),
     ] {
-        if !iptables(&["-t", table, "-C", chain, "-j", target]).await?
-            && !iptables(&["-t", table, "-I", chain, "1", "-j", target]).await?
+        if !iptables(search_path, &["-t", table, "-C", chain, "-j", target]).await?
+            && !iptables(search_path, &["-t", table, "-I", chain, "1", "-j", target]).await?
         {
             return Err(Error::Iptables(format!(
                 "cannot add the jump from {table}/{chain} to {target}"

@@ -66,6 +66,9 @@ pub struct NodeNetworkConfig {
     pub backend: Backend,
     pub cluster_cidr: IpNet,
     pub external_ip: Option<IpAddr>,
+    /// Where `iptables` is looked up (the node processes' PATH); empty:
+    /// k3r's own.
+    pub search_path: String,
 }
 
 enum Dataplane {
@@ -106,7 +109,7 @@ pub async fn start(
     let handle = vxlan::connect()?;
     let uplink = uplink::find(&handle, config.iface.as_deref(), node_ip).await?;
     if config.backend != Backend::None {
-        masquerade::ensure(cluster_cidr, pod_cidr).await?;
+        masquerade::ensure(cluster_cidr, pod_cidr, &config.search_path).await?;
     }
     let (mut desired, dataplane, mtu) = match config.backend {
         Backend::Vxlan => {

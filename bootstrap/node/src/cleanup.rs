@@ -189,8 +189,6 @@ pub fn remove_orphaned_pod_netns() -> usize {
         .count()
 }
 
-/// Removes the iptables rules and chains of kube-proxy, the CNI plugins
-/// and flannel, keeping everything else (iptables-save | grep -v | restore).
 /// Removes k3r's nftables table (the network policy's rules).
 pub fn remove_nftables_table() {
     if let Err(err) = k3r_nftables::delete_table(k3r_nftables::K3R_TABLE) {
@@ -198,33 +196,67 @@ pub fn remove_nftables_table() {
     }
 }
 
-pub fn remove_iptables_chains() {
+/// Removes the iptables rules and chains of kube-proxy, the CNI plugins
+/// and flannel, keeping everything else (iptables-save | grep -v | restore),
+/// with every distinct iptables on `search_path` (the host's, whichever
+/// backend it writes, and the bundled legacy one), as either may hold them.
+pub fn remove_iptables_chains(search_path: &str) {
     for tool in ["iptables", "ip6tables"] {
-        let Ok(saved) = std::process::Command::new(format!("{tool}-save")).output() else {
+        for save in distinct_programs(search_path, &format!("{tool}-save")) {
+            let restore = save.with_file_name(format!("{tool}-restore"));
+            remove_ours(&save, &restore);
+        }
+    }
+}
+
+/// Each `name` on `search_path` (or on k3r's PATH where that is empty), once
+/// per program it resolves to.
+fn distinct_programs(search_path: &str, name: &str) -> Vec<PathBuf> {
+    let path = if search_path.is_empty() {
+        crate::programs::host_path()
+    } else {
+        search_path.to_string()
+    };
+    let mut seen = Vec::new();
+    let mut found = Vec::new();
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        let Ok(real) = std::fs::canonicalize(&candidate) else {
             continue;
         };
-        let text = String::from_utf8_lossy(&saved.stdout);
-        let ours = |l: &str| {
-            l.contains("KUBE-") || l.contains("CNI-") || l.contains("FLANNEL") || l.contains("K3R-")
-        };
-        let kept: String = text
-            .lines()
-            .filter(|l| !ours(l))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        if kept.len() == text.len() {
-            continue;
+        if real.is_file() && !seen.contains(&real) {
+            seen.push(real);
+            found.push(candidate);
         }
-        if let Ok(mut child) = std::process::Command::new(format!("{tool}-restore"))
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-        {
-            if let Some(mut stdin) = child.stdin.take() {
-                use std::io::Write;
-                let _ = stdin.write_all(kept.as_bytes());
-            }
-            let _ = child.wait();
+    }
+    found
+}
+
+fn remove_ours(save: &Path, restore: &Path) {
+    let Ok(saved) = std::process::Command::new(save).output() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&saved.stdout);
+    let ours = |l: &str| {
+        l.contains("KUBE-") || l.contains("CNI-") || l.contains("FLANNEL") || l.contains("K3R-")
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| !ours(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept.len() == text.len() {
+        return;
+    }
+    if let Ok(mut child) = std::process::Command::new(restore)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            let _ = stdin.write_all(kept.as_bytes());
         }
+        let _ = child.wait();
     }
 }
 

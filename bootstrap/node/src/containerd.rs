@@ -95,18 +95,10 @@ pub fn launch(
         name: "containerd".into(),
         program,
         args: vec!["--config".into(), conf.display().to_string()],
-        env: with_programs_first(crate::process::go_env(), &paths.bin),
+        env: crate::process::with_search_path(crate::process::go_env(), &paths.search_path),
         cwd: None,
         log,
     }))
-}
-
-/// `env` with `PATH` naming `bin` first: containerd finds its shim there
-/// before any the host has.
-fn with_programs_first(mut env: Vec<(String, String)>, bin: &Path) -> Vec<(String, String)> {
-    let host = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    env.push(("PATH".into(), format!("{}:{host}", bin.display())));
-    env
 }
 
 /// Waits for a launched containerd to answer, then imports k3r's and the

@@ -92,15 +92,6 @@ pub fn resolv_conf(paths: &NodePaths) -> Result<PathBuf, Error> {
     Ok(fallback)
 }
 
-/// `program`'s path on PATH.
-pub fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| p.is_file())
-}
-
 #[cfg(test)]
 mod kernel_tests {
     use super::*;

@@ -60,6 +60,9 @@ pub struct NodePaths {
     /// The node's programs ([`programs::Programs`]); empty where only
     /// state is handled (cleanup), and programs are then looked up on PATH.
     pub bin: PathBuf,
+    /// The PATH node processes get ([`programs::Programs::search_path`]);
+    /// empty where only state is handled.
+    pub search_path: String,
 }
 
 impl NodePaths {
@@ -69,10 +72,12 @@ impl NodePaths {
             run_dir: run_dir.to_path_buf(),
             cni_state_dir: cni_state_dir.to_path_buf(),
             bin: PathBuf::new(),
+            search_path: String::new(),
         }
     }
     pub fn with_programs(mut self, programs: &programs::Programs) -> Self {
         self.bin = programs.dir.clone();
+        self.search_path = programs.search_path();
         self
     }
     /// One of the node's programs (`ctr`, say).

@@ -48,6 +48,18 @@ pub fn kube_env() -> Vec<(String, String)> {
     env
 }
 
+/// `env` with `PATH` set to `search_path` (the node's programs, then the
+/// host's, [`crate::programs::Programs::search_path`]) unless that is empty.
+pub fn with_search_path(
+    mut env: Vec<(String, String)>,
+    search_path: &str,
+) -> Vec<(String, String)> {
+    if !search_path.is_empty() {
+        env.push(("PATH".into(), search_path.into()));
+    }
+    env
+}
+
 fn go_env_with(user_set: bool) -> Vec<(String, String)> {
     if user_set {
         Vec::new()

@@ -1,8 +1,13 @@
 //! The programs a node runs — upstream Kubernetes (k3r-kube), containerd
-//! and ctr, containerd's runc shim, runc, crictl and the CNI plugins — all
-//! from one dir: the runtime payload this k3r carries, extracted under
-//! `<data-dir>/data/<sha256>/bin`, or a dir a developer names with
-//! `K3R_RUNTIME_DIR`. Nothing is taken from the host's packages.
+//! and ctr, containerd's runc shim, runc, crictl, the CNI plugins (one
+//! `cni` multicall) and iptables — all from one dir: the runtime payload
+//! this k3r carries, extracted under `<data-dir>/data/<sha256>/bin`, or a
+//! dir a developer names with `K3R_RUNTIME_DIR`.
+//!
+//! As in k3s, the host utilities (iptables and its -save/-restore, in
+//! `bin/aux`) are a fallback: found after the host's own on PATH, so rules
+//! stay in the backend (nf_tables or legacy) the host's tools use, unless
+//! `--prefer-bundled-bin` puts them first.
 
 use std::path::{Path, PathBuf};
 
@@ -16,12 +21,26 @@ pub const PROGRAMS: &[&str] = &[
     "containerd-shim-runc-v2",
     "runc",
     "crictl",
+    "cni",
     "bridge",
     "host-local",
     "loopback",
     "portmap",
     "bandwidth",
+    "xtables-legacy-multi",
+    "aux/iptables",
+    "aux/iptables-save",
+    "aux/iptables-restore",
+    "aux/ip6tables",
+    "aux/ip6tables-save",
+    "aux/ip6tables-restore",
 ];
+
+/// The host's PATH, or a usual one where k3r was started without any.
+pub fn host_path() -> String {
+    std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into())
+}
 
 /// A developer's dir of programs, used instead of the payload.
 pub const DIR_ENV: &str = "K3R_RUNTIME_DIR";
@@ -67,7 +86,10 @@ impl Source {
                 )));
             }
         };
-        let programs = Programs { dir };
+        let programs = Programs {
+            dir,
+            prefer_bundled: false,
+        };
         programs.check()?;
         Ok(programs)
     }
@@ -76,6 +98,14 @@ impl Source {
 /// `<data-dir>/data`: the extracted payloads, as k3s keeps them.
 pub fn payloads_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("data")
+}
+
+/// The PATH to clean a node's rules up with when its k3r is not running
+/// (killall): the host's, then the bundled utilities of the payload it
+/// last ran.
+pub fn cleanup_search_path(data_dir: &Path) -> String {
+    let aux = k3r_payload::current_bin(&payloads_dir(data_dir)).join("aux");
+    format!("{}:{}", host_path(), aux.display())
 }
 
 /// Once a start succeeded: removes extracted payloads other than the one
@@ -90,9 +120,25 @@ pub fn clean_up_after_start(data_dir: &Path) {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Programs {
     pub dir: PathBuf,
+    /// `--prefer-bundled-bin`: the bundled host utilities before the host's.
+    pub prefer_bundled: bool,
 }
 
 impl Programs {
+    pub fn preferring_bundled(mut self, prefer: bool) -> Self {
+        self.prefer_bundled = prefer;
+        self
+    }
+    /// The bundled host utilities (iptables).
+    pub fn aux(&self) -> PathBuf {
+        self.dir.join("aux")
+    }
+    /// The PATH every node process and k3r's own iptables calls search:
+    /// k3r's programs first, then the host's, then the bundled utilities
+    /// (before the host's with `--prefer-bundled-bin`).
+    pub fn search_path(&self) -> String {
+        search_path(&self.dir, &host_path(), self.prefer_bundled)
+    }
     pub fn path(&self, program: &str) -> PathBuf {
         self.dir.join(program)
     }
@@ -127,13 +173,37 @@ impl Programs {
     }
 }
 
+fn search_path(bin: &Path, host: &str, prefer_bundled: bool) -> String {
+    let aux = bin.join("aux");
+    let (bin, aux) = (bin.display(), aux.display());
+    if prefer_bundled {
+        format!("{bin}:{aux}:{host}")
+    } else {
+        format!("{bin}:{host}:{aux}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn the_hosts_iptables_comes_first_unless_the_bundled_is_preferred() {
+        let bin = Path::new("/d/data/abc/bin");
+        assert_eq!(
+            search_path(bin, "/usr/sbin:/usr/bin", false),
+            "/d/data/abc/bin:/usr/sbin:/usr/bin:/d/data/abc/bin/aux"
+        );
+        assert_eq!(
+            search_path(bin, "/usr/sbin:/usr/bin", true),
+            "/d/data/abc/bin:/d/data/abc/bin/aux:/usr/sbin:/usr/bin"
+        );
+    }
+
+    #[test]
     fn a_dir_lacking_programs_is_named_with_what_it_lacks() {
         let dir = tempfile::tempdir().expect("must succeed");
+        std::fs::create_dir(dir.path().join("aux")).expect("must succeed");
         for p in PROGRAMS.iter().filter(|p| **p != "runc" && **p != "crictl") {
             std::fs::write(dir.path().join(p), b"").expect("must succeed");
         }

@@ -133,11 +133,14 @@ impl Node {
             }],
         );
         for process in std::iter::once(node_process).chain(alone) {
-            self.children.push(executor.start(process.spec(
+            // kube-proxy finds iptables on it.
+            let mut process = process.spec(
                 &spec.programs.kube(),
                 spec.paths.agent_dir.clone(),
                 &spec.logs,
-            )));
+            );
+            process.env = crate::process::with_search_path(process.env, &spec.paths.search_path);
+            self.children.push(executor.start(process));
         }
 
         // As the kubelet itself: a node may read its own Node and Lease,
@@ -205,7 +208,7 @@ impl Node {
         }
         let _ = tokio::task::spawn_blocking(move || {
             crate::cleanup::stop_workloads(&paths, &data_dir, &root);
-            crate::cleanup::remove_iptables_chains();
+            crate::cleanup::remove_iptables_chains(&paths.search_path);
             crate::cleanup::remove_nftables_table();
             if root != "/" {
                 crate::cgroups::remove_root(&root);

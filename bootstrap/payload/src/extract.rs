@@ -148,8 +148,11 @@ impl Payload {
 fn sync_files(dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_file() {
+        let kind = entry.file_type()?;
+        if kind.is_file() {
             File::open(entry.path())?.sync_all()?;
+        } else if kind.is_dir() {
+            sync_files(&entry.path())?;
         }
     }
     File::open(dir)?.sync_all()

@@ -4,7 +4,8 @@ use std::path::Path;
 use super::*;
 use crate::extract::point;
 
-/// A fake executable and a tree with a program and a symlink to it.
+/// A fake executable and a tree with a program, a symlink to it, and one
+/// from a subdir (as `bin/aux/iptables`).
 fn packed(dir: &Path) -> PathBuf {
     let exe = dir.join("k3r");
     std::fs::write(&exe, b"\x7fELF not really, but bytes before the payload")
@@ -19,6 +20,8 @@ fn packed(dir: &Path) -> PathBuf {
     )
     .expect("must succeed");
     std::os::unix::fs::symlink("containerd", tree.join("bin/ctr")).expect("must succeed");
+    std::fs::create_dir(tree.join("bin/aux")).expect("must succeed");
+    std::os::unix::fs::symlink("../containerd", tree.join("bin/aux/tool")).expect("must succeed");
     let out = dir.join("k3r-packed");
     pack(&exe, &tree, &out, 3).expect("must succeed");
     out
@@ -54,6 +57,10 @@ fn extracts_once_keeps_modes_and_links_and_points_current() {
     assert_eq!(
         std::fs::read_link(first.bin.join("ctr")).expect("must succeed"),
         Path::new("containerd")
+    );
+    assert_eq!(
+        std::fs::read(first.bin.join("aux/tool")).expect("a link out of a subdir resolves"),
+        std::fs::read(&program).expect("must succeed")
     );
     assert_eq!(
         std::fs::canonicalize(current_bin(&data)).expect("must succeed"),

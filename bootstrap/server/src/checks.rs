@@ -11,20 +11,13 @@ pub fn preflight(config: &ServerConfig) -> Result<(), Error> {
         return Err(Error::Config("k3r server must run as root".into()));
     }
     check_networks(config)?;
+    // The runtime and iptables come from k3r's own payload: only the
+    // kernel is the host's to provide.
     k3r_node::host::kernel_check().map_err(Error::Config)?;
-    // The runtime comes from k3r's own payload; of the host's programs
-    // only iptables is needed (kube-proxy's and the port rules' tool).
-    if which("iptables").is_none() {
-        return Err(Error::Config(
-            "iptables is not installed (Debian package iptables)".into(),
-        ));
-    }
     port_free(config.bind_address, config.https_listen_port)?;
     port_free(IpAddr::from([0, 0, 0, 0]), config.apiserver_port())?;
     Ok(())
 }
-
-pub use k3r_node::host::which;
 
 fn port_free(ip: IpAddr, port: u16) -> Result<(), Error> {
     TcpListener::bind(SocketAddr::new(ip, port))

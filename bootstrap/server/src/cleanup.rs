@@ -89,7 +89,7 @@ pub fn killall(data_dir: &Path) {
             .args(["link", "delete", device])
             .output();
     }
-    remove_iptables_chains();
+    remove_iptables_chains(&k3r_node::programs::cleanup_search_path(data_dir));
     remove_nftables_table();
     k3r_node::record::remove_data_dir_in(Path::new(k3r_node::record::DIR), Path::new(trimmed));
     let _ = std::fs::remove_dir_all(&paths.run_dir);

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     /// Where the node's programs (upstream multicall, containerd, runc,
     /// CNI plugins) come from: this k3r's payload, as a rule.
     pub runtime: k3r_node::programs::Source,
+    /// `--prefer-bundled-bin`: the bundled iptables before the host's.
+    pub prefer_bundled_bin: bool,
     /// registries.yaml and the default-endpoint policy.
     pub registries: k3r_node::registries::RegistrySettings,
     /// Client TLS for an external https:// etcd.

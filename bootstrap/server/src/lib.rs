@@ -97,7 +97,10 @@ pub async fn run(
 ) -> Result<Shutdown, Error> {
     checks::preflight(&config)?;
     let started = Instant::now();
-    let programs = config.runtime.install(&config.data_dir)?;
+    let programs = config
+        .runtime
+        .install(&config.data_dir)?
+        .preferring_bundled(config.prefer_bundled_bin);
     let layout = Layout::new(&config.data_dir, programs);
     let (stop_listener, stop_rx) = watch::channel(false);
     let mut running = Running {
@@ -441,6 +444,7 @@ fn node_spec(config: &ServerConfig, layout: &Layout, pki: &Pki) -> NodeSpec {
             backend: config.flannel_backend,
             cluster_cidr: config.cluster_cidr,
             external_ip: config.node_external_ip,
+            search_path: layout.programs.search_path(),
         },
     }
 }

@@ -70,6 +70,7 @@ impl AgentArgs {
                 ],
             },
             runtime: k3r_node::programs::Source::this_k3r()?,
+            prefer_bundled_bin: self.node.prefer_bundled_bin,
             registries,
             node_ip,
             node_external_ip: self.node.node_external_ip,

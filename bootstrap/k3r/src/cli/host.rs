@@ -58,7 +58,9 @@ pub fn default_ip() -> anyhow::Result<IpAddr> {
 pub fn tool_data_dir() -> anyhow::Result<PathBuf> {
     Ok(match std::env::var_os("K3R_DATA_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None if nix::unistd::Uid::effective().is_root() => PathBuf::from("/var/lib/k3r"),
+        None if nix::unistd::Uid::effective().is_root() => {
+            PathBuf::from(super::node_flags::DEFAULT_DATA_DIR)
+        }
         None => std::env::var_os("HOME")
             .map(|home| PathBuf::from(home).join(".k3r"))
             .context("HOME is not set: set K3R_DATA_DIR")?,

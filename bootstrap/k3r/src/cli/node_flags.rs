@@ -9,15 +9,13 @@ use clap::Args;
 
 use super::host;
 
+/// Root's data dir, as k3s's /var/lib/rancher/k3s.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/k3r";
+
 #[derive(Args, Debug)]
 pub struct DataDir {
     /// Folder to hold state
-    #[arg(
-        long,
-        short = 'd',
-        env = "K3R_DATA_DIR",
-        default_value = "/var/lib/k3r"
-    )]
+    #[arg(long, short = 'd', env = "K3R_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 }
 
@@ -93,6 +91,9 @@ pub struct NodeFlags {
     /// Do not fall back to a mirrored registry's own endpoint
     #[arg(long)]
     pub disable_default_registry_endpoint: bool,
+    /// Use k3r's bundled iptables before the host's
+    #[arg(long)]
+    pub prefer_bundled_bin: bool,
 }
 
 impl NodeFlags {

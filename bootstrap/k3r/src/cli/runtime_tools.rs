@@ -28,15 +28,17 @@ pub fn crictl(args: ToolArgs) -> anyhow::Result<()> {
     let program = super::host::tool_programs()?.path("crictl");
     let mut command = std::process::Command::new(&program);
     command.args(&args.args);
-    if std::env::var_os("CRI_CONFIG_FILE").is_none()
-        && std::env::var_os("CONTAINER_RUNTIME_ENDPOINT").is_none()
+    let config = k3r_node::crictl_config(&data_dir.join("agent"));
+    if std::env::var_os("CRI_CONFIG_FILE").is_some()
+        || std::env::var_os("CONTAINER_RUNTIME_ENDPOINT").is_some()
     {
+        // The caller chose.
+    } else if config.is_file() {
+        command.env("CRI_CONFIG_FILE", config);
+    } else {
+        // The node has not started yet: its default socket.
         let endpoint = format!("unix://{}", socket(&data_dir).display());
         command
-            .env(
-                "CRI_CONFIG_FILE",
-                k3r_node::crictl_config(&data_dir.join("agent")),
-            )
             .env("CONTAINER_RUNTIME_ENDPOINT", &endpoint)
             .env("IMAGE_SERVICE_ENDPOINT", &endpoint);
     }

@@ -159,6 +159,7 @@ impl ServerArgs {
             node_labels: self.node.node_label,
             node_taints: self.node.node_taint,
             runtime: k3r_node::programs::Source::this_k3r()?,
+            prefer_bundled_bin: self.node.prefer_bundled_bin,
             registries,
             flannel_backend,
             flannel_iface: self.node.flannel_iface,

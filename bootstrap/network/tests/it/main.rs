@@ -301,6 +301,7 @@ fn masquerade_rules_are_written_once() {
             masquerade::ensure(
                 "10.42.0.0/16".parse().expect("cidr"),
                 "10.42.1.0/24".parse().expect("cidr"),
+                "",
             )
             .await
             .expect("masquerade rules")

@@ -36,22 +36,27 @@ fn bundle() -> PathBuf {
     let tree = e2e.join("payload");
     let _ = std::fs::remove_dir_all(&tree);
     let bin = tree.join("bin");
-    std::fs::create_dir_all(&bin).expect("payload tree");
-    for entry in std::fs::read_dir(&runtime)
-        .expect("target/runtime")
-        .flatten()
-    {
-        let to = bin.join(entry.file_name());
-        match std::fs::read_link(entry.path()) {
-            Ok(link) => std::os::unix::fs::symlink(link, &to).expect("payload link"),
-            Err(_) => std::fs::hard_link(entry.path(), &to).expect("payload file"),
-        }
-    }
+    link_tree(&runtime, &bin);
     std::fs::hard_link(&kube, bin.join("k3r-kube")).expect("payload k3r-kube");
     let out = e2e.join("k3r");
     k3r_payload::pack(&target.join("debug").join("k3r"), &tree, &out, 1).expect("packing k3r");
     let _ = std::fs::remove_dir_all(&tree);
     out
+}
+
+/// `to` as `from`: files hard-linked, links and dirs recreated.
+fn link_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("payload tree");
+    for entry in std::fs::read_dir(from).expect("target/runtime").flatten() {
+        let (path, dest) = (entry.path(), to.join(entry.file_name()));
+        if let Ok(link) = std::fs::read_link(&path) {
+            std::os::unix::fs::symlink(link, &dest).expect("payload link");
+        } else if path.is_dir() {
+            link_tree(&path, &dest);
+        } else {
+            std::fs::hard_link(&path, &dest).expect("payload file");
+        }
+    }
 }
 
 /// The node's own k3r in `<data_dir>/bin` (a hard link to the one under
@@ -87,17 +92,19 @@ pub const NODE_KUBELET_ARGS: &[&str] = &[
     "--kubelet-arg=image-gc-low-threshold=99",
 ];
 
-/// A shell script that hides the host's containerd, runc and CNI plugins
-/// (Debian's packages) in a private mount namespace, checks they are
+/// A shell script that hides the host's containerd, runc, CNI plugins and
+/// iptables (Debian's packages; every iptables name links to one of the
+/// two xtables multicalls) in a private mount namespace, checks they are
 /// gone, and runs its arguments there.
 const HIDE_HOST_RUNTIME: &str = r#"
 for p in /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/bin/ctr \
-         /usr/bin/runc /usr/sbin/runc /usr/bin/crictl; do
+         /usr/bin/runc /usr/sbin/runc /usr/bin/crictl \
+         /usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi; do
   [ -e "$p" ] && mount --bind /dev/null "$p"
 done
 [ -d /usr/lib/cni ] && mount -t tmpfs k3r-e2e-hidden /usr/lib/cni
 if containerd --version >/dev/null 2>&1 || runc --version >/dev/null 2>&1 ||
-   [ -e /usr/lib/cni/bridge ]; then
+   iptables --version >/dev/null 2>&1 || [ -e /usr/lib/cni/bridge ]; then
   echo "the host's runtime is still visible" >&2
   exit 1
 fi

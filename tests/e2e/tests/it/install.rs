@@ -13,15 +13,14 @@ fn install_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../install.sh")
 }
 
+/// stdout and stderr (install.sh's messages) of a command that must succeed.
 fn run(command: &mut Command) -> String {
-    let out = command.output().expect("runs");
-    let text = format!(
+    let out = crate::process::succeed(command);
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{command:?}: {text}");
-    text
+    )
 }
 
 /// Every file under `dir`, relative.

@@ -144,3 +144,20 @@ pub fn running(pid: u32) -> bool {
         .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
         .is_some_and(|rest| !rest.starts_with('Z'))
 }
+
+/// Runs a short command to completion, failing the test (with its stderr)
+/// unless it succeeds.
+pub fn succeed(command: &mut Command) -> std::process::Output {
+    let out = command.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// What a command that must succeed prints on stdout.
+pub fn stdout_of(command: &mut Command) -> String {
+    String::from_utf8_lossy(&succeed(command).stdout).into_owned()
+}

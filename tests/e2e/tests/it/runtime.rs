@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::cluster::k3r_binary;
+use crate::process::stdout_of;
 use crate::shared::Shared;
 
 /// The executable of the process whose command line starts with `program`
@@ -33,22 +34,13 @@ fn runtime_version(cluster: &crate::cluster::Cluster) -> String {
     ])
 }
 
+/// `k3r <args>` (or `<argv0> <args>`, a link to k3r) on `data_dir`'s node.
 fn tool(data_dir: &Path, argv0: Option<&Path>, args: &[&str]) -> String {
     let mut command = match argv0 {
         Some(link) => Command::new(link),
         None => Command::new(k3r_binary()),
     };
-    let out = command
-        .args(args)
-        .env("K3R_DATA_DIR", data_dir)
-        .output()
-        .expect("tool runs");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(command.args(args).env("K3R_DATA_DIR", data_dir))
 }
 
 pub fn bundled(shared: &mut Shared) {
@@ -183,5 +175,23 @@ pub fn boots_with_the_host_runtime_hidden() {
             phase.contains("Running").then_some(())
         },
     );
+    // With no iptables of the host's, kube-proxy and k3r wrote their rules
+    // with the bundled one, in the legacy tables (this host's own iptables
+    // writes nf_tables), and the stop takes them away again.
+    let bundled = data_dir.join("data/current/bin/aux/iptables-save");
+    let legacy_nat = || stdout_of(Command::new(&bundled).args(["-t", "nat"]));
+    cluster.eventually(
+        "kube-proxy's and k3r's chains in the legacy nat table",
+        std::time::Duration::from_secs(60),
+        || {
+            let nat = legacy_nat();
+            (nat.contains(":KUBE-SERVICES") && nat.contains(":K3R-POSTRTG")).then_some(())
+        },
+    );
     cluster.stop();
+    let left = legacy_nat();
+    assert!(
+        !left.contains("KUBE-") && !left.contains("K3R-"),
+        "k3r's chains outlived the stop: {left}"
+    );
 }
