@@ -5,10 +5,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
+const USAGE: &str = "usage: k3r-pack --exe K3R --tree DIR --out FILE [--level N]";
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut exe, mut tree, mut out, mut level) = (None, None, None, 9);
     while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            return Ok(());
+        }
         let value = args
             .next()
             .with_context(|| format!("{flag} needs a value"))?;
@@ -21,7 +27,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let (Some(exe), Some(tree), Some(out)) = (exe, tree, out) else {
-        bail!("usage: k3r-pack --exe K3R --tree DIR --out FILE [--level N]");
+        bail!("{USAGE}");
     };
     let started = std::time::Instant::now();
     let size = k3r_payload::pack(&exe, &tree, &out, level)?;
