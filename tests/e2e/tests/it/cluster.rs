@@ -112,7 +112,7 @@ exec "$@"
 "#;
 
 fn spawn_server(data_dir: &Path, kubeconfig: &Path, port: u16, extra: &[&str]) -> Process {
-    spawn_server_in(data_dir, kubeconfig, port, extra, false)
+    spawn_server_in(data_dir, kubeconfig, port, extra, None)
 }
 
 fn spawn_server_in(
@@ -120,12 +120,21 @@ fn spawn_server_in(
     kubeconfig: &Path,
     port: u16,
     extra: &[&str],
-    hide_host_runtime: bool,
+    hidden_in: Option<&str>,
 ) -> Process {
-    let mut command = if hide_host_runtime {
-        let mut unshare = Command::new("unshare");
+    let mut command = if let Some(netns) = hidden_in {
+        let mut unshare = Command::new("nsenter");
         unshare
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(format!("--net=/run/netns/{netns}"))
+            .args([
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+            ])
             .arg(HIDE_HOST_RUNTIME)
             .arg("hide-host-runtime")
             .arg(node_binary(data_dir));
@@ -162,18 +171,19 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(data_dir: &Path, port: u16, extra: &[&str]) -> Self {
-        Self::start_in(data_dir, port, extra, false)
+        Self::start_in(data_dir, port, extra, None)
     }
 
-    /// A server in a mount namespace of its own where the host's
-    /// containerd, runc and CNI plugins are hidden.
-    pub fn start_hiding_host_runtime(data_dir: &Path, port: u16) -> Self {
-        Self::start_in(data_dir, port, &[], true)
+    /// A server in network namespace `netns` and a mount namespace of its
+    /// own where the host's containerd, runc, CNI plugins and iptables are
+    /// hidden.
+    pub fn start_hiding_host_runtime(data_dir: &Path, port: u16, netns: &str) -> Self {
+        Self::start_in(data_dir, port, &[], Some(netns))
     }
 
-    fn start_in(data_dir: &Path, port: u16, extra: &[&str], hide_host_runtime: bool) -> Self {
+    fn start_in(data_dir: &Path, port: u16, extra: &[&str], hidden_in: Option<&str>) -> Self {
         let kubeconfig = data_dir.join("k3r.yaml");
-        let process = spawn_server_in(data_dir, &kubeconfig, port, extra, hide_host_runtime);
+        let process = spawn_server_in(data_dir, &kubeconfig, port, extra, hidden_in);
         Self {
             data_dir: data_dir.to_path_buf(),
             port,

@@ -151,19 +151,101 @@ spec:
     cluster.ok(&["delete", "pod", "through-mirror", "--wait=false"]);
 }
 
-/// With Debian's containerd, runc and CNI plugins hidden in the server's
-/// mount namespace, the one k3r file still boots a Ready node running
-/// pods on its own containerd 2.
+/// A network namespace with a veth to the host (10.214.0.1 there, .2
+/// inside, its default route); deleted, with everything in it, on drop.
+struct IsolatedNet;
+
+impl IsolatedNet {
+    const NAME: &'static str = "k3re2e-hid";
+    const HOST_SIDE: &'static str = "k3re2e-hid0";
+    const INSIDE: &'static str = "10.214.0.2";
+
+    fn create() -> Self {
+        Self::remove();
+        let ip = |args: &[&str]| {
+            crate::process::succeed(Command::new("ip").args(args));
+        };
+        ip(&["netns", "add", Self::NAME]);
+        ip(&[
+            "link",
+            "add",
+            Self::HOST_SIDE,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            Self::NAME,
+        ]);
+        ip(&["addr", "add", "10.214.0.1/24", "dev", Self::HOST_SIDE]);
+        ip(&["link", "set", Self::HOST_SIDE, "up"]);
+        let inside = format!("{}/24", Self::INSIDE);
+        for args in [
+            vec!["addr", "add", &inside, "dev", "eth0"],
+            vec!["link", "set", "eth0", "up"],
+            vec!["link", "set", "lo", "up"],
+            vec!["route", "add", "default", "via", "10.214.0.1"],
+        ] {
+            ip(&[&["-n", Self::NAME], &args[..]].concat());
+        }
+        IsolatedNet
+    }
+
+    fn remove() {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", Self::NAME])
+            .output();
+        let _ = Command::new("ip")
+            .args(["link", "delete", Self::HOST_SIDE])
+            .output();
+    }
+
+    /// `program args` run in the namespace.
+    fn run(&self, program: &Path, args: &[&str]) -> String {
+        stdout_of(
+            Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{}", Self::NAME))
+                .arg(program)
+                .args(args),
+        )
+    }
+}
+
+impl Drop for IsolatedNet {
+    fn drop(&mut self) {
+        Self::remove();
+    }
+}
+
+/// In a fresh network namespace and a mount namespace where the host's
+/// containerd, runc, CNI plugins and iptables are hidden, the k3r file
+/// alone boots a Ready node that runs pods.
 pub fn boots_with_the_host_runtime_hidden() {
     let dir = tempfile::Builder::new()
         .prefix("k3r-e2e-hidden-")
         .tempdir()
         .expect("tempdir");
     let data_dir = dir.path().join("data");
+    let net = IsolatedNet::create();
+    let port = crate::cluster::free_port();
     let mut cluster =
-        crate::cluster::Cluster::start_hiding_host_runtime(&data_dir, crate::cluster::free_port());
+        crate::cluster::Cluster::start_hiding_host_runtime(&data_dir, port, IsolatedNet::NAME);
     let ready = cluster.wait_ready(std::time::Duration::from_secs(240));
     eprintln!("E2E: host runtime hidden: node Ready after {ready:.1} s");
+    // kubectl from the host reaches the server at its address in the
+    // namespace (a name its certificate carries, as the node IP).
+    let written = std::fs::read_to_string(&cluster.kubeconfig).expect("kubeconfig");
+    let outside = data_dir.join("k3r-outside.yaml");
+    std::fs::write(
+        &outside,
+        written.replace(
+            &format!("https://127.0.0.1:{port}"),
+            &format!("https://{}:{port}", IsolatedNet::INSIDE),
+        ),
+    )
+    .expect("kubeconfig from outside");
+    cluster.kubeconfig = outside;
     let runtime = runtime_version(&cluster);
     assert!(runtime.starts_with("containerd://2."), "{runtime}");
     // The operators pod ran: sandbox (pause), runc, CNI all from k3r.
@@ -176,10 +258,9 @@ pub fn boots_with_the_host_runtime_hidden() {
         },
     );
     // With no iptables of the host's, kube-proxy and k3r wrote their rules
-    // with the bundled one, in the legacy tables (this host's own iptables
-    // writes nf_tables), and the stop takes them away again.
+    // with the bundled one (legacy tables), and the stop takes them away.
     let bundled = data_dir.join("data/current/bin/aux/iptables-save");
-    let legacy_nat = || stdout_of(Command::new(&bundled).args(["-t", "nat"]));
+    let legacy_nat = || net.run(&bundled, &["-t", "nat"]);
     cluster.eventually(
         "kube-proxy's and k3r's chains in the legacy nat table",
         std::time::Duration::from_secs(60),
