@@ -17,7 +17,12 @@ fn kubernetes_version(go_mod: &str) -> Option<String> {
         .lines()
         .map(str::trim)
         .find_map(|l| l.strip_prefix("k8s.io/kubernetes "))
-        .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_string())
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
 }
 
 fn replaces(go_mod: &str) -> Vec<String> {
