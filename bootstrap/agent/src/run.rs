@@ -261,7 +261,6 @@ async fn boot(
             backend,
             cluster_cidr,
             external_ip: config.node_external_ip,
-            search_path: programs.search_path(),
         },
     };
     let pod_cidr = running.node.start(&node, &ChildExecutor, started).await?;

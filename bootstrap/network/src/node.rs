@@ -66,9 +66,6 @@ pub struct NodeNetworkConfig {
     pub backend: Backend,
     pub cluster_cidr: IpNet,
     pub external_ip: Option<IpAddr>,
-    /// Where `iptables` is looked up (the node processes' PATH); empty:
-    /// k3r's own.
-    pub search_path: String,
 }
 
 enum Dataplane {
@@ -91,11 +88,13 @@ impl Drop for NodeNetwork {
 }
 
 /// Sets the node's networking up for `pod_cidr` and starts keeping it in
-/// sync with the other nodes.
+/// sync with the other nodes. `search_path` is where `iptables` is looked
+/// up (the node processes' PATH; empty: k3r's own).
 pub async fn start(
     client: kube::Client,
     config: NodeNetworkConfig,
     pod_cidr: &str,
+    search_path: &str,
 ) -> Result<NodeNetwork, Error> {
     let (IpAddr::V4(node_ip), IpNet::V4(cluster_cidr)) = (config.node_ip, config.cluster_cidr)
     else {
@@ -109,7 +108,7 @@ pub async fn start(
     let handle = vxlan::connect()?;
     let uplink = uplink::find(&handle, config.iface.as_deref(), node_ip).await?;
     if config.backend != Backend::None {
-        masquerade::ensure(cluster_cidr, pod_cidr, &config.search_path).await?;
+        masquerade::ensure(cluster_cidr, pod_cidr, search_path).await?;
     }
     let (mut desired, dataplane, mtu) = match config.backend {
         Backend::Vxlan => {

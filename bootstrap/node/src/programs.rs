@@ -129,10 +129,6 @@ impl Programs {
         self.prefer_bundled = prefer;
         self
     }
-    /// The bundled host utilities (iptables).
-    pub fn aux(&self) -> PathBuf {
-        self.dir.join("aux")
-    }
     /// The PATH every node process and k3r's own iptables calls search:
     /// k3r's programs first, then the host's, then the bundled utilities
     /// (before the host's with `--prefer-bundled-bin`).

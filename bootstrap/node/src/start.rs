@@ -149,8 +149,13 @@ impl Node {
         let own = k3r_kube_client::from_kubeconfig(&kubelet.kubeconfig).await?;
         let pod_cidr = wait_for_pod_cidr(&own, &kubelet.node_name).await?;
         let controller = k3r_kube_client::from_kubeconfig(&spec.controller_kubeconfig).await?;
-        let network =
-            k3r_network::node::start(controller.clone(), spec.network.clone(), &pod_cidr).await?;
+        let network = k3r_network::node::start(
+            controller.clone(),
+            spec.network.clone(),
+            &pod_cidr,
+            &spec.paths.search_path,
+        )
+        .await?;
         // Pods start once the CNI config exists: not before Services work.
         if crate::kube_proxy::wait_synced(KUBE_PROXY_SYNC).await {
             tracing::info!(

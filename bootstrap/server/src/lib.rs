@@ -444,7 +444,6 @@ fn node_spec(config: &ServerConfig, layout: &Layout, pki: &Pki) -> NodeSpec {
             backend: config.flannel_backend,
             cluster_cidr: config.cluster_cidr,
             external_ip: config.node_external_ip,
-            search_path: layout.programs.search_path(),
         },
     }
 }
