@@ -18,13 +18,22 @@ const SWITCH_BRIDGE: &str = "br0";
 const UPLINK: &str = "k3re2e0";
 const SUBNET: &str = "10.213.0";
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+pub fn ip(args: &[&str]) {
+    crate::process::succeed(Command::new("ip").args(args));
+}
+
+/// Brings `ns`'s `eth0` up with `address`/24 (and `lo`), its default
+/// route via `gateway`.
+pub fn configure_eth0(ns: &str, address: &str, gateway: &str) {
+    let address = format!("{address}/24");
+    for args in [
+        vec!["addr", "add", &address, "dev", "eth0"],
+        vec!["link", "set", "eth0", "up"],
+        vec!["link", "set", "lo", "up"],
+        vec!["route", "add", "default", "via", gateway],
+    ] {
+        ip(&[&["-n", ns], &args[..]].concat());
+    }
 }
 
 /// Plugs a new network namespace `ns` into the switch as `eth0` with
@@ -45,18 +54,7 @@ pub fn plug_into_switch(ns: &str, port: &str, address: &str) {
         SWITCH_BRIDGE,
         "up",
     ]);
-    let address = format!("{address}/24");
-    let gateway = format!("{SUBNET}.1");
-    for args in [
-        vec!["addr", "add", &address, "dev", "eth0"],
-        vec!["link", "set", "eth0", "up"],
-        vec!["link", "set", "lo", "up"],
-        vec!["route", "add", "default", "via", &gateway],
-    ] {
-        let mut full = vec!["-n", ns];
-        full.extend(args);
-        ip(&full);
-    }
+    configure_eth0(ns, address, &format!("{SUBNET}.1"));
 }
 
 /// A LAN: a bridge in a namespace of its own (a switch: frames between

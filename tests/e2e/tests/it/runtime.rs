@@ -161,10 +161,8 @@ impl IsolatedNet {
     const INSIDE: &'static str = "10.214.0.2";
 
     fn create() -> Self {
+        use crate::agents::ip;
         Self::remove();
-        let ip = |args: &[&str]| {
-            crate::process::succeed(Command::new("ip").args(args));
-        };
         ip(&["netns", "add", Self::NAME]);
         ip(&[
             "link",
@@ -180,15 +178,7 @@ impl IsolatedNet {
         ]);
         ip(&["addr", "add", "10.214.0.1/24", "dev", Self::HOST_SIDE]);
         ip(&["link", "set", Self::HOST_SIDE, "up"]);
-        let inside = format!("{}/24", Self::INSIDE);
-        for args in [
-            vec!["addr", "add", &inside, "dev", "eth0"],
-            vec!["link", "set", "eth0", "up"],
-            vec!["link", "set", "lo", "up"],
-            vec!["route", "add", "default", "via", "10.214.0.1"],
-        ] {
-            ip(&[&["-n", Self::NAME], &args[..]].concat());
-        }
+        crate::agents::configure_eth0(Self::NAME, Self::INSIDE, "10.214.0.1");
         IsolatedNet
     }
 
