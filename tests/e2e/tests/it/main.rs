@@ -12,6 +12,7 @@ mod bench_netpol;
 mod bench_servicelb;
 mod check_config;
 mod cluster;
+mod conformance;
 mod helm_chart;
 mod helm_features;
 mod helm_release;
@@ -108,6 +109,7 @@ fn main() {
             operators::slow_hook_completes,
         ),
         area("cluster::agents", agents::agents),
+        area("cluster::conformance", conformance::slice),
         area("cluster::servicelb", servicelb::servicelb),
         area("cluster::netpol", netpol::netpol),
         area("cluster::upgrade::plans", plans::plans),
@@ -117,6 +119,9 @@ fn main() {
         // scripts/bench-netpol, --cluster.
         area("bench::servicelb", bench_servicelb::servicelb).with_ignored_flag(true),
         area("bench::netpol", bench_netpol::netpol).with_ignored_flag(true),
+        // The whole conformance suite on three nodes: scripts/conformance
+        // --multi-node.
+        area("conformance::multi_node", conformance::multi_node).with_ignored_flag(true),
         area("cluster::agents_leave", agents::leave),
         area("cluster::restart", single_node::restart),
     ];
