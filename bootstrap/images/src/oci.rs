@@ -266,4 +266,39 @@ mod tests {
         };
         assert!(write_image(&bad, &dir.path().join("c.tar")).is_err());
     }
+
+    /// The conformance images need both: a setuid root program
+    /// (nonewprivs) and an image user (nonroot).
+    #[test]
+    fn file_modes_and_the_user_survive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = ImageSpec {
+            reference: "registry.example/nnp:1".into(),
+            layers: vec![Layer {
+                files: vec![File::new("usr/local/bin/nnp", b"#!".to_vec(), 0o4755)],
+            }],
+            user: "1234".into(),
+            ..ImageSpec::default()
+        };
+        write_image(&spec, &dir.path().join("i.tar")).expect("write");
+        let file = std::fs::File::open(dir.path().join("i.tar")).expect("open");
+        let (mut user, mut mode) = (None, None);
+        for entry in tar::Archive::new(file).entries().expect("entries") {
+            let mut blob = Vec::new();
+            std::io::Read::read_to_end(&mut entry.expect("entry"), &mut blob).expect("read");
+            if let Ok(config) = serde_json::from_slice::<serde_json::Value>(&blob) {
+                if let Some(u) = config.pointer("/config/User") {
+                    user = u.as_str().map(str::to_string);
+                }
+            } else if let Ok(entries) = tar::Archive::new(blob.as_slice()).entries() {
+                for layer_entry in entries.flatten() {
+                    if layer_entry.path().ok().as_deref() == Some(Path::new("usr/local/bin/nnp")) {
+                        mode = layer_entry.header().mode().ok();
+                    }
+                }
+            }
+        }
+        assert_eq!(user.as_deref(), Some("1234"));
+        assert_eq!(mode, Some(0o4755));
+    }
 }

@@ -60,8 +60,8 @@ struct PackArgs {
     #[arg(long)]
     cmd: Vec<String>,
     /// User the image's processes run as (USER; e.g. 1234 or 1234:1234)
-    #[arg(long, default_value = "")]
-    user: String,
+    #[arg(long)]
+    user: Option<String>,
     /// Output tarball
     #[arg(long, short = 'o')]
     output: PathBuf,
@@ -94,7 +94,7 @@ pub fn run(args: ImageArgs) -> anyhow::Result<()> {
         entrypoint: pack.entrypoint,
         cmd: pack.cmd,
         env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
-        user: pack.user,
+        user: pack.user.unwrap_or_default(),
         ..ImageSpec::default()
     };
     let digest = write_image(&spec, &pack.output)?;
