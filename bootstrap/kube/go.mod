@@ -4,6 +4,11 @@ go 1.26.0
 
 replace k8s.io/api => k8s.io/api v0.37.2
 
+// k3r's own Go glue, shared with the runtime multicall.
+replace github.com/k3r-io/k3r/bootstrap/starttrim => ../starttrim
+
+require github.com/k3r-io/k3r/bootstrap/starttrim v0.0.0
+
 replace k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.37.2
 
 replace k8s.io/apimachinery => k8s.io/apimachinery v0.37.2

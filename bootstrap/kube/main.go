@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/k3r-io/k3r/bootstrap/starttrim"
 	"github.com/spf13/cobra"
 	"k8s.io/component-base/cli"
 	_ "k8s.io/component-base/logs/json/register"
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 	_ "k8s.io/component-base/metrics/prometheus/version"
+	"k8s.io/klog/v2"
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
@@ -36,6 +38,8 @@ var commands = map[string]func() *cobra.Command{
 }
 
 func main() {
+	// k3r sets the delay for the components it starts (docs/configuration.md).
+	starttrim.Later(func(message string) { klog.Info(message) })
 	name := filepath.Base(os.Args[0])
 	args := os.Args[1:]
 	if name != "together" && len(args) > 0 && args[0] == "together" {

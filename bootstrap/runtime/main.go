@@ -11,6 +11,8 @@ import (
 
 	"github.com/containerd/containerd/v2/cmd/containerd/command"
 	"github.com/containerd/containerd/v2/cmd/ctr/app"
+	"github.com/containerd/log"
+	"github.com/k3r-io/k3r/bootstrap/starttrim"
 
 	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins"
 )
@@ -23,6 +25,8 @@ func main() {
 	case "ctr":
 		err = app.New().Run(ctx, os.Args)
 	case "containerd":
+		// k3r sets the delay (docs/configuration.md).
+		starttrim.Later(func(message string) { log.L.Info(message) })
 		err = command.App().Run(ctx, os.Args)
 	default:
 		fmt.Fprintf(os.Stderr, "%s: run me as containerd or ctr\n", name)

@@ -29,11 +29,21 @@ pub struct ProcessSpec {
 /// same CPU for 3,000 ConfigMap creates (docs/benchmarks.md).
 pub const GOGC: &str = "50";
 
-/// The environment every Go component gets: `GOGC` (unless k3r's own
-/// environment sets it, which the child then inherits, as every other
-/// variable).
+/// How long after its start a Go component of k3r's multicalls unmaps its
+/// binary's read-only pages once (bootstrap/starttrim), so that only what
+/// it still uses stays mapped: Go's start touches every package's init,
+/// spread over the whole binary. 60 s is past a node's start (Ready in
+/// about 10 s).
+pub const TRIM_START_PAGES_AFTER: &str = "60s";
+
+/// The variable bootstrap/starttrim reads; "off" keeps the pages mapped.
+pub const TRIM_START_PAGES_ENV: &str = "K3R_TRIM_START_PAGES_AFTER";
+
+/// The environment every Go component gets: `GOGC` and the start-up trim
+/// (each unless k3r's own environment sets it, which the child then
+/// inherits, as every other variable).
 pub fn go_env() -> Vec<(String, String)> {
-    go_env_with(std::env::var_os("GOGC").is_some())
+    go_env_with(|name| std::env::var_os(name).is_some())
 }
 
 /// The environment of the upstream components (k3r-kube): [`go_env`], and
@@ -60,12 +70,15 @@ pub fn with_search_path(
     env
 }
 
-fn go_env_with(user_set: bool) -> Vec<(String, String)> {
-    if user_set {
-        Vec::new()
-    } else {
-        vec![("GOGC".into(), GOGC.into())]
-    }
+fn go_env_with(user_set: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    [
+        ("GOGC", GOGC),
+        (TRIM_START_PAGES_ENV, TRIM_START_PAGES_AFTER),
+    ]
+    .into_iter()
+    .filter(|(name, _)| !user_set(name))
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect()
 }
 
 /// The seam around running a component, as k3s's executor: the server
@@ -210,8 +223,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gogc_is_set_unless_the_user_set_it() {
-        assert_eq!(go_env_with(false), [("GOGC".to_string(), "50".to_string())]);
-        assert!(go_env_with(true).is_empty());
+    fn go_settings_are_set_unless_the_user_set_them() {
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            go_env_with(|_| false),
+            [
+                pair("GOGC", "50"),
+                pair("K3R_TRIM_START_PAGES_AFTER", "60s")
+            ]
+        );
+        assert_eq!(
+            go_env_with(|name| name == "GOGC"),
+            [pair("K3R_TRIM_START_PAGES_AFTER", "60s")]
+        );
+        assert!(go_env_with(|_| true).is_empty());
     }
 }

@@ -28,7 +28,8 @@ fn kubernetes_version(go_mod: &str) -> Option<String> {
 fn replaces(go_mod: &str) -> Vec<String> {
     let mut lines: Vec<String> = go_mod
         .lines()
-        .filter(|l| l.starts_with("replace "))
+        // k3r's own Go modules (replaced by path) are not Kubernetes's.
+        .filter(|l| l.starts_with("replace k8s.io/"))
         .map(str::to_string)
         .collect();
     lines.sort();

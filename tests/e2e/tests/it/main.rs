@@ -102,6 +102,9 @@ fn main() {
         area("cluster::bulk_configmaps", |s| {
             single_node::bulk_configmaps(&s.cluster)
         }),
+        area("cluster::start_pages_trimmed", |s| {
+            single_node::start_pages_trimmed(&s.cluster)
+        }),
         // Before the agents area, which restarts the server (and with it
         // the slow chart's hook pod and the operators pod).
         area(

@@ -600,3 +600,36 @@ fn rss_report(cluster: &Cluster) {
         eprintln!("E2E: RSS {name}: {} MiB", rss(p) / 1024);
     }
 }
+
+/// Every Go process of k3r's multicalls unmapped its binary's start-up
+/// pages once, after k3r's delay (K3R_TRIM_START_PAGES_AFTER), and fewer
+/// of its pages were resident afterwards; each says so in its log.
+pub fn start_pages_trimmed(cluster: &Cluster) {
+    let logs = cluster.data_dir.join("logs");
+    let delay = Duration::from_secs(60);
+    let wait = (cluster.started() + delay + Duration::from_secs(30))
+        .saturating_duration_since(Instant::now());
+    for name in ["kube-apiserver", "kubelet", "containerd"] {
+        let log = logs.join(format!("{name}.log"));
+        let line = cluster.eventually(&format!("the trim in {}", log.display()), wait, || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.contains("unmapped the binary's"))
+                .map(str::to_string)
+        });
+        let (before, after) = resident_before_and_after(&line)
+            .unwrap_or_else(|| panic!("{name}: no 'resident A -> B MiB' in {line}"));
+        eprintln!("E2E: {name}: resident {before} -> {after} MiB at the trim");
+        assert!(after < before, "{name}: {line}");
+    }
+}
+
+/// "… resident 312 -> 201 MiB" -> (312, 201).
+fn resident_before_and_after(line: &str) -> Option<(u64, u64)> {
+    let rest = line.split("resident ").nth(1)?;
+    let mut numbers = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
+    Some((numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?))
+}

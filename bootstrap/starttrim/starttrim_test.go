@@ -1,0 +1,87 @@
+package starttrim
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestParseMappingTakesOnlyTheExecutablesReadOnlyMappings(t *testing.T) {
+	dev := makedev(0xfd, 0x01)
+	cases := []struct {
+		line string
+		want bool
+	}{
+		{"00400000-027e7000 r--p 00000000 fd:01 1234 /bin/k3r-kube", true},
+		{"027e7000-06d39000 r-xp 023e7000 fd:01 1234 /bin/k3r-kube (deleted)", true},
+		{"0bf9f000-0c0f2000 rw-p 0bb9f000 fd:01 1234 /bin/k3r-kube", false},
+		{"00400000-027e7000 r--p 00000000 fd:02 1234 /other/device", false},
+		{"00400000-027e7000 r--p 00000000 fd:01 4321 /other/file", false},
+		{"7ffec481f000-7ffec4840000 rw-p 00000000 00:00 0 [stack]", false},
+		{"garbage", false},
+	}
+	for _, c := range cases {
+		_, got := parseMapping(c.line, dev, 1234)
+		if got != c.want {
+			t.Errorf("parseMapping(%q) = %v, want %v", c.line, got, c.want)
+		}
+	}
+	r, _ := parseMapping(cases[0].line, dev, 1234)
+	if r.start != 0x400000 || r.end != 0x27e7000 {
+		t.Errorf("range %x-%x", r.start, r.end)
+	}
+}
+
+// The device number in /proc/self/maps (major:minor in hex) and the one
+// stat reports are the same device.
+func TestTheExecutableIsFoundInItsOwnMaps(t *testing.T) {
+	ranges, err := ownReadOnlyMappings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ranges) < 2 {
+		t.Fatalf("want the text and read-only data mappings at least, got %v", ranges)
+	}
+}
+
+// The test binary's own mappings: after Now, fewer of its pages are
+// resident, and it goes on running.
+func TestNowUnmapsTheExecutablesPages(t *testing.T) {
+	before := executableResidentKiB(t)
+	unmapped, err := Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := executableResidentKiB(t)
+	if unmapped == 0 || after >= before {
+		t.Fatalf("unmapped %d bytes; the executable's resident pages went from %d to %d KiB", unmapped, before, after)
+	}
+	t.Logf("unmapped %d KiB; resident %d -> %d KiB", unmapped>>10, before, after)
+}
+
+func executableResidentKiB(t *testing.T) uint64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	ours := false
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			_, ours = parseMapping(line, st.Dev, st.Ino)
+			continue
+		}
+		if ours && len(fields) >= 2 && fields[0] == "Rss:" {
+			kib, _ := strconv.ParseUint(fields[1], 10, 64)
+			total += kib
+		}
+	}
+	return total
+}
