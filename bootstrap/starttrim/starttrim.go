@@ -73,33 +73,56 @@ func Now() (uint64, error) {
 type addressRange struct{ start, end uint64 }
 
 // ownReadOnlyMappings are the mappings of /proc/self/exe's inode without
-// write permission (found by device and inode, so a binary replaced on
-// disk since the start is still found).
+// write permission and without anonymous pages (found by device and
+// inode, so a binary replaced on disk since the start is still found).
+// A mapping with anonymous pages was written once: a cgo binary's RELRO
+// (its GOT, relocated by the dynamic loader, then made read-only) —
+// unmapping those pages would bring back the unrelocated file contents.
 func ownReadOnlyMappings() ([]addressRange, error) {
 	var exe syscall.Stat_t
 	if err := syscall.Stat("/proc/self/exe", &exe); err != nil {
 		return nil, fmt.Errorf("stat /proc/self/exe: %w", err)
 	}
-	maps, err := os.Open("/proc/self/maps")
+	smaps, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return nil, err
 	}
-	defer maps.Close()
+	defer smaps.Close()
 	var ranges []addressRange
-	scanner := bufio.NewScanner(maps)
+	var current addressRange
+	candidate := false
+	scanner := bufio.NewScanner(smaps)
 	for scanner.Scan() {
-		r, ok := parseMapping(scanner.Text(), exe.Dev, exe.Ino)
-		if ok {
-			ranges = append(ranges, r)
+		line := scanner.Text()
+		if r, ok := parseMapping(line, exe.Dev, exe.Ino); ok {
+			current, candidate = r, true
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "Anonymous:"); ok && candidate {
+			if strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")) == "0" {
+				ranges = append(ranges, current)
+			}
+			candidate = false
+			continue
+		}
+		if isMappingHeader(line) {
+			candidate = false
 		}
 	}
 	if err := scanner.Err(); err != nil {
-		return nil, fmt.Errorf("read /proc/self/maps: %w", err)
+		return nil, fmt.Errorf("read /proc/self/smaps: %w", err)
 	}
 	if len(ranges) == 0 {
-		return nil, fmt.Errorf("no read-only mapping of the executable in /proc/self/maps")
+		return nil, fmt.Errorf("no read-only mapping of the executable in /proc/self/smaps")
 	}
 	return ranges, nil
+}
+
+// isMappingHeader tells a mapping's first line in smaps ("start-end perms
+// ...") from its "Key: value" lines.
+func isMappingHeader(line string) bool {
+	first, _, _ := strings.Cut(line, " ")
+	return strings.Contains(first, "-") && !strings.HasSuffix(first, ":")
 }
 
 // parseMapping reads one line of /proc/<pid>/maps:
