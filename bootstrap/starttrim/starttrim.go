@@ -14,6 +14,7 @@ package starttrim
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -50,7 +51,8 @@ func Later(report func(message string)) {
 	}()
 }
 
-// Now unmaps every read-only mapping of the process's own executable and
+// Now unmaps every read-only, never written mapping of the process's own
+// executable and
 // returns their total size. The pages stay in the page cache: what the
 // process still uses faults back in without I/O. Text and read-only data
 // are never written, so MADV_DONTNEED loses nothing.
@@ -88,18 +90,24 @@ func ownReadOnlyMappings() ([]addressRange, error) {
 		return nil, err
 	}
 	defer smaps.Close()
+	return unwrittenMappings(smaps, exe.Dev, exe.Ino)
+}
+
+// unwrittenMappings reads smaps: the read-only mappings of the file
+// (dev, ino) whose Anonymous count is 0.
+func unwrittenMappings(smaps io.Reader, dev, ino uint64) ([]addressRange, error) {
 	var ranges []addressRange
 	var current addressRange
 	candidate := false
 	scanner := bufio.NewScanner(smaps)
 	for scanner.Scan() {
 		line := scanner.Text()
-		if r, ok := parseMapping(line, exe.Dev, exe.Ino); ok {
+		if r, ok := parseMapping(line, dev, ino); ok {
 			current, candidate = r, true
 			continue
 		}
 		if rest, ok := strings.CutPrefix(line, "Anonymous:"); ok && candidate {
-			if strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")) == "0" {
+			if kib, ok := parseKiB(rest); ok && kib == 0 {
 				ranges = append(ranges, current)
 			}
 			candidate = false
@@ -116,6 +124,12 @@ func ownReadOnlyMappings() ([]addressRange, error) {
 		return nil, fmt.Errorf("no read-only mapping of the executable in /proc/self/smaps")
 	}
 	return ranges, nil
+}
+
+// parseKiB reads an smaps value such as "   4 kB".
+func parseKiB(value string) (uint64, bool) {
+	kib, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), "kB")), 10, 64)
+	return kib, err == nil
 }
 
 // isMappingHeader tells a mapping's first line in smaps ("start-end perms
@@ -170,7 +184,7 @@ func residentKiB() uint64 {
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "Rss:"); ok {
-			kib, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			kib, _ := parseKiB(rest)
 			return kib
 		}
 	}

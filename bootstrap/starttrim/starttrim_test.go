@@ -34,6 +34,32 @@ func TestParseMappingTakesOnlyTheExecutablesReadOnlyMappings(t *testing.T) {
 	}
 }
 
+// A read-only mapping with anonymous pages was written (a cgo binary's
+// RELRO: its relocated GOT); unmapping it would restore the file's
+// unrelocated contents, so it is left alone.
+func TestWrittenMappingsAreLeftAlone(t *testing.T) {
+	smaps := `00400000-027e7000 r--p 00000000 fd:01 1234 /bin/k3r-kube
+Rss:               2652 kB
+Anonymous:            0 kB
+027e7000-06d3a000 r-xp 023e7000 fd:01 1234 /bin/k3r-kube
+Anonymous:            0 kB
+0bfa0000-0bfa1000 r--p 0bb9f000 fd:01 1234 /bin/k3r-kube
+Anonymous:            4 kB
+0bfa1000-0c0f4000 rw-p 0bba0000 fd:01 1234 /bin/k3r-kube
+Anonymous:          368 kB
+0c0f4000-0c100000 r--p 00000000 fd:01 9999 /other
+Anonymous:            0 kB
+`
+	ranges, err := unwrittenMappings(strings.NewReader(smaps), makedev(0xfd, 0x01), 1234)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []addressRange{{0x400000, 0x27e7000}, {0x27e7000, 0x6d3a000}}
+	if len(ranges) != len(want) || ranges[0] != want[0] || ranges[1] != want[1] {
+		t.Fatalf("got %x, want %x", ranges, want)
+	}
+}
+
 // The device number in /proc/self/maps (major:minor in hex) and the one
 // stat reports are the same device.
 func TestTheExecutableIsFoundInItsOwnMaps(t *testing.T) {
