@@ -111,3 +111,14 @@ func executableResidentKiB(t *testing.T) uint64 {
 	}
 	return total
 }
+
+// A value that is not a duration is named in one line and nothing is
+// trimmed.
+func TestABadDelayIsReportedAndNothingIsTrimmed(t *testing.T) {
+	t.Setenv(Env, "soon")
+	var messages []string
+	Later(func(message string) { messages = append(messages, message) })
+	if len(messages) != 1 || !strings.Contains(messages[0], Env+`="soon" is not a duration`) {
+		t.Fatalf("messages %q", messages)
+	}
+}
