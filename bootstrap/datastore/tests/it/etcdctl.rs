@@ -34,28 +34,21 @@ fn etcdctl(endpoint: &str, args: &[&str], stdin: Option<&str>) -> (bool, String)
     (out.status.success(), text)
 }
 
-/// The store revision in `etcdctl -w json` output's response header.
-fn header_revision(json: &str) -> i64 {
-    let after = json
-        .split("\"revision\":")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no revision in: {json}"));
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("bad revision in: {json}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcdctl_get_put_del_watch_txn() {
     let running = start(Target::Sqlite).await;
-    let _client = running.client().await;
+    let mut client = running.client().await;
     let ep = running.endpoint.clone();
     // The watch starts from the next revision, so it hears every event below
     // however late its process gets going on a loaded machine.
-    let (ok, out) = etcdctl(&ep, &["get", "/ctl/", "-w", "json"], None);
-    assert!(ok, "get -w json: {out}");
-    let from = header_revision(&out) + 1;
+    let from = client
+        .get("/ctl/", None)
+        .await
+        .expect("get")
+        .header()
+        .expect("header")
+        .revision()
+        + 1;
     let ep2 = ep.clone();
     let watcher = std::thread::spawn(move || {
         Command::new("timeout")
