@@ -46,6 +46,8 @@ pub struct ClusterValues {
     pub cluster_domain: String,
     /// Registry for the add-ons' images (`--system-default-registry`).
     pub registry: String,
+    /// `K3R_TRIM_START_PAGES_AFTER` of the add-ons k3r builds (CoreDNS).
+    pub trim_start_pages_after: String,
 }
 
 impl ClusterValues {
@@ -73,6 +75,7 @@ pub fn render(values: &ClusterValues) -> Result<Vec<(String, String)>, Error> {
         cluster_domain => values.cluster_domain,
         coredns_image => values.coredns_image(),
         registry => values.registry,
+        trim_start_pages_after => values.trim_start_pages_after,
         traefik_chart => {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(traefik)
@@ -112,6 +115,8 @@ pub struct OperatorsValues {
     pub port: u16,
     /// Port of the probes and metrics (the DaemonSet's pods).
     pub node_port: u16,
+    /// `K3R_TRIM_START_PAGES_AFTER` of the operators' processes.
+    pub trim_start_pages_after: String,
 }
 
 /// The k3r-operators Deployment, the k3r-node-operators DaemonSet and
@@ -132,6 +137,7 @@ pub fn render_operators(values: &OperatorsValues) -> Result<String, Error> {
             disable_network_policy => values.disable_network_policy,
             port => values.port,
             node_port => values.node_port,
+            trim_start_pages_after => values.trim_start_pages_after,
         },
     )
     .map_err(|source| Error::Render {

@@ -12,6 +12,7 @@ fn values() -> ClusterValues {
         cluster_dns: "10.99.0.53".parse::<IpAddr>().expect("ip"),
         cluster_domain: "corp.example".into(),
         registry: "registry.local:5000".into(),
+        trim_start_pages_after: "60s".into(),
     }
 }
 
@@ -118,6 +119,7 @@ fn operators_deployment_is_filled_and_quoted() {
         disable_network_policy: false,
         port: 10270,
         node_port: 10271,
+        trim_start_pages_after: "60s".into(),
     })
     .expect("render");
     let objects = parse_manifest(&text).expect("parse");
@@ -218,6 +220,7 @@ fn disabling_network_policy_reaches_every_nodes_operators() {
         disable_network_policy: true,
         port: 10270,
         node_port: 10271,
+        trim_start_pages_after: "60s".into(),
     })
     .expect("render");
     let objects = parse_manifest(&text).expect("parse");
@@ -265,4 +268,23 @@ fn traefik_travels_as_a_reproducible_chart_in_a_helmchart() {
     let loaded = k3r_helm_render::chart::load_archive(&archive).expect("a loadable chart");
     assert_eq!(loaded.name(), "traefik");
     assert_eq!(loaded.templates.len(), 6);
+}
+
+/// scripts/coredns-image builds bootstrap/coredns: the CoreDNS it requires
+/// is the release the manifest names.
+#[test]
+fn the_coredns_build_requires_the_release_the_manifest_names() {
+    let go_mod = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bootstrap/coredns/go.mod"
+    ))
+    .expect("bootstrap/coredns/go.mod");
+    let require = format!(
+        "require github.com/coredns/coredns v{}",
+        k3r_addons::COREDNS_VERSION
+    );
+    assert!(
+        go_mod.lines().any(|line| line == require),
+        "{require} missing from bootstrap/coredns/go.mod"
+    );
 }

@@ -29,15 +29,15 @@ pub struct ProcessSpec {
 /// same CPU for 3,000 ConfigMap creates (docs/benchmarks.md).
 pub const GOGC: &str = "50";
 
-/// How long after its start a Go component of k3r's multicalls unmaps its
-/// binary's read-only pages once (bootstrap/starttrim), so that only what
-/// it still uses stays mapped: Go's start touches every package's init,
-/// spread over the whole binary. 60 s is past a node's start (Ready in
-/// about 10 s).
-pub const TRIM_START_PAGES_AFTER: &str = "60s";
+/// How long after its start a process of k3r's binaries (the Go
+/// multicalls' components, k3r itself) unmaps its binary's read-only pages
+/// once (bootstrap/starttrim), so that only what it still uses stays
+/// mapped: Go's start touches every package's init, spread over the whole
+/// binary. 60 s is past a node's start (Ready in about 10 s).
+pub const TRIM_START_PAGES_AFTER: &str = k3r_starttrim::DEFAULT_DELAY;
 
 /// The variable bootstrap/starttrim reads; "off" keeps the pages mapped.
-pub const TRIM_START_PAGES_ENV: &str = "K3R_TRIM_START_PAGES_AFTER";
+pub const TRIM_START_PAGES_ENV: &str = k3r_starttrim::ENV;
 
 /// The environment every Go component gets: `GOGC` and the start-up trim
 /// (each unless k3r's own environment sets it, which the child then

@@ -29,5 +29,6 @@ pub(crate) fn cluster_values(config: &ServerConfig) -> k3r_addons::ClusterValues
         cluster_dns: config.cluster_dns,
         cluster_domain: config.cluster_domain.clone(),
         registry: config.system_default_registry.clone(),
+        trim_start_pages_after: k3r_starttrim::configured(),
     }
 }

@@ -29,6 +29,7 @@ pub async fn apply(api: &ApiClient, config: &ServerConfig, layout: &Layout) -> R
         disable_network_policy: config.disable_network_policy,
         port: PORT,
         node_port: NODE_PORT,
+        trim_start_pages_after: k3r_starttrim::configured(),
     })
     .map_err(|e| Error::Config(e.to_string()))?;
     let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
@@ -84,6 +85,7 @@ mod tests {
             disable_network_policy: false,
             port: PORT,
             node_port: NODE_PORT,
+            trim_start_pages_after: "60s".into(),
         })
         .expect("rendered");
         let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("yaml");

@@ -3,7 +3,10 @@
 //! observed on our own clock, for its whole duration (no clock-skew
 //! trouble); the leader renews every retry period and gives up when it
 //! could not renew within the renew deadline; a clean stop releases the
-//! lease so a standby takes over at once. As client-go's fast path, the
+//! lease so a standby takes over at once. The leader renews every renew
+//! period, not every retry period as client-go does: a lease write every
+//! 2 s was most of an idle cluster's writes (docs/benchmarks.md); a failed
+//! renewal is retried every retry period. As client-go's fast path, the
 //! leader renews by writing over the lease it wrote last (one request, not
 //! a read and a write); a conflict sends it back to reading the lease.
 
@@ -24,18 +27,27 @@ pub struct LeaseConfig {
     pub identity: String,
     pub lease_duration: Duration,
     pub renew_deadline: Duration,
+    /// How often the leader renews a lease it holds.
+    pub renew_period: Duration,
+    /// How often a standby looks at the lease, and a failed renewal is
+    /// tried again.
     pub retry_period: Duration,
 }
 
 impl LeaseConfig {
-    /// kube-controller-manager's timings: 15 s lease, 10 s deadline, 2 s retry.
+    /// A 30 s lease renewed every 10 s (the kubelet's node lease renews a
+    /// 40 s one every 10 s), given up 20 s after the last renewal, 10 s
+    /// before another replica may take it; standbys look every 2 s
+    /// (kube-controller-manager's retry period). A clean stop releases the
+    /// lease, so only a crashed leader's successor waits out the 30 s.
     pub fn new(name: &str, namespace: &str, identity: &str) -> Self {
         Self {
             name: name.into(),
             namespace: namespace.into(),
             identity: identity.into(),
-            lease_duration: Duration::from_secs(15),
-            renew_deadline: Duration::from_secs(10),
+            lease_duration: Duration::from_secs(30),
+            renew_deadline: Duration::from_secs(20),
+            renew_period: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
         }
     }
@@ -99,10 +111,15 @@ impl Elector {
     /// Renews until leadership is lost; returns why.
     pub async fn hold(&mut self) -> Error {
         let mut renewed = Instant::now();
+        let mut wait = self.config.renew_period;
         loop {
-            tokio::time::sleep(self.config.retry_period).await;
+            tokio::time::sleep(wait).await;
+            wait = self.config.retry_period;
             match self.try_acquire_or_renew().await {
-                Ok(true) => renewed = Instant::now(),
+                Ok(true) => {
+                    renewed = Instant::now();
+                    wait = self.config.renew_period;
+                }
                 Ok(false) => {
                     return Error::LeaseLost(
                         self.config.name.clone(),
@@ -339,5 +356,23 @@ mod tests {
         let spec = held_by(Some("b"));
         assert!(!may_take(&spec, "a", Duration::from_secs(14)));
         assert!(may_take(&spec, "a", Duration::from_secs(15)));
+    }
+
+    /// The leader writes its lease once per renew period, not once per
+    /// retry period: 3 renewals in 35 s.
+    #[tokio::test(start_paused = true)]
+    async fn the_leader_renews_once_per_renew_period() {
+        let stored = std::sync::Arc::new(std::sync::Mutex::new(serde_json::json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "ops", "namespace": "kube-system", "resourceVersion": "7"},
+            "spec": {"holderIdentity": "", "leaseDurationSeconds": 30},
+        })));
+        let (client, api) = k3r_reconciler::mock::client(lease_server(stored));
+        let mut elector = Elector::new(client, LeaseConfig::new("ops", "kube-system", "me"));
+        assert!(elector.try_acquire_or_renew().await.expect("acquire"));
+        let held = tokio::time::timeout(Duration::from_secs(35), elector.hold()).await;
+        assert!(held.is_err(), "still the leader after 35 s");
+        let writes = api.lines().iter().filter(|l| l.starts_with("PUT")).count();
+        assert_eq!(writes, 1 + 3, "the acquisition and one renewal per 10 s");
     }
 }

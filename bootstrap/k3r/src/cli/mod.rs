@@ -152,6 +152,7 @@ fn config_path(cli_args: &[String]) -> std::path::PathBuf {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    trim_start_pages(&cli.command);
     match cli.command {
         Command::Server(args) => server::run(*args),
         Command::Agent(args) => agent::run(*args),
@@ -169,6 +170,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prepare(args) => prepare::run(args),
         Command::UpgradeGate(args) => upgrade_gate::run(args),
         Command::SwitchWatch(args) => switch::watch(args),
+    }
+}
+
+/// The long-running commands give back their binary's start-up pages once
+/// (k3r_starttrim): a server or agent after k3r's delay, the processes it
+/// starts in pods (operators, svclb) after the delay their manifest passes.
+fn trim_start_pages(command: &Command) {
+    match command {
+        Command::Server(_) | Command::Agent(_) => {
+            k3r_starttrim::later(&k3r_starttrim::configured())
+        }
+        Command::Operators(_) | Command::Svclb(_) => {
+            k3r_starttrim::later(&std::env::var(k3r_starttrim::ENV).unwrap_or_default())
+        }
+        _ => {}
     }
 }
 

@@ -211,6 +211,11 @@ impl Cluster {
         self.process.wait_for_line("node Ready", timeout)
     }
 
+    /// The first line of this server's own log that contains `needle`.
+    pub fn log_line(&self, needle: &str) -> Option<String> {
+        self.process.line_containing(needle)
+    }
+
     /// When this server was started.
     pub fn started(&self) -> Instant {
         self.process.started

@@ -70,6 +70,12 @@ impl Process {
         }
     }
 
+    /// The first log line so far that contains `needle`.
+    pub fn line_containing(&self, needle: &str) -> Option<String> {
+        let log = self.log.lock().expect("log");
+        log.iter().find(|l| l.contains(needle)).cloned()
+    }
+
     /// From now on `pid` is this process (ours exited).
     pub fn adopt(&mut self, pid: u32) {
         if let Some(mut child) = self.child.take() {

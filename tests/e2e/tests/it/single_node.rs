@@ -601,27 +601,56 @@ fn rss_report(cluster: &Cluster) {
     }
 }
 
-/// Every Go process of k3r's multicalls unmapped its binary's start-up
-/// pages once, after k3r's delay (K3R_TRIM_START_PAGES_AFTER), and fewer
-/// of its pages were resident afterwards; each says so in its log.
+/// Every long-running process of k3r's binaries unmapped its binary's
+/// start-up pages once, after k3r's delay (K3R_TRIM_START_PAGES_AFTER),
+/// and fewer of its pages were resident afterwards; each says so in its
+/// log: the Go components, the k3r server, the operators and CoreDNS (the
+/// image k3r builds) in their pods.
 pub fn start_pages_trimmed(cluster: &Cluster) {
+    const TRIMMED: &str = "unmapped the binary's";
     let logs = cluster.data_dir.join("logs");
     let delay = Duration::from_secs(60);
     let wait = (cluster.started() + delay + Duration::from_secs(30))
         .saturating_duration_since(Instant::now());
+    let check = |name: &str, line: String| {
+        let (before, after) = resident_before_and_after(&line)
+            .unwrap_or_else(|| panic!("{name}: no 'resident A -> B MiB' in {line}"));
+        eprintln!("E2E: {name}: resident {before} -> {after} MiB at the trim");
+        assert!(after < before, "{name}: {line}");
+    };
     for name in ["kube-apiserver", "kubelet", "containerd"] {
         let log = logs.join(format!("{name}.log"));
         let line = cluster.eventually(&format!("the trim in {}", log.display()), wait, || {
             std::fs::read_to_string(&log)
                 .unwrap_or_default()
                 .lines()
-                .find(|l| l.contains("unmapped the binary's"))
+                .find(|l| l.contains(TRIMMED))
                 .map(str::to_string)
         });
-        let (before, after) = resident_before_and_after(&line)
-            .unwrap_or_else(|| panic!("{name}: no 'resident A -> B MiB' in {line}"));
-        eprintln!("E2E: {name}: resident {before} -> {after} MiB at the trim");
-        assert!(after < before, "{name}: {line}");
+        check(name, line);
+    }
+    let line = cluster.eventually("the trim in the k3r server's log", wait, || {
+        cluster.log_line(TRIMMED)
+    });
+    check("k3r server", line);
+    // Pods start later than the server: a minute past their start at most.
+    let pod_wait = wait.max(Duration::from_secs(90));
+    for (name, selector) in [
+        ("operators", "app.kubernetes.io/name=k3r-operators"),
+        (
+            "node operators",
+            "app.kubernetes.io/name=k3r-node-operators",
+        ),
+        ("coredns", "k8s-app=kube-dns"),
+    ] {
+        let line = cluster.eventually(&format!("the trim in {name}'s log"), pod_wait, || {
+            let logs = cluster.kubectl(&["-n", "kube-system", "logs", "-l", selector, "--tail=-1"]);
+            String::from_utf8_lossy(&logs.stdout)
+                .lines()
+                .find(|l| l.contains(TRIMMED))
+                .map(str::to_string)
+        });
+        check(name, line);
     }
 }
 
