@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use etcd_client::{Compare, CompareOp, EventType, GetOptions, Txn, TxnOp, WatchOptions};
 
-use crate::harness::{OUR_BACKENDS, Target, start};
+use crate::harness::{OUR_BACKENDS, Target, next_revision, start};
 
 const WRITERS: usize = 64;
 const SHARED_KEYS: usize = 8;
@@ -15,14 +15,7 @@ const SHARED_KEYS: usize = 8;
 async fn run(target: Target, puts_per_writer: usize, increments_per_writer: usize) {
     let running = start(target).await;
     let mut watch_client = running.client().await;
-    let start_rev = watch_client
-        .get("/", None)
-        .await
-        .expect("get")
-        .header()
-        .expect("header")
-        .revision()
-        + 1;
+    let start_rev = next_revision(&mut watch_client).await;
     let mut stream = watch_client
         .watch(
             "/conc/",

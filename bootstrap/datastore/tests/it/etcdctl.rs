@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Target, start};
+use crate::harness::{Target, next_revision, start};
 
 fn etcdctl(endpoint: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
     let mut child = Command::new("etcdctl")
@@ -41,14 +41,7 @@ async fn etcdctl_get_put_del_watch_txn() {
     let ep = running.endpoint.clone();
     // The watch starts from the next revision, so it hears every event below
     // however late its process gets going on a loaded machine.
-    let from = client
-        .get("/ctl/", None)
-        .await
-        .expect("get")
-        .header()
-        .expect("header")
-        .revision()
-        + 1;
+    let from = next_revision(&mut client).await;
     let ep2 = ep.clone();
     let watcher = std::thread::spawn(move || {
         Command::new("timeout")

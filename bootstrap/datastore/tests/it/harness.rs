@@ -42,6 +42,19 @@ pub struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// The revision the next write will get: a watch from it hears every
+/// write after this call, however late the watch gets going.
+pub async fn next_revision(client: &mut etcd_client::Client) -> i64 {
+    client
+        .get("/", None)
+        .await
+        .expect("get")
+        .header()
+        .expect("header")
+        .revision()
+        + 1
+}
+
 impl Running {
     pub async fn client(&self) -> etcd_client::Client {
         let deadline = Instant::now() + Duration::from_secs(20);
