@@ -29,6 +29,14 @@ pub struct ProcessSpec {
 /// same CPU for 3,000 ConfigMap creates (docs/benchmarks.md).
 pub const GOGC: &str = "50";
 
+/// kube-apiserver's process (with the controller manager and scheduler)
+/// holds most of a server's memory, nearly all of it heap (about 110 MiB
+/// live when idle), so it collects at 1.25x its live size: 30 MiB less
+/// PSS for an idle server at no CPU cost the idle window can tell
+/// (docs/benchmarks.md). Its idle allocation is small (about 34 MB/min),
+/// so the extra collections are a few a minute.
+pub const CONTROL_PLANE_GOGC: &str = "25";
+
 /// How long after its start a process of k3r's binaries (the Go
 /// multicalls' components, k3r itself) unmaps its binary's read-only pages
 /// once (bootstrap/starttrim), so that only what it still uses stays
@@ -46,11 +54,17 @@ pub fn go_env() -> Vec<(String, String)> {
     go_env_with(|name| std::env::var_os(name).is_some())
 }
 
-/// The environment of the upstream components (k3r-kube): [`go_env`], and
-/// this k3r's version for the version they report
+/// The environment of the upstream components (k3r-kube): [`go_env`]
+/// (with [`CONTROL_PLANE_GOGC`] for kube-apiserver's process), and this
+/// k3r's version for the version they report
 /// ([`k3r_version::kube_build_metadata`]).
-pub fn kube_env() -> Vec<(String, String)> {
-    let mut env = go_env();
+pub fn kube_env(process: &str) -> Vec<(String, String)> {
+    let gogc = if process == "kube-apiserver" {
+        CONTROL_PLANE_GOGC
+    } else {
+        GOGC
+    };
+    let mut env = go_env_with_gogc(gogc, |name| std::env::var_os(name).is_some());
     env.push((
         k3r_version::KUBE_BUILD_METADATA_ENV.into(),
         k3r_version::kube_build_metadata(),
@@ -71,8 +85,12 @@ pub fn with_search_path(
 }
 
 fn go_env_with(user_set: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    go_env_with_gogc(GOGC, user_set)
+}
+
+fn go_env_with_gogc(gogc: &str, user_set: impl Fn(&str) -> bool) -> Vec<(String, String)> {
     [
-        ("GOGC", GOGC),
+        ("GOGC", gogc),
         (TRIM_START_PAGES_ENV, TRIM_START_PAGES_AFTER),
     ]
     .into_iter()
@@ -237,5 +255,24 @@ mod tests {
             [pair("K3R_TRIM_START_PAGES_AFTER", "60s")]
         );
         assert!(go_env_with(|_| true).is_empty());
+    }
+
+    #[test]
+    fn kube_apiservers_process_collects_sooner_unless_the_user_set_gogc() {
+        let gogc = |env: Vec<(String, String)>| {
+            env.into_iter()
+                .find(|(name, _)| name == "GOGC")
+                .map(|(_, value)| value)
+        };
+        if std::env::var_os("GOGC").is_some() {
+            assert_eq!(gogc(kube_env("kube-apiserver")), None);
+            return;
+        }
+        assert_eq!(gogc(kube_env("kube-apiserver")).as_deref(), Some("25"));
+        assert_eq!(gogc(kube_env("kubelet")).as_deref(), Some("50"));
+        assert_eq!(
+            gogc(go_env_with_gogc(CONTROL_PLANE_GOGC, |name| name == "GOGC")),
+            None
+        );
     }
 }

@@ -58,12 +58,13 @@ impl Process {
     /// How the executor runs it: the upstream multicall `program` in `cwd`,
     /// logging to `<logs>/<name>.log`, with the Go components' environment.
     pub fn spec(self, program: &Path, cwd: PathBuf, logs: &Path) -> ProcessSpec {
+        let env = crate::process::kube_env(&self.name);
         ProcessSpec {
             log: logs.join(format!("{}.log", self.name)),
             name: self.name,
             program: program.to_path_buf(),
             args: self.args,
-            env: crate::process::kube_env(),
+            env,
             cwd: Some(cwd),
         }
     }
@@ -214,7 +215,7 @@ mod tests {
         assert_eq!(spec.log, Path::new("/data/logs/kubelet.log"));
         assert_eq!(spec.cwd.as_deref(), Some(Path::new("/data/agent")));
         assert_eq!(spec.args.first().map(String::as_str), Some("together"));
-        assert_eq!(spec.env, crate::process::kube_env());
+        assert_eq!(spec.env, crate::process::kube_env("kubelet"));
     }
 
     #[test]
