@@ -136,12 +136,23 @@ pub fn api_and_workloads(shared: &mut Shared) {
             vec!["kubelet", "kube-proxy"],
         ]
     );
-    // With k3r's GC target (or the one k3r itself was given).
-    let gogc = format!(
-        "GOGC={}",
-        std::env::var("GOGC").unwrap_or_else(|_| k3r_node::process::GOGC.to_string())
-    );
+    // With k3r's GC targets, the control plane's its own (or the one k3r
+    // itself was given).
     for line in children_of(cluster.pid().expect("pid")) {
+        let control_plane = line
+            .split_whitespace()
+            .skip_while(|word| !word.ends_with("k3r-kube"))
+            .find(|word| !word.ends_with("k3r-kube") && *word != "together")
+            == Some("kube-apiserver");
+        let default = if control_plane {
+            k3r_node::process::CONTROL_PLANE_GOGC
+        } else {
+            k3r_node::process::GOGC
+        };
+        let gogc = format!(
+            "GOGC={}",
+            std::env::var("GOGC").unwrap_or_else(|_| default.to_string())
+        );
         let pid = line.split(':').next().unwrap_or_default();
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
         assert!(
