@@ -31,8 +31,8 @@ pub const GOGC: &str = "50";
 
 /// kube-apiserver's process (with the controller manager and scheduler)
 /// holds most of a server's memory, nearly all of it heap (about 110 MiB
-/// live when idle), so it collects at 1.25x its live size: 30 MiB less
-/// PSS for an idle server at no CPU cost the idle window can tell
+/// live when idle), so it collects at 1.25x its live size: measured on an
+/// idle server, 16 MiB less PSS for 5 % more of that process's CPU
 /// (docs/benchmarks.md). Its idle allocation is small (about 34 MB/min),
 /// so the extra collections are a few a minute.
 pub const CONTROL_PLANE_GOGC: &str = "25";
