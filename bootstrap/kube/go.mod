@@ -9,6 +9,11 @@ replace github.com/k3r-io/k3r/bootstrap/starttrim => ../starttrim
 
 require github.com/k3r-io/k3r/bootstrap/starttrim v0.0.0
 
+// The control plane's GC pace (bootstrap/gcpace).
+replace github.com/k3r-io/k3r/bootstrap/gcpace => ../gcpace
+
+require github.com/k3r-io/k3r/bootstrap/gcpace v0.0.0
+
 replace k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.37.2
 
 replace k8s.io/apimachinery => k8s.io/apimachinery v0.37.2

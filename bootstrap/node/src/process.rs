@@ -37,6 +37,15 @@ pub const GOGC: &str = "50";
 /// so the extra collections are a few a minute.
 pub const CONTROL_PLANE_GOGC: &str = "25";
 
+/// The GC percentage kube-apiserver's process collects at while it is busy
+/// (allocating over 8 MiB/s; back to [`CONTROL_PLANE_GOGC`] after 10 calm
+/// seconds, bootstrap/gcpace): at GOGC=25 a burst of creates spent a fifth
+/// more of that process's CPU and ran 11 % longer (docs/benchmarks.md).
+pub const CONTROL_PLANE_BUSY_GOGC: &str = "100";
+
+/// The variable bootstrap/gcpace reads; "off" keeps GOGC throughout.
+pub const GOGC_BUSY_ENV: &str = "K3R_GOGC_BUSY";
+
 /// How long after its start a process of k3r's binaries (the Go
 /// multicalls' components, k3r itself) unmaps its binary's read-only pages
 /// once (bootstrap/starttrim), so that only what it still uses stays
@@ -59,12 +68,12 @@ pub fn go_env() -> Vec<(String, String)> {
 /// k3r's version for the version they report
 /// ([`k3r_version::kube_build_metadata`]).
 pub fn kube_env(process: &str) -> Vec<(String, String)> {
-    let gogc = if process == "kube-apiserver" {
-        CONTROL_PLANE_GOGC
+    let user_set = |name: &str| std::env::var_os(name).is_some();
+    let mut env = if process == "kube-apiserver" {
+        control_plane_env(user_set)
     } else {
-        GOGC
+        go_env_with_gogc(GOGC, user_set)
     };
-    let mut env = go_env_with_gogc(gogc, |name| std::env::var_os(name).is_some());
     env.push((
         k3r_version::KUBE_BUILD_METADATA_ENV.into(),
         k3r_version::kube_build_metadata(),
@@ -86,6 +95,17 @@ pub fn with_search_path(
 
 fn go_env_with(user_set: impl Fn(&str) -> bool) -> Vec<(String, String)> {
     go_env_with_gogc(GOGC, user_set)
+}
+
+/// kube-apiserver's process: [`CONTROL_PLANE_GOGC`], and
+/// [`CONTROL_PLANE_BUSY_GOGC`] while busy unless the user chose a GOGC (which
+/// then holds throughout) or the busy pace.
+fn control_plane_env(user_set: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    let mut env = go_env_with_gogc(CONTROL_PLANE_GOGC, &user_set);
+    if !user_set("GOGC") && !user_set(GOGC_BUSY_ENV) {
+        env.push((GOGC_BUSY_ENV.into(), CONTROL_PLANE_BUSY_GOGC.into()));
+    }
+    env
 }
 
 fn go_env_with_gogc(gogc: &str, user_set: impl Fn(&str) -> bool) -> Vec<(String, String)> {
@@ -274,5 +294,24 @@ mod tests {
             gogc(go_env_with_gogc(CONTROL_PLANE_GOGC, |name| name == "GOGC")),
             None
         );
+    }
+
+    #[test]
+    fn only_kube_apiservers_process_slows_its_collector_when_busy() {
+        let busy = |env: Vec<(String, String)>| {
+            env.into_iter()
+                .find(|(name, _)| name == GOGC_BUSY_ENV)
+                .map(|(_, value)| value)
+        };
+        assert_eq!(busy(control_plane_env(|_| false)).as_deref(), Some("100"));
+        // A GOGC of the user's holds throughout; so does their own busy pace
+        // (inherited from k3r's environment).
+        assert_eq!(busy(control_plane_env(|name| name == "GOGC")), None);
+        assert_eq!(busy(control_plane_env(|name| name == GOGC_BUSY_ENV)), None);
+        assert_eq!(busy(go_env_with_gogc(GOGC, |_| false)), None);
+        if std::env::var_os("GOGC").is_none() && std::env::var_os(GOGC_BUSY_ENV).is_none() {
+            assert_eq!(busy(kube_env("kube-apiserver")).as_deref(), Some("100"));
+            assert_eq!(busy(kube_env("kubelet")), None);
+        }
     }
 }
