@@ -40,7 +40,7 @@ pub const CONTROL_PLANE_GOGC: &str = "25";
 /// The GC percentage kube-apiserver's process collects at while it is busy
 /// (allocating over 8 MiB/s; back to [`CONTROL_PLANE_GOGC`] after 10 calm
 /// seconds, bootstrap/gcpace): at GOGC=25 a burst of creates spent a fifth
-/// more of that process's CPU and ran 11 % longer (docs/benchmarks.md).
+/// more of that process's CPU and ran 10-13 % longer (docs/benchmarks.md).
 pub const CONTROL_PLANE_BUSY_GOGC: &str = "100";
 
 /// The variable bootstrap/gcpace reads; "off" keeps GOGC throughout.
