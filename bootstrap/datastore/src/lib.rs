@@ -13,5 +13,5 @@ pub mod store;
 
 pub use backend::Endpoint;
 pub use error::{Error, Result};
-pub use server::{Datastore, DatastoreConfig, Listen, TlsFiles};
+pub use server::{Datastore, DatastoreConfig, Listen, TlsFiles, metrics_text};
 pub use store::{Store, StoreConfig};

@@ -279,6 +279,16 @@ fn bind_unix(path: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
+/// The store's metrics in the Prometheus text format (OpenMetrics
+/// flavoured, as prometheus-client writes it, `# EOF` last).
+pub fn metrics_text(store: &Store) -> Option<String> {
+    let mut registry = Registry::default();
+    store.metrics().register(&mut registry);
+    let mut body = String::new();
+    prometheus_client::encoding::text::encode(&mut body, &registry).ok()?;
+    Some(body)
+}
+
 async fn serve_metrics(
     addr: SocketAddr,
     store: Store,
@@ -303,12 +313,9 @@ async fn serve_metrics(
             tokio::spawn(async move {
                 let mut request = [0u8; 1024];
                 let _ = socket.read(&mut request).await;
-                let mut registry = Registry::default();
-                store.metrics().register(&mut registry);
-                let mut body = String::new();
-                if prometheus_client::encoding::text::encode(&mut body, &registry).is_err() {
+                let Some(body) = metrics_text(&store) else {
                     return;
-                }
+                };
                 let response = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()

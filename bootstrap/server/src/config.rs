@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub servicelb_namespace: String,
     /// `--disable-network-policy`: no node enforces NetworkPolicies.
     pub disable_network_policy: bool,
+    /// `--supervisor-metrics`: GET /metrics on the supervisor port adds
+    /// k3r's own metrics (the datastore's) to kube-apiserver's.
+    pub supervisor_metrics: bool,
     /// Registry of the packaged add-ons' images.
     pub system_default_registry: String,
     pub datastore_endpoint: String,

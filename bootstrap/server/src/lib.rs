@@ -14,6 +14,7 @@ pub mod config;
 mod crds;
 pub mod join;
 pub mod layout;
+mod metrics;
 mod operators;
 mod proxy;
 mod tls;
@@ -172,7 +173,11 @@ async fn boot(
     )
     .await?;
     install_cluster_objects(config, layout, &api).await?;
-    serve_supervisor(config, &pki, &token, &api, tunnels, &local_api, stop_rx).await?;
+    let own_metrics = config
+        .supervisor_metrics
+        .then(|| own_metrics(running))
+        .flatten();
+    serve_supervisor(config, &pki, &token, &api, tunnels, own_metrics, stop_rx).await?;
     start_controllers(layout, running, controllers_alone);
     let pod_cidr = running
         .node
@@ -354,6 +359,15 @@ async fn install_cluster_objects(
     Ok(())
 }
 
+/// What `--supervisor-metrics` adds to kube-apiserver's /metrics: the
+/// embedded datastore's (an external etcd serves its own).
+fn own_metrics(running: &Running) -> Option<metrics::OwnMetrics> {
+    let store = running.datastore.as_ref()?.store.clone();
+    Some(std::sync::Arc::new(move || {
+        k3r_datastore::metrics_text(&store)
+    }))
+}
+
 /// The :6443 listener (join endpoints, proxy to kube-apiserver) and the
 /// admin kubeconfig that points at it.
 async fn serve_supervisor(
@@ -362,13 +376,14 @@ async fn serve_supervisor(
     token: &k3r_pki::Token,
     api: &api::ApiClient,
     tunnels: std::sync::Arc<tunnel::Tunnels>,
-    local_api: &str,
+    own_metrics: Option<metrics::OwnMetrics>,
     stop_rx: watch::Receiver<bool>,
 ) -> Result<(), Error> {
+    let local_api = format!("https://127.0.0.1:{}", config.apiserver_port());
     let proxy = proxy::serve(
         proxy::ProxyConfig {
             listen: SocketAddr::new(config.bind_address, config.https_listen_port),
-            backend: local_api.to_string(),
+            backend: local_api,
             serving_cert: pki.cert("serving-supervisor"),
             serving_key: pki.key("serving-supervisor"),
             client_ca: pki.client_ca.clone(),
@@ -382,6 +397,7 @@ async fn serve_supervisor(
                 api.clone(),
             )?),
             tunnels,
+            own_metrics,
         },
         stop_rx,
     )

@@ -5,7 +5,8 @@
 //! with the front-proxy headers (X-Remote-User/Group) over a connection
 //! authenticated as system:auth-proxy; other requests pass through with
 //! their own credentials (bearer tokens). Upgrades (exec, attach,
-//! port-forward) are spliced through.
+//! port-forward) are spliced through. With `--supervisor-metrics`, a
+//! scrape of /metrics gets k3r's own metrics appended (see `metrics`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::api::connector;
 use crate::join::{self, JoinService};
+use crate::metrics::{self, OwnMetrics};
 use crate::tls::Certified;
 use crate::{Error, tls};
 
@@ -46,6 +48,8 @@ pub struct ProxyConfig {
     pub proxy_key: PathBuf,
     pub join: Arc<JoinService>,
     pub tunnels: Arc<crate::tunnel::Tunnels>,
+    /// `--supervisor-metrics`: what /metrics appends to kube-apiserver's.
+    pub own_metrics: Option<OwnMetrics>,
 }
 
 /// What the listener answers itself, before proxying the rest.
@@ -53,6 +57,7 @@ struct Routes {
     ca_pem: Bytes,
     join: Arc<JoinService>,
     tunnels: Arc<crate::tunnel::Tunnels>,
+    own_metrics: Option<OwnMetrics>,
 }
 
 /// Who a client certificate says the client is.
@@ -116,6 +121,7 @@ pub async fn serve(
         ca_pem,
         join: Arc::clone(&config.join),
         tunnels: Arc::clone(&config.tunnels),
+        own_metrics: config.own_metrics.clone(),
     });
     Ok(tokio::spawn(async move {
         loop {
@@ -219,6 +225,10 @@ async fn handle(
         }
         _ => {}
     }
+    let own_metrics = routes
+        .own_metrics
+        .as_ref()
+        .filter(|_| metrics::is_scrape(&req));
     let upgrade = req.headers().get(hyper::header::UPGRADE).cloned();
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let path = req
@@ -245,6 +255,9 @@ async fn handle(
         );
         headers.insert(hyper::header::UPGRADE, upgrade.clone());
     }
+    if own_metrics.is_some() {
+        metrics::ask_for_text(headers);
+    }
     if let Some(identity) = &identity {
         if let Ok(user) = HeaderValue::from_str(&identity.user) {
             headers.insert(HeaderName::from_static("x-remote-user"), user);
@@ -260,7 +273,13 @@ async fn handle(
         Err(e) => return Ok(text(StatusCode::BAD_REQUEST, e.to_string())),
     };
     let mut response = match backend.request(out).await {
-        Ok(r) => r,
+        Ok(r) => match own_metrics {
+            Some(own) => match metrics::append_own(r, own).await {
+                Ok(joined) => return Ok(joined.map(full)),
+                Err(r) => r,
+            },
+            None => r,
+        },
         Err(e) => {
             tracing::debug!(error = %e, "kube-apiserver unreachable");
             return Ok(text(

@@ -56,6 +56,12 @@ pub struct ServerArgs {
           default_missing_value = "true", default_value = "false",
           action = clap::ArgAction::Set)]
     disable_network_policy: bool,
+    /// Serve k3r's own metrics (the datastore's) with kube-apiserver's at
+    /// /metrics on the supervisor port
+    #[arg(long, env = "K3R_SUPERVISOR_METRICS", num_args = 0..=1,
+          default_missing_value = "true", default_value = "false",
+          action = clap::ArgAction::Set)]
+    supervisor_metrics: bool,
     /// sqlite://, postgres://, mysql:// or https:// (etcd); default: SQLite in the data dir
     #[arg(long, env = "K3R_DATASTORE_ENDPOINT", default_value = "")]
     datastore_endpoint: String,
@@ -145,6 +151,7 @@ impl ServerArgs {
             disable: self.disable,
             servicelb_namespace: self.servicelb_namespace,
             disable_network_policy: self.disable_network_policy,
+            supervisor_metrics: self.supervisor_metrics,
             system_default_registry: self
                 .system_default_registry
                 .unwrap_or_else(|| "docker.io".into()),
@@ -200,19 +207,30 @@ mod tests {
     use super::super::{Cli, Command};
 
     #[test]
-    fn disable_network_policy_is_a_bare_flag_or_a_config_file_value() {
-        for (given, expected) in [
-            (None, false),
-            (Some("--disable-network-policy"), true),
-            (Some("--disable-network-policy=true"), true),
-            (Some("--disable-network-policy=false"), false),
-        ] {
-            let cli =
-                Cli::try_parse_from(["k3r", "server"].into_iter().chain(given)).expect("parses");
-            let Command::Server(server) = cli.command else {
-                panic!("not a server command");
-            };
-            assert_eq!(server.disable_network_policy, expected, "{given:?}");
+    fn switches_are_bare_flags_or_config_file_values() {
+        type Read = fn(&super::ServerArgs) -> bool;
+        let switches: [(&str, Read); 2] = [
+            ("--disable-network-policy", |s| s.disable_network_policy),
+            ("--supervisor-metrics", |s| s.supervisor_metrics),
+        ];
+        for (flag, read) in switches {
+            for (given, expected) in [
+                (None, false),
+                (Some(flag.to_string()), true),
+                (Some(format!("{flag}=true")), true),
+                (Some(format!("{flag}=false")), false),
+            ] {
+                let cli = Cli::try_parse_from(
+                    ["k3r".to_string(), "server".to_string()]
+                        .into_iter()
+                        .chain(given.clone()),
+                )
+                .expect("parses");
+                let Command::Server(server) = cli.command else {
+                    panic!("not a server command");
+                };
+                assert_eq!(read(&server), expected, "{given:?}");
+            }
         }
     }
 }

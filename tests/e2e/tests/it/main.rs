@@ -18,6 +18,7 @@ mod helm_features;
 mod helm_release;
 mod install;
 mod join;
+mod metrics;
 mod netpol;
 mod operators;
 mod plans;
@@ -101,6 +102,9 @@ fn main() {
         }),
         area("cluster::bulk_configmaps", |s| {
             single_node::bulk_configmaps(&s.cluster)
+        }),
+        area("cluster::supervisor_metrics", |s| {
+            metrics::supervisor_metrics(&s.cluster)
         }),
         area("cluster::start_pages_trimmed", |s| {
             single_node::start_pages_trimmed(&s.cluster)

@@ -72,7 +72,11 @@ fn boot() -> Result<Shared, String> {
         .expect("registries.yaml");
         let port = free_port();
         let private_registry = format!("--private-registry={}", registries.display());
-        let mut cluster = Cluster::start(&data_dir, port, &[&private_registry]);
+        let mut cluster = Cluster::start(
+            &data_dir,
+            port,
+            &[&private_registry, "--supervisor-metrics"],
+        );
         let ready = cluster.wait_ready(Duration::from_secs(240));
         eprintln!("E2E: fresh data dir: node Ready after {ready:.1} s");
         let dns = crate::addons::coredns_ready(&cluster);
