@@ -9,10 +9,10 @@ replace github.com/k3r-io/k3r/bootstrap/starttrim => ../starttrim
 
 require github.com/k3r-io/k3r/bootstrap/starttrim v0.0.0
 
-// The control plane's GC pace (bootstrap/gcpace).
-replace github.com/k3r-io/k3r/bootstrap/gcpace => ../gcpace
+// The components' pace when calm and when busy (bootstrap/idlepace).
+replace github.com/k3r-io/k3r/bootstrap/idlepace => ../idlepace
 
-require github.com/k3r-io/k3r/bootstrap/gcpace v0.0.0
+require github.com/k3r-io/k3r/bootstrap/idlepace v0.0.0
 
 replace k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.37.2
 

@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/k3r-io/k3r/bootstrap/gcpace"
+	"github.com/k3r-io/k3r/bootstrap/idlepace"
 	"github.com/k3r-io/k3r/bootstrap/starttrim"
 	"github.com/spf13/cobra"
 	"k8s.io/component-base/cli"
@@ -41,8 +41,8 @@ var commands = map[string]func() *cobra.Command{
 func main() {
 	// k3r sets the delay for the components it starts (docs/configuration.md).
 	starttrim.Later(func(message string) { klog.Info(message) })
-	// k3r asks for it in kube-apiserver's process (docs/configuration.md).
-	gcpace.Start(func(message string) { klog.Warning(message) })
+	// k3r asks for it in the components it starts (docs/configuration.md).
+	idlepace.Start(func(message string) { klog.Warning(message) })
 	name := filepath.Base(os.Args[0])
 	args := os.Args[1:]
 	if name != "together" && len(args) > 0 && args[0] == "together" {

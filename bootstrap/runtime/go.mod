@@ -7,11 +7,14 @@ require github.com/containerd/containerd/v2 v2.4.2
 // k3r's own Go glue, shared with the upstream multicall.
 replace github.com/k3r-io/k3r/bootstrap/starttrim => ../starttrim
 
+replace github.com/k3r-io/k3r/bootstrap/idlepace => ../idlepace
+
 require (
 	github.com/containerd/log v0.2.0
 	github.com/containernetworking/cni v1.3.1
 	github.com/containernetworking/plugins v1.10.0
 	github.com/coreos/go-iptables v0.8.0
+	github.com/k3r-io/k3r/bootstrap/idlepace v0.0.0
 	github.com/k3r-io/k3r/bootstrap/starttrim v0.0.0
 	github.com/mattn/go-shellwords v1.0.16
 	github.com/vishvananda/netlink v1.3.1

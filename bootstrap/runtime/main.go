@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/cmd/containerd/command"
 	"github.com/containerd/containerd/v2/cmd/ctr/app"
 	"github.com/containerd/log"
+	"github.com/k3r-io/k3r/bootstrap/idlepace"
 	"github.com/k3r-io/k3r/bootstrap/starttrim"
 
 	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins"
@@ -27,6 +28,7 @@ func main() {
 	case "containerd":
 		// k3r sets the delay (docs/configuration.md).
 		starttrim.Later(func(message string) { log.L.Info(message) })
+		idlepace.Start(func(message string) { log.L.Warn(message) })
 		err = command.App().Run(ctx, os.Args)
 	default:
 		fmt.Fprintf(os.Stderr, "%s: run me as containerd or ctr\n", name)

@@ -39,11 +39,11 @@ pub const CONTROL_PLANE_GOGC: &str = "25";
 
 /// The GC percentage kube-apiserver's process collects at while it is busy
 /// (allocating over 8 MiB/s; back to [`CONTROL_PLANE_GOGC`] after 10 calm
-/// seconds, bootstrap/gcpace): at GOGC=25 a burst of creates spent a fifth
+/// seconds, bootstrap/idlepace): at GOGC=25 a burst of creates spent a fifth
 /// more of that process's CPU and ran 10-13 % longer (docs/benchmarks.md).
 pub const CONTROL_PLANE_BUSY_GOGC: &str = "100";
 
-/// The variable bootstrap/gcpace reads; "off" keeps GOGC throughout.
+/// The variable bootstrap/idlepace reads; "off" keeps GOGC throughout.
 pub const GOGC_BUSY_ENV: &str = "K3R_GOGC_BUSY";
 
 /// How long after its start a process of k3r's binaries (the Go
