@@ -38,13 +38,26 @@ pub const GOGC: &str = "50";
 pub const CONTROL_PLANE_GOGC: &str = "25";
 
 /// The GC percentage kube-apiserver's process collects at while it is busy
-/// (allocating over 8 MiB/s; back to [`CONTROL_PLANE_GOGC`] after 10 calm
-/// seconds, bootstrap/idlepace): at GOGC=25 a burst of creates spent a fifth
-/// more of that process's CPU and ran 10-13 % longer (docs/benchmarks.md).
+/// (allocating over 8 MiB/s or using a quarter of a core; back to
+/// [`CONTROL_PLANE_GOGC`] after 10 calm seconds, bootstrap/idlepace): at
+/// GOGC=25 a burst of creates spent a fifth more of that process's CPU and
+/// ran 10-13 % longer (docs/benchmarks.md).
 pub const CONTROL_PLANE_BUSY_GOGC: &str = "100";
 
 /// The variable bootstrap/idlepace reads; "off" keeps GOGC throughout.
 pub const GOGC_BUSY_ENV: &str = "K3R_GOGC_BUSY";
+
+/// How many Ps (GOMAXPROCS) a Go component runs on while calm; while busy
+/// (as above) it has the runtime's default. With several Ps every timer or
+/// network wake-up of an idle process also wakes an idle thread to look for
+/// more work, at about 50 µs per context switch on this VM: one P while
+/// calm cut the idle node's CPU by 8 %, with serial GETs as fast as before
+/// (docs/benchmarks.md).
+pub const IDLE_GOMAXPROCS: &str = "1";
+
+/// The variable bootstrap/idlepace reads; "off" keeps the runtime's
+/// GOMAXPROCS throughout, as does a `GOMAXPROCS` of the user's.
+pub const GOMAXPROCS_IDLE_ENV: &str = "K3R_GOMAXPROCS_IDLE";
 
 /// How long after its start a process of k3r's binaries (the Go
 /// multicalls' components, k3r itself) unmaps its binary's read-only pages
@@ -56,9 +69,9 @@ pub const TRIM_START_PAGES_AFTER: &str = k3r_starttrim::DEFAULT_DELAY;
 /// The variable bootstrap/starttrim reads; "off" keeps the pages mapped.
 pub const TRIM_START_PAGES_ENV: &str = k3r_starttrim::ENV;
 
-/// The environment every Go component gets: `GOGC` and the start-up trim
-/// (each unless k3r's own environment sets it, which the child then
-/// inherits, as every other variable).
+/// The environment every Go component gets: `GOGC`, the start-up trim and
+/// the calm GOMAXPROCS (each unless k3r's own environment sets it, which
+/// the child then inherits, as every other variable).
 pub fn go_env() -> Vec<(String, String)> {
     go_env_with(|name| std::env::var_os(name).is_some())
 }
@@ -112,9 +125,12 @@ fn go_env_with_gogc(gogc: &str, user_set: impl Fn(&str) -> bool) -> Vec<(String,
     [
         ("GOGC", gogc),
         (TRIM_START_PAGES_ENV, TRIM_START_PAGES_AFTER),
+        (GOMAXPROCS_IDLE_ENV, IDLE_GOMAXPROCS),
     ]
     .into_iter()
     .filter(|(name, _)| !user_set(name))
+    // A GOMAXPROCS of the user's holds throughout.
+    .filter(|(name, _)| *name != GOMAXPROCS_IDLE_ENV || !user_set("GOMAXPROCS"))
     .map(|(name, value)| (name.to_string(), value.to_string()))
     .collect()
 }
@@ -267,12 +283,23 @@ mod tests {
             go_env_with(|_| false),
             [
                 pair("GOGC", "50"),
-                pair("K3R_TRIM_START_PAGES_AFTER", "60s")
+                pair("K3R_TRIM_START_PAGES_AFTER", "60s"),
+                pair("K3R_GOMAXPROCS_IDLE", "1")
             ]
         );
         assert_eq!(
             go_env_with(|name| name == "GOGC"),
-            [pair("K3R_TRIM_START_PAGES_AFTER", "60s")]
+            [
+                pair("K3R_TRIM_START_PAGES_AFTER", "60s"),
+                pair("K3R_GOMAXPROCS_IDLE", "1")
+            ]
+        );
+        assert_eq!(
+            go_env_with(|name| name == "GOMAXPROCS"),
+            [
+                pair("GOGC", "50"),
+                pair("K3R_TRIM_START_PAGES_AFTER", "60s")
+            ]
         );
         assert!(go_env_with(|_| true).is_empty());
     }

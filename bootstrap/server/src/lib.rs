@@ -36,6 +36,15 @@ use k3r_node::process::{ChildExecutor, Executor, ProcessSpec, Supervised};
 use k3r_node::shared_process::{self, Component, Process};
 use k3r_node::{Node, NodeSpec, Shutdown, record};
 
+/// How often the embedded datastore tells each of kube-apiserver's watches
+/// (about 60) how far it is complete while nothing changes. kube-apiserver
+/// asks for progress itself when a read must be fresh (a consistent list
+/// from its watch cache), so the periodic answer only keeps quiet
+/// resources' bookmarks recent, well inside the 5 minutes of history that
+/// compaction keeps. kine's 5 s woke an idle kube-apiserver about 12 times
+/// a second for nothing (docs/benchmarks.md); etcd's default is 10 minutes.
+pub const WATCH_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -254,7 +263,7 @@ async fn start_datastore(
         tls: None,
         metrics_listen: None,
         store: StoreConfig::default(),
-        progress_notify_interval: Duration::from_secs(5),
+        progress_notify_interval: WATCH_PROGRESS_NOTIFY_INTERVAL,
     })
     .await?;
     tracing::info!(backend = datastore.store.kind(), "datastore ready");

@@ -137,7 +137,7 @@ pub fn api_and_workloads(shared: &mut Shared) {
         ]
     );
     // With k3r's GC targets, the control plane's its own (or the one k3r
-    // itself was given).
+    // itself was given), and its calm GOMAXPROCS.
     for line in children_of(cluster.pid().expect("pid")) {
         let control_plane = line
             .split_whitespace()
@@ -158,6 +158,21 @@ pub fn api_and_workloads(shared: &mut Shared) {
         assert!(
             environ.split(|b| *b == 0).any(|v| v == gogc.as_bytes()),
             "{gogc} not in the environment of {line}"
+        );
+        // And one P while calm, unless k3r was given a GOMAXPROCS.
+        let idle_procs = format!(
+            "{}={}",
+            k3r_node::process::GOMAXPROCS_IDLE_ENV,
+            k3r_node::process::IDLE_GOMAXPROCS
+        );
+        let paced = environ
+            .split(|b| *b == 0)
+            .any(|v| v == idle_procs.as_bytes());
+        assert_eq!(
+            paced,
+            std::env::var_os("GOMAXPROCS").is_none()
+                && std::env::var_os(k3r_node::process::GOMAXPROCS_IDLE_ENV).is_none(),
+            "{idle_procs} in the environment of {line}"
         );
     }
     // Front-proxy headers from a client are never trusted: an anonymous
