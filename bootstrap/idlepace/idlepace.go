@@ -2,9 +2,9 @@
 // lighter while it is calm and at full speed while it is busy.
 //
 // A node's Go processes are idle nearly all of their lives and busy in
-// bursts (start-up, a `kubectl apply` of many objects, a rollout). Two
+// bursts (start-up, a `kubectl apply` of many objects, a rollout). Three
 // runtime settings trade idle cost against burst speed, and the
-// environment fixes each for a process's whole life:
+// kernel or the environment fixes each for a process's whole life:
 //
 //   - GOGC: a low percentage keeps an idle heap small, but a burst then
 //     spends a fifth more of its CPU collecting (docs/benchmarks.md). With
@@ -15,6 +15,9 @@
 //     finds none: most of an idle control plane's CPU, profiled. With
 //     K3R_GOMAXPROCS_IDLE the process runs on that many Ps while calm and
 //     on the runtime's default while busy.
+//   - Timer slack: see SlackEnv. With K3R_TIMER_SLACK_IDLE every thread of
+//     the process may wake that much late for a timer while calm, and
+//     keeps the kernel's slack while busy.
 //
 // Busy means allocating faster than BusyBytesPerSecond or using more than
 // BusyCPU of a core; calm, CalmAfter without either. A process starts
@@ -65,6 +68,7 @@ const allocatedBytes = "/gc/heap/allocs:bytes"
 type Settings struct {
 	CalmGCPercent, BusyGCPercent int
 	CalmProcs, BusyProcs         int
+	CalmSlack, BusySlack         time.Duration
 }
 
 // Start paces the process in the background when the environment asks for
@@ -75,8 +79,9 @@ func Start(report func(message string)) {
 	if settings == (Settings{}) {
 		return
 	}
-	settings.apply(true)
-	go run(settings)
+	// The process starts busy; slackFromEnv has just set the busy slack.
+	_ = settings.apply(true)
+	go run(settings, report)
 }
 
 // FromEnv reads what to pace from getenv, against the runtime's settings
@@ -98,6 +103,7 @@ func FromEnv(getenv func(string) string, report func(message string)) Settings {
 			s.CalmProcs, s.BusyProcs = calm, busy
 		}
 	}
+	s.CalmSlack, s.BusySlack = slackFromEnv(getenv, report)
 	return s
 }
 
@@ -114,7 +120,9 @@ func positive(getenv func(string) string, name string, report func(string), kept
 	return n, true
 }
 
-func (s Settings) apply(busy bool) {
+// apply switches the settings to busy's or calm's; an error setting the
+// threads' slack is returned and leaves the rest applied.
+func (s Settings) apply(busy bool) error {
 	if s.BusyGCPercent > 0 {
 		if busy {
 			debug.SetGCPercent(s.BusyGCPercent)
@@ -134,9 +142,16 @@ func (s Settings) apply(busy bool) {
 			runtime.GOMAXPROCS(s.CalmProcs)
 		}
 	}
+	if s.CalmSlack > 0 {
+		if busy {
+			return setThreadsSlack(s.BusySlack)
+		}
+		return setThreadsSlack(s.CalmSlack)
+	}
+	return nil
 }
 
-func run(settings Settings) {
+func run(settings Settings, report func(message string)) {
 	sample := []metrics.Sample{{Name: allocatedBytes}}
 	metrics.Read(sample)
 	lastAllocated, lastCPU := sample[0].Value.Uint64(), cpuTime()
@@ -147,7 +162,12 @@ func run(settings Settings) {
 		metrics.Read(sample)
 		allocated, cpu := sample[0].Value.Uint64(), cpuTime()
 		if busy, changed := pacer.Observe(allocated-lastAllocated, cpu-lastCPU, Interval, now); changed {
-			settings.apply(busy)
+			if err := settings.apply(busy); err != nil {
+				report(fmt.Sprintf("%s: %v; timers keep the kernel's slack from now on", SlackEnv, err))
+				settings.CalmSlack = 0
+				// Best effort: the threads it reached go back to the start's slack.
+				_ = setThreadsSlack(settings.BusySlack)
+			}
 		}
 		lastAllocated, lastCPU = allocated, cpu
 	}

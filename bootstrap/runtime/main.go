@@ -28,6 +28,9 @@ func main() {
 	case "containerd":
 		// k3r sets the delay (docs/configuration.md).
 		starttrim.Later(func(message string) { log.L.Info(message) })
+		// Never a timer slack: a process inherits its parent's, and
+		// containerd's children are the shims, whose are the containers.
+		_ = os.Unsetenv(idlepace.SlackEnv)
 		idlepace.Start(func(message string) { log.L.Warn(message) })
 		err = command.App().Run(ctx, os.Args)
 	default:

@@ -59,6 +59,17 @@ pub const IDLE_GOMAXPROCS: &str = "1";
 /// GOMAXPROCS throughout, as does a `GOMAXPROCS` of the user's.
 pub const GOMAXPROCS_IDLE_ENV: &str = "K3R_GOMAXPROCS_IDLE";
 
+/// How late a calm upstream component's threads may wake for a timer
+/// (bootstrap/idlepace; the kernel's timer slack, 50 µs by default): the
+/// runtime then fires every timer that came due meanwhile in one wake-up
+/// instead of one each. While busy (as above) the kernel's slack holds.
+/// Not containerd's: a process inherits its parent's slack, and
+/// containerd's children are the shims, whose children are the containers.
+pub const IDLE_TIMER_SLACK: &str = "50ms";
+
+/// The variable bootstrap/idlepace reads; "off" keeps the kernel's slack.
+pub const TIMER_SLACK_IDLE_ENV: &str = "K3R_TIMER_SLACK_IDLE";
+
 /// How long after its start a process of k3r's binaries (the Go
 /// multicalls' components, k3r itself) unmaps its binary's read-only pages
 /// once (bootstrap/starttrim), so that only what it still uses stays
@@ -77,7 +88,8 @@ pub fn go_env() -> Vec<(String, String)> {
 }
 
 /// The environment of the upstream components (k3r-kube): [`go_env`]
-/// (with [`CONTROL_PLANE_GOGC`] for kube-apiserver's process), and this
+/// (with [`CONTROL_PLANE_GOGC`] for kube-apiserver's process), the calm
+/// timer slack unless k3r's environment sets one, and this
 /// k3r's version for the version they report
 /// ([`k3r_version::kube_build_metadata`]).
 pub fn kube_env(process: &str) -> Vec<(String, String)> {
@@ -87,6 +99,9 @@ pub fn kube_env(process: &str) -> Vec<(String, String)> {
     } else {
         go_env_with_gogc(GOGC, user_set)
     };
+    if !user_set(TIMER_SLACK_IDLE_ENV) {
+        env.push((TIMER_SLACK_IDLE_ENV.into(), IDLE_TIMER_SLACK.into()));
+    }
     env.push((
         k3r_version::KUBE_BUILD_METADATA_ENV.into(),
         k3r_version::kube_build_metadata(),
@@ -302,6 +317,24 @@ mod tests {
             ]
         );
         assert!(go_env_with(|_| true).is_empty());
+    }
+
+    #[test]
+    fn only_the_upstream_components_get_the_calm_timer_slack() {
+        let slack = |env: Vec<(String, String)>| {
+            env.into_iter()
+                .find(|(name, _)| name == TIMER_SLACK_IDLE_ENV)
+                .map(|(_, value)| value)
+        };
+        // containerd's: its shims, and their containers, would inherit it.
+        assert_eq!(slack(go_env()), None);
+        // One of the user's is inherited from k3r's environment instead.
+        let expected = std::env::var_os(TIMER_SLACK_IDLE_ENV)
+            .is_none()
+            .then(|| IDLE_TIMER_SLACK.to_string());
+        for process in ["kube-apiserver", "kubelet"] {
+            assert_eq!(slack(kube_env(process)), expected, "{process}");
+        }
     }
 
     #[test]

@@ -174,6 +174,19 @@ pub fn api_and_workloads(shared: &mut Shared) {
                 && std::env::var_os(k3r_node::process::GOMAXPROCS_IDLE_ENV).is_none(),
             "{idle_procs} in the environment of {line}"
         );
+        // And the calm timer slack, unless k3r was given its own.
+        let idle_slack = format!(
+            "{}={}",
+            k3r_node::process::TIMER_SLACK_IDLE_ENV,
+            k3r_node::process::IDLE_TIMER_SLACK
+        );
+        assert_eq!(
+            environ
+                .split(|b| *b == 0)
+                .any(|v| v == idle_slack.as_bytes()),
+            std::env::var_os(k3r_node::process::TIMER_SLACK_IDLE_ENV).is_none(),
+            "{idle_slack} in the environment of {line}"
+        );
     }
     // Front-proxy headers from a client are never trusted: an anonymous
     // request claiming to be system:admin is still anonymous (401).
