@@ -319,13 +319,15 @@ mod tests {
         assert!(go_env_with(|_| true).is_empty());
     }
 
+    fn value_of(env: Vec<(String, String)>, variable: &str) -> Option<String> {
+        env.into_iter()
+            .find(|(name, _)| name == variable)
+            .map(|(_, value)| value)
+    }
+
     #[test]
     fn only_the_upstream_components_get_the_calm_timer_slack() {
-        let slack = |env: Vec<(String, String)>| {
-            env.into_iter()
-                .find(|(name, _)| name == TIMER_SLACK_IDLE_ENV)
-                .map(|(_, value)| value)
-        };
+        let slack = |env| value_of(env, TIMER_SLACK_IDLE_ENV);
         // containerd's: its shims, and their containers, would inherit it.
         assert_eq!(slack(go_env()), None);
         // One of the user's is inherited from k3r's environment instead.
@@ -339,11 +341,7 @@ mod tests {
 
     #[test]
     fn kube_apiservers_process_collects_sooner_unless_the_user_set_gogc() {
-        let gogc = |env: Vec<(String, String)>| {
-            env.into_iter()
-                .find(|(name, _)| name == "GOGC")
-                .map(|(_, value)| value)
-        };
+        let gogc = |env| value_of(env, "GOGC");
         if std::env::var_os("GOGC").is_some() {
             assert_eq!(gogc(kube_env("kube-apiserver")), None);
             return;
@@ -358,11 +356,7 @@ mod tests {
 
     #[test]
     fn only_kube_apiservers_process_slows_its_collector_when_busy() {
-        let busy = |env: Vec<(String, String)>| {
-            env.into_iter()
-                .find(|(name, _)| name == GOGC_BUSY_ENV)
-                .map(|(_, value)| value)
-        };
+        let busy = |env| value_of(env, GOGC_BUSY_ENV);
         assert_eq!(busy(control_plane_env(|_| false)).as_deref(), Some("100"));
         // A GOGC of the user's holds throughout; so does their own busy pace
         // (inherited from k3r's environment).
