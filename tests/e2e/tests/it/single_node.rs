@@ -137,7 +137,7 @@ pub fn api_and_workloads(shared: &mut Shared) {
         ]
     );
     // With k3r's GC targets, the control plane's its own (or the one k3r
-    // itself was given), and its calm GOMAXPROCS.
+    // itself was given), its calm GOMAXPROCS and timer slack.
     for line in children_of(cluster.pid().expect("pid")) {
         let control_plane = line
             .split_whitespace()
@@ -155,21 +155,16 @@ pub fn api_and_workloads(shared: &mut Shared) {
         );
         let pid = line.split(':').next().unwrap_or_default();
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        assert!(
-            environ.split(|b| *b == 0).any(|v| v == gogc.as_bytes()),
-            "{gogc} not in the environment of {line}"
-        );
+        let has = |pair: &str| environ.split(|b| *b == 0).any(|v| v == pair.as_bytes());
+        assert!(has(&gogc), "{gogc} not in the environment of {line}");
         // And one P while calm, unless k3r was given a GOMAXPROCS.
         let idle_procs = format!(
             "{}={}",
             k3r_node::process::GOMAXPROCS_IDLE_ENV,
             k3r_node::process::IDLE_GOMAXPROCS
         );
-        let paced = environ
-            .split(|b| *b == 0)
-            .any(|v| v == idle_procs.as_bytes());
         assert_eq!(
-            paced,
+            has(&idle_procs),
             std::env::var_os("GOMAXPROCS").is_none()
                 && std::env::var_os(k3r_node::process::GOMAXPROCS_IDLE_ENV).is_none(),
             "{idle_procs} in the environment of {line}"
@@ -181,9 +176,7 @@ pub fn api_and_workloads(shared: &mut Shared) {
             k3r_node::process::IDLE_TIMER_SLACK
         );
         assert_eq!(
-            environ
-                .split(|b| *b == 0)
-                .any(|v| v == idle_slack.as_bytes()),
+            has(&idle_slack),
             std::env::var_os(k3r_node::process::TIMER_SLACK_IDLE_ENV).is_none(),
             "{idle_slack} in the environment of {line}"
         );
