@@ -3,12 +3,13 @@
 //
 // A Go program runs every linked package's init at start, and those are
 // spread over the whole binary; on kernels that map a file's large folios
-// whole at a page fault (Linux 6.18 on ext4 maps 1 MiB per fault), that
+// whole at a page fault (Linux 6.18 on ext4: up to 2 MiB per fault), that
 // leaves most of a 200 MB multicall mapped in every process although its
-// working set is about half of it (docs/benchmarks.md). Unmapping the
-// binary's read-only mappings once, after start, lets the working set
-// fault back in from the page cache and the rest be reclaimed as unmapped
-// cache. When and whether is k3r's decision, given in the environment.
+// working set is a fraction of it (docs/benchmarks.md). Unmapping the
+// binary's read-only mappings after start, and evicting the cached folios
+// no process maps any longer, lets the working set fault back one page at
+// a time and the rest be reclaimed. When and whether is k3r's decision,
+// given in the environment.
 package starttrim
 
 import (
@@ -26,8 +27,20 @@ import (
 // empty or "off" means never.
 const Env = "K3R_TRIM_START_PAGES_AFTER"
 
-// Later trims once after the delay Env gives, in the background; report
-// is called with a one-line outcome (or an error about Env or the trim).
+// PassEvery aligns the trim's passes to the wall clock: processes of one
+// binary (kube-apiserver's and kubelet's, the shims) that started within
+// that long of each other trim in the same instant at least once. Only
+// then can the page cache drop the large folios they shared: one that any
+// of them still maps stays cached, and its next fault maps all of it.
+const PassEvery = 30 * time.Second
+
+// Passes is how many aligned passes a trim makes: two, so that processes
+// whose delays end on either side of a boundary still share one.
+const Passes = 2
+
+// Later trims after the delay Env gives, in the background, at the next
+// Passes multiples of PassEvery; report is called with a one-line outcome
+// (or an error about Env or the trim).
 func Later(report func(message string)) {
 	value := os.Getenv(Env)
 	if value == "" || value == "off" {
@@ -41,21 +54,29 @@ func Later(report func(message string)) {
 	go func() {
 		time.Sleep(delay)
 		before := residentKiB()
-		unmapped, err := Now()
-		if err != nil {
-			report(fmt.Sprintf("the start-up pages stay mapped: %v", err))
-			return
+		var unmapped uint64
+		for pass := 0; pass < Passes; pass++ {
+			time.Sleep(untilNextPass(time.Now()))
+			if unmapped, err = Now(); err != nil {
+				report(fmt.Sprintf("the start-up pages stay mapped: %v", err))
+				return
+			}
 		}
 		report(fmt.Sprintf("unmapped the binary's %d MiB of read-only mappings: resident %d -> %d MiB",
 			unmapped>>20, before>>10, residentKiB()>>10))
 	}()
 }
 
+// untilNextPass is the wait from now to the next multiple of PassEvery.
+func untilNextPass(now time.Time) time.Duration {
+	return now.Truncate(PassEvery).Add(PassEvery).Sub(now)
+}
+
 // Now unmaps every read-only, never written mapping of the process's own
-// executable and
-// returns their total size. The pages stay in the page cache: what the
-// process still uses faults back in without I/O. Text and read-only data
-// are never written, so MADV_DONTNEED loses nothing.
+// executable and returns their total size. Text and read-only data are
+// never written, so MADV_DONTNEED loses nothing: what the process still
+// uses faults back in, from the page cache or, once dropped (see
+// dropUnmappedCache), from disk one page at a time.
 func Now() (uint64, error) {
 	ranges, err := ownReadOnlyMappings()
 	if err != nil {
@@ -63,13 +84,36 @@ func Now() (uint64, error) {
 	}
 	var total uint64
 	for _, r := range ranges {
-		_, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(r.start), uintptr(r.end-r.start), syscall.MADV_DONTNEED)
-		if errno != 0 {
-			return total, fmt.Errorf("madvise %x-%x: %w", r.start, r.end, errno)
+		// MADV_RANDOM: a page the process needs again is read alone, not
+		// with a read-ahead window around it.
+		for _, advice := range []uintptr{syscall.MADV_DONTNEED, syscall.MADV_RANDOM} {
+			_, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(r.start), uintptr(r.end-r.start), advice)
+			if errno != 0 {
+				return total, fmt.Errorf("madvise %x-%x: %w", r.start, r.end, errno)
+			}
 		}
 		total += r.end - r.start
 	}
-	return total, nil
+	return total, dropUnmappedCache()
+}
+
+// dropUnmappedCache evicts the executable's cached pages that no process
+// maps any longer. A page fault maps the whole cached folio it lands in,
+// and a freshly written or read-ahead binary is cached in folios of up to
+// 2 MiB: without this, every page the process faults back maps its 2 MiB
+// neighbourhood again. Pages other processes still map stay cached.
+func dropUnmappedCache() error {
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
+	const fadvDontNeed = 4 // POSIX_FADV_DONTNEED
+	_, _, errno := syscall.Syscall6(syscall.SYS_FADVISE64, exe.Fd(), 0, 0, fadvDontNeed, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("fadvise DONTNEED %s: %w", exe.Name(), errno)
+	}
+	return nil
 }
 
 type addressRange struct{ start, end uint64 }

@@ -2,10 +2,12 @@ package starttrim
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseMappingTakesOnlyTheExecutablesReadOnlyMappings(t *testing.T) {
@@ -88,6 +90,17 @@ func TestNowUnmapsTheExecutablesPages(t *testing.T) {
 }
 
 func executableResidentKiB(t *testing.T) uint64 {
+	var total uint64
+	for _, rss := range executableMappingsField(t, "Rss:") {
+		kib, _ := strconv.ParseUint(strings.Fields(rss)[0], 10, 64)
+		total += kib
+	}
+	return total
+}
+
+// executableMappingsField is the value of one smaps field (such as "Rss:")
+// for each read-only mapping of the test's own executable.
+func executableMappingsField(t *testing.T, key string) []string {
 	var st syscall.Stat_t
 	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
 		t.Fatal(err)
@@ -96,7 +109,7 @@ func executableResidentKiB(t *testing.T) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var total uint64
+	var values []string
 	ours := false
 	for _, line := range strings.Split(string(data), "\n") {
 		fields := strings.Fields(line)
@@ -104,12 +117,44 @@ func executableResidentKiB(t *testing.T) uint64 {
 			_, ours = parseMapping(line, st.Dev, st.Ino)
 			continue
 		}
-		if ours && len(fields) >= 2 && fields[0] == "Rss:" {
-			kib, _ := strconv.ParseUint(fields[1], 10, 64)
-			total += kib
+		if value, found := strings.CutPrefix(line, key); ours && found {
+			values = append(values, strings.TrimSpace(value))
 		}
 	}
-	return total
+	return values
+}
+
+// After a trim, a page the process needs again is read alone: smaps shows
+// MADV_RANDOM as each read-only mapping's "rr" flag.
+func TestTrimmedMappingsReadOnePageAtATime(t *testing.T) {
+	if _, err := Now(); err != nil {
+		t.Fatal(err)
+	}
+	flags := executableMappingsField(t, "VmFlags:")
+	if len(flags) == 0 {
+		t.Fatal("no read-only mapping of the executable")
+	}
+	for _, f := range flags {
+		if !slices.Contains(strings.Fields(f), "rr") {
+			t.Errorf("VmFlags %q lack rr (MADV_RANDOM)", f)
+		}
+	}
+}
+
+// Processes with the same delay that started seconds apart trim in the
+// same instant.
+func TestPassesFallOnTheSameWallClockInstants(t *testing.T) {
+	at := func(seconds int64, nanos int64) time.Time { return time.Unix(seconds, nanos) }
+	if got := untilNextPass(at(1_800_000_000, 0)); got != PassEvery {
+		t.Errorf("on a boundary: %v", got)
+	}
+	if got := untilNextPass(at(1_800_000_029, 999_999_000)); got != time.Microsecond {
+		t.Errorf("just before one: %v", got)
+	}
+	first, second := at(1_800_000_061, 0), at(1_800_000_064, 0)
+	if a, b := first.Add(untilNextPass(first)), second.Add(untilNextPass(second)); !a.Equal(b) {
+		t.Errorf("3 s apart: %v and %v", a, b)
+	}
 }
 
 // A value that is not a duration is named in one line and nothing is

@@ -2,11 +2,12 @@
 //! back the pages of its own binary that only its start touched: the same
 //! contract as the Go package beside this crate, for k3r's Rust binary.
 //!
-//! The kernel maps a file's large folios whole at a page fault (1 MiB per
+//! The kernel maps a file's large folios whole at a page fault (2 MiB per
 //! fault on ext4 with Linux 6.18), so a process's start leaves far more of
 //! its binary mapped than it keeps using (docs/benchmarks.md). Unmapping
-//! the binary's never-written read-only mappings once, after the start,
-//! lets what is still used fault back in from the page cache.
+//! the binary's never-written read-only mappings after the start, and
+//! evicting the cached folios no process maps any longer, lets what is
+//! still used fault back one page at a time.
 
 use std::io::BufRead;
 use std::os::unix::fs::MetadataExt;
@@ -31,6 +32,8 @@ pub enum Error {
     },
     #[error("no read-only mapping of the executable in /proc/self/smaps")]
     NoMapping,
+    #[error("fadvise DONTNEED /proc/self/exe: {source}")]
+    Fadvise { source: nix::Error },
     #[error("madvise {start:#x}-{end:#x}: {source}")]
     Madvise {
         start: usize,
@@ -58,8 +61,18 @@ pub fn parse_delay(value: &str) -> Result<Option<Duration>, Error> {
         })
 }
 
-/// Trims once after the delay `value` gives, on a thread of its own; the
-/// outcome is logged in one line.
+/// Aligns the trim's passes to the wall clock, as the Go side does
+/// (`PassEvery`): processes of one binary that started within that long
+/// of each other trim in the same instant at least once, so that the page
+/// cache can drop the large folios they shared.
+pub const PASS_EVERY: Duration = Duration::from_secs(30);
+
+/// How many aligned passes a trim makes (Go: `Passes`).
+pub const PASSES: u32 = 2;
+
+/// Trims after the delay `value` gives, on a thread of its own, at the
+/// next [`PASSES`] multiples of [`PASS_EVERY`]; the outcome is logged in
+/// one line.
 pub fn later(value: &str) {
     let delay = match parse_delay(value) {
         Ok(Some(delay)) => delay,
@@ -74,20 +87,40 @@ pub fn later(value: &str) {
         .spawn(move || {
             std::thread::sleep(delay);
             let before = resident_kib();
-            match now() {
-                // Worded as the Go side's line, which tests and people grep.
-                Ok(unmapped) => tracing::info!(
-                    "unmapped the binary's {} MiB of read-only mappings: resident {} -> {} MiB",
-                    unmapped >> 20,
-                    before >> 10,
-                    resident_kib() >> 10
-                ),
-                Err(err) => tracing::warn!("the start-up pages stay mapped: {err}"),
+            let mut unmapped = 0;
+            for _ in 0..PASSES {
+                std::thread::sleep(until_next_pass(std::time::SystemTime::now()));
+                match now() {
+                    Ok(bytes) => unmapped = bytes,
+                    Err(err) => {
+                        tracing::warn!("the start-up pages stay mapped: {err}");
+                        return;
+                    }
+                }
             }
+            // Worded as the Go side's line, which tests and people grep.
+            tracing::info!(
+                "unmapped the binary's {} MiB of read-only mappings: resident {} -> {} MiB",
+                unmapped >> 20,
+                before >> 10,
+                resident_kib() >> 10
+            );
         });
     if let Err(err) = spawned {
         tracing::warn!("the start-up pages stay mapped: no thread for the trim: {err}");
     }
+}
+
+/// The wait from `now` to the next multiple of [`PASS_EVERY`] since the
+/// Unix epoch.
+pub fn until_next_pass(now: std::time::SystemTime) -> Duration {
+    let since_epoch = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let every = PASS_EVERY.as_nanos();
+    let into_period = since_epoch.as_nanos() % every;
+    // Below 30 s in nanoseconds: fits u64.
+    Duration::from_nanos((every - into_period) as u64)
 }
 
 /// Unmaps every read-only, never written mapping of the process's own
@@ -103,10 +136,31 @@ pub fn now() -> Result<u64, Error> {
     }
     let mut total = 0;
     for range in ranges {
-        dont_need(range)?;
+        advise(range, nix::sys::mman::MmapAdvise::MADV_DONTNEED)?;
+        // A page needed again is read alone, not with a read-ahead window.
+        advise(range, nix::sys::mman::MmapAdvise::MADV_RANDOM)?;
         total += (range.end - range.start) as u64;
     }
+    drop_unmapped_cache()?;
     Ok(total)
+}
+
+/// Evicts the executable's cached pages that no process maps any longer:
+/// a fault maps the whole cached folio it lands in, and a freshly written
+/// or read-ahead binary is cached in folios of up to 2 MiB. Pages other
+/// processes still map stay cached.
+fn drop_unmapped_cache() -> Result<(), Error> {
+    let exe = std::fs::File::open("/proc/self/exe").map_err(|source| Error::Io {
+        path: "/proc/self/exe",
+        source,
+    })?;
+    nix::fcntl::posix_fadvise(
+        &exe,
+        0,
+        0,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    )
+    .map_err(|source| Error::Fadvise { source })
 }
 
 /// One mapping's addresses, `start..end`.
@@ -117,7 +171,7 @@ pub struct AddressRange {
 }
 
 #[allow(unsafe_code)]
-fn dont_need(range: AddressRange) -> Result<(), Error> {
+fn advise(range: AddressRange, advice: nix::sys::mman::MmapAdvise) -> Result<(), Error> {
     let failed = |source| Error::Madvise {
         start: range.start,
         end: range.end,
@@ -127,17 +181,10 @@ fn dont_need(range: AddressRange) -> Result<(), Error> {
         .ok_or(failed(nix::Error::EINVAL))?;
     // SAFETY: the range is a whole mapping of the executable file that is
     // read-only and was never written (no anonymous pages), so its pages
-    // equal the file's: dropping them loses nothing, and the next access
-    // faults the same bytes back in from the page cache. No Rust value
-    // owns these pages.
-    unsafe {
-        nix::sys::mman::madvise(
-            start,
-            range.end - range.start,
-            nix::sys::mman::MmapAdvise::MADV_DONTNEED,
-        )
-    }
-    .map_err(failed)
+    // equal the file's: dropping them (MADV_DONTNEED) loses nothing, and
+    // the next access faults the same bytes back in from the file;
+    // MADV_RANDOM only changes read-ahead. No Rust value owns these pages.
+    unsafe { nix::sys::mman::madvise(start, range.end - range.start, advice) }.map_err(failed)
 }
 
 /// The read-only mappings of the file (dev, ino) in an smaps listing whose

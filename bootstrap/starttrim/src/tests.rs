@@ -75,3 +75,43 @@ fn a_process_keeps_working_after_its_trim() {
     assert!(threads.contains("Threads:"));
     assert!(resident_kib() > 0);
 }
+
+#[test]
+fn the_trimmed_mappings_read_one_page_at_a_time() {
+    now().expect("ok");
+    // smaps shows MADV_RANDOM as the "rr" VmFlag of each trimmed mapping.
+    let exe = std::fs::metadata("/proc/self/exe").expect("exe");
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+    let ranges = unwritten_mappings(smaps.as_bytes(), exe.dev(), exe.ino()).expect("parse");
+    assert!(!ranges.is_empty());
+    for range in ranges {
+        let header = format!("{:x}-{:x} ", range.start, range.end);
+        let mapping = &smaps[smaps.find(&header).expect("mapping")..];
+        let flags = mapping
+            .lines()
+            .find(|line| line.starts_with("VmFlags:"))
+            .expect("VmFlags");
+        assert!(flags.split_whitespace().any(|flag| flag == "rr"), "{flags}");
+    }
+}
+
+#[test]
+fn passes_fall_on_the_same_wall_clock_instants_in_every_process() {
+    let at = |seconds: u64, nanos: u32| std::time::UNIX_EPOCH + Duration::new(seconds, nanos);
+    assert_eq!(until_next_pass(at(1_800_000_000, 0)), PASS_EVERY);
+    assert_eq!(
+        until_next_pass(at(1_800_000_001, 0)),
+        Duration::from_secs(29)
+    );
+    assert_eq!(
+        until_next_pass(at(1_800_000_029, 999_999_000)),
+        Duration::from_micros(1)
+    );
+    // Two processes started 3 s apart with the same delay meet at 1_800_000_090.
+    let first = at(1_800_000_061, 0);
+    let second = at(1_800_000_064, 0);
+    assert_eq!(
+        first + until_next_pass(first),
+        second + until_next_pass(second)
+    );
+}

@@ -634,7 +634,7 @@ fn rss_report(cluster: &Cluster) {
 }
 
 /// Every long-running process of k3r's binaries unmapped its binary's
-/// start-up pages once, after k3r's delay (K3R_TRIM_START_PAGES_AFTER),
+/// start-up pages after k3r's delay (K3R_TRIM_START_PAGES_AFTER),
 /// and fewer of its pages were resident afterwards; each says so in its
 /// log: the Go components, the k3r server, the operators and CoreDNS (the
 /// image k3r builds) in their pods.
@@ -642,7 +642,9 @@ pub fn start_pages_trimmed(cluster: &Cluster) {
     const TRIMMED: &str = "unmapped the binary's";
     let logs = cluster.data_dir.join("logs");
     let delay = Duration::from_secs(60);
-    let wait = (cluster.started() + delay + Duration::from_secs(30))
+    // Two passes, each on the next whole half minute after the delay.
+    let passes = Duration::from_secs(60);
+    let wait = (cluster.started() + delay + passes + Duration::from_secs(30))
         .saturating_duration_since(Instant::now());
     let check = |name: &str, line: String| {
         let (before, after) = resident_before_and_after(&line)
@@ -665,8 +667,8 @@ pub fn start_pages_trimmed(cluster: &Cluster) {
         cluster.log_line(TRIMMED)
     });
     check("k3r server", line);
-    // Pods start later than the server: a minute past their start at most.
-    let pod_wait = wait.max(Duration::from_secs(90));
+    // Pods start later than the server: two minutes past their start at most.
+    let pod_wait = wait.max(delay + passes + Duration::from_secs(30));
     for (name, selector) in [
         ("operators", "app.kubernetes.io/name=k3r-operators"),
         (
