@@ -58,7 +58,7 @@ func Later(report func(message string)) {
 		for pass := 0; pass < Passes; pass++ {
 			time.Sleep(untilNextPass(time.Now()))
 			if unmapped, err = Now(); err != nil {
-				report(fmt.Sprintf("the start-up pages stay mapped: %v", err))
+				report(fmt.Sprintf("trimming the start-up pages: %v", err))
 				return
 			}
 		}

@@ -93,7 +93,7 @@ pub fn later(value: &str) {
                 match now() {
                     Ok(bytes) => unmapped = bytes,
                     Err(err) => {
-                        tracing::warn!("the start-up pages stay mapped: {err}");
+                        tracing::warn!("trimming the start-up pages: {err}");
                         return;
                     }
                 }
