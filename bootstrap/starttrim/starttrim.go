@@ -27,20 +27,18 @@ import (
 // empty or "off" means never.
 const Env = "K3R_TRIM_START_PAGES_AFTER"
 
-// PassEvery aligns the trim's passes to the wall clock: processes of one
-// binary (kube-apiserver's and kubelet's, the shims) that started within
-// that long of each other trim in the same instant at least once. Only
-// then can the page cache drop the large folios they shared: one that any
-// of them still maps stays cached, and its next fault maps all of it.
+// PassEvery aligns the trim to the wall clock: processes of one binary
+// (kube-apiserver's and kubelet's, the shims) whose delays end within the
+// same half minute trim in the same instant. Only then can the page cache
+// drop the large folios they shared: one that any of them still maps
+// stays cached, and its next fault maps all of it. A second pass would
+// catch the pairs a boundary splits, but it costs as much as the first
+// (every page in use is read back from disk), so there is one.
 const PassEvery = 30 * time.Second
 
-// Passes is how many aligned passes a trim makes: two, so that processes
-// whose delays end on either side of a boundary still share one.
-const Passes = 2
-
 // Later trims after the delay Env gives, in the background, at the next
-// Passes multiples of PassEvery; report is called with a one-line outcome
-// (or an error about Env or the trim).
+// multiple of PassEvery; report is called with a one-line outcome (or an
+// error about Env or the trim).
 func Later(report func(message string)) {
 	value := os.Getenv(Env)
 	if value == "" || value == "off" {
@@ -53,14 +51,12 @@ func Later(report func(message string)) {
 	}
 	go func() {
 		time.Sleep(delay)
+		time.Sleep(untilNextPass(time.Now()))
 		before := residentKiB()
-		var unmapped uint64
-		for pass := 0; pass < Passes; pass++ {
-			time.Sleep(untilNextPass(time.Now()))
-			if unmapped, err = Now(); err != nil {
-				report(fmt.Sprintf("trimming the start-up pages: %v", err))
-				return
-			}
+		unmapped, err := Now()
+		if err != nil {
+			report(fmt.Sprintf("trimming the start-up pages: %v", err))
+			return
 		}
 		report(fmt.Sprintf("unmapped the binary's %d MiB of read-only mappings: resident %d -> %d MiB",
 			unmapped>>20, before>>10, residentKiB()>>10))

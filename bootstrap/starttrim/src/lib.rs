@@ -61,18 +61,14 @@ pub fn parse_delay(value: &str) -> Result<Option<Duration>, Error> {
         })
 }
 
-/// Aligns the trim's passes to the wall clock, as the Go side does
-/// (`PassEvery`): processes of one binary that started within that long
-/// of each other trim in the same instant at least once, so that the page
-/// cache can drop the large folios they shared.
+/// Aligns the trim to the wall clock, as the Go side does (`PassEvery`):
+/// processes of one binary whose delays end within the same half minute
+/// trim in the same instant, so that the page cache can drop the large
+/// folios they shared. One pass: a second costs as much again.
 pub const PASS_EVERY: Duration = Duration::from_secs(30);
 
-/// How many aligned passes a trim makes (Go: `Passes`).
-pub const PASSES: u32 = 2;
-
 /// Trims after the delay `value` gives, on a thread of its own, at the
-/// next [`PASSES`] multiples of [`PASS_EVERY`]; the outcome is logged in
-/// one line.
+/// next multiple of [`PASS_EVERY`]; the outcome is logged in one line.
 pub fn later(value: &str) {
     let delay = match parse_delay(value) {
         Ok(Some(delay)) => delay,
@@ -86,25 +82,18 @@ pub fn later(value: &str) {
         .name("starttrim".into())
         .spawn(move || {
             std::thread::sleep(delay);
+            std::thread::sleep(until_next_pass(std::time::SystemTime::now()));
             let before = resident_kib();
-            let mut unmapped = 0;
-            for _ in 0..PASSES {
-                std::thread::sleep(until_next_pass(std::time::SystemTime::now()));
-                match now() {
-                    Ok(bytes) => unmapped = bytes,
-                    Err(err) => {
-                        tracing::warn!("trimming the start-up pages: {err}");
-                        return;
-                    }
-                }
+            match now() {
+                // Worded as the Go side's line, which tests and people grep.
+                Ok(unmapped) => tracing::info!(
+                    "unmapped the binary's {} MiB of read-only mappings: resident {} -> {} MiB",
+                    unmapped >> 20,
+                    before >> 10,
+                    resident_kib() >> 10
+                ),
+                Err(err) => tracing::warn!("trimming the start-up pages: {err}"),
             }
-            // Worded as the Go side's line, which tests and people grep.
-            tracing::info!(
-                "unmapped the binary's {} MiB of read-only mappings: resident {} -> {} MiB",
-                unmapped >> 20,
-                before >> 10,
-                resident_kib() >> 10
-            );
         });
     if let Err(err) = spawned {
         tracing::warn!("the start-up pages stay mapped: no thread for the trim: {err}");
