@@ -642,9 +642,9 @@ pub fn start_pages_trimmed(cluster: &Cluster) {
     const TRIMMED: &str = "unmapped the binary's";
     let logs = cluster.data_dir.join("logs");
     let delay = Duration::from_secs(60);
-    // On the next whole half minute after the delay.
-    let passes = Duration::from_secs(30);
-    let wait = (cluster.started() + delay + passes + Duration::from_secs(30))
+    // The trim waits for the next whole half minute after the delay.
+    let alignment = Duration::from_secs(30);
+    let wait = (cluster.started() + delay + alignment + Duration::from_secs(30))
         .saturating_duration_since(Instant::now());
     let check = |name: &str, line: String| {
         let (before, after) = resident_before_and_after(&line)
@@ -668,7 +668,7 @@ pub fn start_pages_trimmed(cluster: &Cluster) {
     });
     check("k3r server", line);
     // Pods start later than the server: 90 s past their start at most.
-    let pod_wait = wait.max(delay + passes + Duration::from_secs(30));
+    let pod_wait = wait.max(delay + alignment + Duration::from_secs(30));
     for (name, selector) in [
         ("operators", "app.kubernetes.io/name=k3r-operators"),
         (
