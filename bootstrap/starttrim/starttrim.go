@@ -53,13 +53,17 @@ func Later(report func(message string)) {
 		time.Sleep(delay)
 		time.Sleep(untilNextPass(time.Now()))
 		before := residentKiB()
-		unmapped, err := Now()
+		trimmed, err := Now()
 		if err != nil {
 			report(fmt.Sprintf("trimming the start-up pages: %v", err))
 			return
 		}
-		report(fmt.Sprintf("unmapped the binary's %d MiB of read-only mappings: resident %d -> %d MiB",
-			unmapped>>20, before>>10, residentKiB()>>10))
+		line := fmt.Sprintf("unmapped the binary's %d MiB of read-only mappings: resident %d -> %d MiB",
+			trimmed.Unmapped>>20, before>>10, residentKiB()>>10)
+		if trimmed.Eviction != nil {
+			line += fmt.Sprintf("; its cached pages stay: %v", trimmed.Eviction)
+		}
+		report(line)
 	}()
 }
 
@@ -68,29 +72,44 @@ func untilNextPass(now time.Time) time.Duration {
 	return now.Truncate(PassEvery).Add(PassEvery).Sub(now)
 }
 
+// Trimmed is what one trim did: the bytes unmapped, and the error, if
+// any, of evicting the cached pages no process maps any longer (which
+// leaves the unmapping done, so it is reported apart).
+type Trimmed struct {
+	Unmapped uint64
+	Eviction error
+}
+
 // Now unmaps every read-only, never written mapping of the process's own
-// executable and returns their total size. Text and read-only data are
-// never written, so MADV_DONTNEED loses nothing: what the process still
-// uses faults back in, from the page cache or, once dropped (see
-// dropUnmappedCache), from disk one page at a time.
-func Now() (uint64, error) {
-	ranges, err := ownReadOnlyMappings()
+// executable, then evicts the executable's unmapped cached pages. Text
+// and read-only data are never written, so MADV_DONTNEED loses nothing:
+// what the process still uses faults back in, from the page cache or,
+// once dropped (see dropUnmappedCache), from disk one page at a time.
+func Now() (Trimmed, error) {
+	// Opened once: found by its device and inode, then evicted through it.
+	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
-		return 0, err
+		return Trimmed{}, err
 	}
-	var total uint64
+	defer exe.Close()
+	ranges, err := ownReadOnlyMappings(exe)
+	if err != nil {
+		return Trimmed{}, err
+	}
+	var trimmed Trimmed
 	for _, r := range ranges {
 		// MADV_RANDOM: a page the process needs again is read alone, not
 		// with a read-ahead window around it.
 		for _, advice := range []uintptr{syscall.MADV_DONTNEED, syscall.MADV_RANDOM} {
 			_, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(r.start), uintptr(r.end-r.start), advice)
 			if errno != 0 {
-				return total, fmt.Errorf("madvise %x-%x: %w", r.start, r.end, errno)
+				return trimmed, fmt.Errorf("madvise %x-%x: %w", r.start, r.end, errno)
 			}
 		}
-		total += r.end - r.start
+		trimmed.Unmapped += r.end - r.start
 	}
-	return total, dropUnmappedCache()
+	trimmed.Eviction = dropUnmappedCache(exe)
+	return trimmed, nil
 }
 
 // dropUnmappedCache evicts the executable's cached pages that no process
@@ -98,12 +117,7 @@ func Now() (uint64, error) {
 // and a freshly written or read-ahead binary is cached in folios of up to
 // 2 MiB: without this, every page the process faults back maps its 2 MiB
 // neighbourhood again. Pages other processes still map stay cached.
-func dropUnmappedCache() error {
-	exe, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return err
-	}
-	defer exe.Close()
+func dropUnmappedCache(exe *os.File) error {
 	const fadvDontNeed = 4 // POSIX_FADV_DONTNEED
 	_, _, errno := syscall.Syscall6(syscall.SYS_FADVISE64, exe.Fd(), 0, 0, fadvDontNeed, 0, 0)
 	if errno != 0 {
@@ -120,17 +134,17 @@ type addressRange struct{ start, end uint64 }
 // A mapping with anonymous pages was written once: a cgo binary's RELRO
 // (its GOT, relocated by the dynamic loader, then made read-only) —
 // unmapping those pages would bring back the unrelocated file contents.
-func ownReadOnlyMappings() ([]addressRange, error) {
-	var exe syscall.Stat_t
-	if err := syscall.Stat("/proc/self/exe", &exe); err != nil {
-		return nil, fmt.Errorf("stat /proc/self/exe: %w", err)
+func ownReadOnlyMappings(exe *os.File) ([]addressRange, error) {
+	var identity syscall.Stat_t
+	if err := syscall.Fstat(int(exe.Fd()), &identity); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", exe.Name(), err)
 	}
 	smaps, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return nil, err
 	}
 	defer smaps.Close()
-	return unwrittenMappings(smaps, exe.Dev, exe.Ino)
+	return unwrittenMappings(smaps, identity.Dev, identity.Ino)
 }
 
 // unwrittenMappings reads smaps: the read-only mappings of the file

@@ -86,12 +86,18 @@ pub fn later(value: &str) {
             let before = resident_kib();
             match now() {
                 // Worded as the Go side's line, which tests and people grep.
-                Ok(unmapped) => tracing::info!(
-                    "unmapped the binary's {} MiB of read-only mappings: resident {} -> {} MiB",
-                    unmapped >> 20,
-                    before >> 10,
-                    resident_kib() >> 10
-                ),
+                Ok(trimmed) => {
+                    let line = format!(
+                        "unmapped the binary's {} MiB of read-only mappings: resident {} -> {} MiB",
+                        trimmed.unmapped >> 20,
+                        before >> 10,
+                        resident_kib() >> 10
+                    );
+                    match trimmed.eviction {
+                        Ok(()) => tracing::info!("{line}"),
+                        Err(err) => tracing::warn!("{line}; its cached pages stay: {err}"),
+                    }
+                }
                 Err(err) => tracing::warn!("trimming the start-up pages: {err}"),
             }
         });
@@ -112,39 +118,52 @@ pub fn until_next_pass(now: std::time::SystemTime) -> Duration {
     Duration::from_nanos((every - into_period) as u64)
 }
 
+/// What one trim did: the bytes unmapped, and whether the cached pages
+/// no process maps any longer were evicted after (a failure there leaves
+/// the unmapping done, so it is reported apart).
+#[derive(Debug)]
+pub struct Trimmed {
+    pub unmapped: u64,
+    pub eviction: Result<(), Error>,
+}
+
 /// Unmaps every read-only, never written mapping of the process's own
-/// executable and returns their total size in bytes.
-pub fn now() -> Result<u64, Error> {
+/// executable, then evicts the executable's unmapped cached pages.
+pub fn now() -> Result<Trimmed, Error> {
     let io = |path| move |source| Error::Io { path, source };
-    let exe = std::fs::metadata("/proc/self/exe").map_err(io("/proc/self/exe"))?;
+    // Opened once: found by its device and inode, then evicted through it.
+    let exe = std::fs::File::open("/proc/self/exe").map_err(io("/proc/self/exe"))?;
+    let identity = exe.metadata().map_err(io("/proc/self/exe"))?;
     let smaps = std::fs::File::open("/proc/self/smaps").map_err(io("/proc/self/smaps"))?;
-    let ranges = unwritten_mappings(std::io::BufReader::new(smaps), exe.dev(), exe.ino())
-        .map_err(io("/proc/self/smaps"))?;
+    let ranges = unwritten_mappings(
+        std::io::BufReader::new(smaps),
+        identity.dev(),
+        identity.ino(),
+    )
+    .map_err(io("/proc/self/smaps"))?;
     if ranges.is_empty() {
         return Err(Error::NoMapping);
     }
-    let mut total = 0;
+    let mut unmapped = 0;
     for range in ranges {
         advise(range, nix::sys::mman::MmapAdvise::MADV_DONTNEED)?;
         // A page needed again is read alone, not with a read-ahead window.
         advise(range, nix::sys::mman::MmapAdvise::MADV_RANDOM)?;
-        total += (range.end - range.start) as u64;
+        unmapped += (range.end - range.start) as u64;
     }
-    drop_unmapped_cache()?;
-    Ok(total)
+    Ok(Trimmed {
+        unmapped,
+        eviction: drop_unmapped_cache(&exe),
+    })
 }
 
 /// Evicts the executable's cached pages that no process maps any longer:
 /// a fault maps the whole cached folio it lands in, and a freshly written
 /// or read-ahead binary is cached in folios of up to 2 MiB. Pages other
 /// processes still map stay cached.
-fn drop_unmapped_cache() -> Result<(), Error> {
-    let exe = std::fs::File::open("/proc/self/exe").map_err(|source| Error::Io {
-        path: "/proc/self/exe",
-        source,
-    })?;
+fn drop_unmapped_cache(exe: &std::fs::File) -> Result<(), Error> {
     nix::fcntl::posix_fadvise(
-        &exe,
+        exe,
         0,
         0,
         nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,

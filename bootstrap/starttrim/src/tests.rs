@@ -64,8 +64,9 @@ fn delays_parse_as_k3r_documents_them() {
 fn a_process_keeps_working_after_its_trim() {
     // This test binary trims itself for real: text, read-only data and
     // the dynamic loader's relocations must all still be right afterwards.
-    let unmapped = now().expect("ok");
-    assert!(unmapped > 0);
+    let trimmed = now().expect("ok");
+    assert!(trimmed.unmapped > 0);
+    trimmed.eviction.expect("the unmapped cached pages evicted");
     let formatted = format!("{:?}", std::collections::BTreeMap::from([(1, "one")]));
     assert_eq!(formatted, "{1: \"one\"}");
     let threads = std::thread::spawn(|| std::fs::read_to_string("/proc/self/status"))
