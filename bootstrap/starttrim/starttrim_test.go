@@ -62,6 +62,20 @@ Anonymous:            0 kB
 	}
 }
 
+// An executable with no read-only mapping left to trim is an error, as in
+// the Rust trim (NoMapping), not a trim of 0 MiB.
+func TestNoMappingOfTheExecutableIsAnError(t *testing.T) {
+	smaps := `0bfa1000-0c0f4000 rw-p 0bba0000 fd:01 1234 /bin/k3r-kube
+Anonymous:          368 kB
+0c0f4000-0c100000 r--p 00000000 fd:01 9999 /other
+Anonymous:            0 kB
+`
+	ranges, err := unwrittenMappings(strings.NewReader(smaps), makedev(0xfd, 0x01), 1234)
+	if err == nil || !strings.Contains(err.Error(), "no read-only mapping") {
+		t.Fatalf("got %x and error %v, want the no-mapping error", ranges, err)
+	}
+}
+
 // The device number in /proc/self/maps (major:minor in hex) and the one
 // stat reports are the same device.
 func TestTheExecutableIsFoundInItsOwnMaps(t *testing.T) {
