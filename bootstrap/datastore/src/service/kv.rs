@@ -38,9 +38,11 @@ fn fill_headers(txn: &mut TxnResponse, revision: i64) {
     }
 }
 
+// The per-request spans are at debug level: at info, every RPC paid for a
+// span's bookkeeping in the subscriber (1.5 % of the server's CPU samples).
 #[tonic::async_trait]
 impl Kv for KvService {
-    #[tracing::instrument(name = "etcd.Range", skip_all)]
+    #[tracing::instrument(level = "debug", name = "etcd.Range", skip_all)]
     async fn range(
         &self,
         request: Request<RangeRequest>,
@@ -52,7 +54,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "etcd.Put", skip_all)]
+    #[tracing::instrument(level = "debug", name = "etcd.Put", skip_all)]
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let started = Instant::now();
         let (mut response, revision) = self.store.put(request.into_inner()).await?;
@@ -61,7 +63,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "etcd.DeleteRange", skip_all)]
+    #[tracing::instrument(level = "debug", name = "etcd.DeleteRange", skip_all)]
     async fn delete_range(
         &self,
         request: Request<DeleteRangeRequest>,
@@ -73,7 +75,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "etcd.Txn", skip_all)]
+    #[tracing::instrument(level = "debug", name = "etcd.Txn", skip_all)]
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let started = Instant::now();
         let (mut response, revision) = self.store.txn(request.into_inner()).await?;
@@ -82,7 +84,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "etcd.Compact", skip_all)]
+    #[tracing::instrument(level = "debug", name = "etcd.Compact", skip_all)]
     async fn compact(
         &self,
         request: Request<CompactionRequest>,
