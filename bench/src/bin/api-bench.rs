@@ -57,11 +57,25 @@ struct Args {
     /// First columns of every row
     #[arg(long, default_value = "")]
     label: String,
-    /// Instead of the phases: N GETs of one object through the kubeconfig's
-    /// server and N through --server, alternating (so that both see the
-    /// same machine), and the difference of their medians.
+    /// Instead of the phases: N requests through the kubeconfig's server
+    /// and N through --server, alternating (so that both see the same
+    /// machine), and the difference of their medians.
     #[arg(long)]
     overhead: Option<usize>,
+    /// What --overhead times: GETs of one ConfigMap, or creates of
+    /// ConfigMaps of the size the kubectl yardstick uses
+    #[arg(long, value_enum, default_value_t = OverheadOp::Get)]
+    overhead_op: OverheadOp,
+    /// HTTP/2, one multiplexed connection per endpoint, as kubectl and
+    /// client-go use (the default is kube-rs's HTTP/1.1)
+    #[arg(long)]
+    http2: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum OverheadOp {
+    Get,
+    Create,
 }
 
 #[derive(Clone, Copy)]
@@ -223,7 +237,35 @@ async fn client(args: &Args, server: Option<&String>) -> anyhow::Result<kube::Cl
     if let Some(server) = server {
         config.cluster_url = server.parse().context("--server")?;
     }
+    if args.http2 {
+        return http2_client(config);
+    }
     Ok(k3r_kube_client::from_config(config)?)
+}
+
+/// A kube client that speaks only HTTP/2 (ALPN h2), as client-go does
+/// against a server that offers it.
+fn http2_client(config: kube::Config) -> anyhow::Result<kube::Client> {
+    use kube::client::ConfigExt;
+    use tower::ServiceBuilder;
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.rustls_client_config()?)
+        .https_only()
+        .enable_http2()
+        .wrap_connector(k3r_kube_client::http_connector());
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build(https);
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .map_err(
+            |e: hyper_util::client::legacy::Error| -> Box<dyn std::error::Error + Send + Sync> {
+                Box::new(e)
+            },
+        )
+        .service(http);
+    Ok(kube::Client::new(service, config.default_namespace))
 }
 
 #[tokio::main]
@@ -242,14 +284,7 @@ async fn main() -> anyhow::Result<()> {
         std::process::id(),
         format!("{:?}", args.resource).to_lowercase()
     );
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": namespace}}))?,
-        )
-        .await
-        .context("creating the namespace")?;
+    let namespaces = create_namespace(&client, &namespace).await?;
     let resource = api_resource(args.resource);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
     let count = args.objects;
@@ -409,42 +444,100 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// GET latency through two endpoints, alternating request by request.
+/// Creates the namespace the run works in; the API to delete it with.
+async fn create_namespace(
+    client: &kube::Client,
+    name: &str,
+) -> anyhow::Result<Api<k8s_openapi::api::core::v1::Namespace>> {
+    let namespaces = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}}))?,
+        )
+        .await
+        .context("creating the namespace")?;
+    Ok(namespaces)
+}
+
+/// Request latency through two endpoints, alternating request by request.
 async fn overhead(args: &Args, rounds: usize) -> anyhow::Result<()> {
     let direct_url = args.server.as_ref().context("--overhead needs --server")?;
     let via = client(args, None).await?;
     let direct = client(args, Some(direct_url)).await?;
-    let name = format!("api-bench-overhead-{}", std::process::id());
-    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(via.clone(), "default");
-    maps.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}}))?,
-    )
-    .await?;
-    let via_api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(via, "default");
-    let direct_api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(direct, "default");
-    // Warm both connections.
-    via_api.get(&name).await?;
-    direct_api.get(&name).await?;
-    let (mut through, mut around) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let at = Instant::now();
-        via_api.get(&name).await?;
-        through.push(at.elapsed());
-        let at = Instant::now();
-        direct_api.get(&name).await?;
-        around.push(at.elapsed());
+    let namespace = format!("api-bench-overhead-{}", std::process::id());
+    let namespaces = create_namespace(&via, &namespace).await?;
+    let measured = alternate(args.overhead_op, rounds, &namespace, via, direct).await;
+    namespaces
+        .delete(&namespace, &DeleteParams::default())
+        .await
+        .context("deleting the namespace")?;
+    // Whatever runs next should not share the machine with these deletes.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while namespaces.get_opt(&namespace).await?.is_some() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "namespace {namespace} still there after 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    maps.delete(&name, &DeleteParams::default()).await?;
+    let (mut through, mut around) = measured?;
     through.sort();
     around.sort();
     let (p50_via, p50_direct) = (percentile(&through, 0.5), percentile(&around, 0.5));
+    let what = match args.overhead_op {
+        OverheadOp::Get => "GET one ConfigMap",
+        OverheadOp::Create => "create a ConfigMap",
+    };
+    let protocol = if args.http2 { ", HTTP/2" } else { "" };
     println!(
-        "| {}GET one ConfigMap, {rounds} alternating | {p50_via:.3} | {:.3} | {p50_direct:.3} | {:.3} | {:.3} |",
+        "| {}{what}, {rounds} alternating{protocol} | {p50_via:.3} | {:.3} | {p50_direct:.3} | {:.3} | {:.3} | {:.1} % |",
         args.label,
         percentile(&through, 0.99),
         percentile(&around, 0.99),
         p50_via - p50_direct,
+        (p50_via - p50_direct) / p50_direct * 100.0,
     );
     Ok(())
+}
+
+/// `rounds` requests through each client, alternating; their latencies.
+async fn alternate(
+    op: OverheadOp,
+    rounds: usize,
+    namespace: &str,
+    via: kube::Client,
+    direct: kube::Client,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    type ConfigMap = k8s_openapi::api::core::v1::ConfigMap;
+    let via: Api<ConfigMap> = Api::namespaced(via, namespace);
+    let direct: Api<ConfigMap> = Api::namespaced(direct, namespace);
+    // The yardstick's ConfigMap: 256 bytes of payload.
+    let config_map = |name: String| -> anyhow::Result<ConfigMap> {
+        Ok(serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "data": {"index": name, "payload": "x".repeat(256)},
+        }))?)
+    };
+    let params = PostParams::default();
+    via.create(&params, &config_map("probe".into())?).await?;
+    // Warm both connections.
+    via.get("probe").await?;
+    direct.get("probe").await?;
+    let (mut through, mut around) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for (api, latencies, port) in [
+            (&via, &mut through, "via"),
+            (&direct, &mut around, "direct"),
+        ] {
+            let object = config_map(format!("cm-{port}-{round:05}"))?;
+            let at = Instant::now();
+            match op {
+                OverheadOp::Get => drop(api.get("probe").await?),
+                OverheadOp::Create => drop(api.create(&params, &object).await?),
+            }
+            latencies.push(at.elapsed());
+        }
+    }
+    Ok((through, around))
 }
