@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -38,12 +39,15 @@ const separator = "---"
 //
 //	k3r-kube together kube-apiserver FLAGS... --- kube-controller-manager FLAGS... --- kube-scheduler FLAGS...
 //	k3r-kube together kubelet FLAGS... --- kube-proxy FLAGS...
+//	k3r-kube together kube-apiserver FLAGS... --- k3r-front FLAGS...
 //
 // The first component runs exactly as it does alone and owns the signal
 // handling. Each later one starts, in order, once the API server its
 // --kubeconfig names is ready (kube-controller-manager gives up on an API
 // server that is not healthy within 10 s). When any component returns, the
-// process exits, so the supervisor restarts them together.
+// process exits, so the supervisor restarts them together. A k3r-front
+// group serves the supervisor listener with kube-apiserver's handler (see
+// front.go).
 func together(args []string) int {
 	groups := splitGroups(args)
 	if len(groups[0]) == 0 {
@@ -56,7 +60,21 @@ func together(args []string) int {
 		return 2
 	}
 	later := [][]string{}
+	var front *front
 	for _, group := range groups[1:] {
+		if len(group) > 0 && group[0] == frontName {
+			if groups[0][0] != "kube-apiserver" {
+				fmt.Fprintf(os.Stderr, "k3r-kube together: %s needs kube-apiserver as the first component\n", frontName)
+				return 2
+			}
+			parsed, err := parseFront(group[1:])
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "k3r-kube together: %s: %v\n", frontName, err)
+				return 2
+			}
+			front = parsed
+			continue
+		}
 		if len(group) == 0 || laterRunners[group[0]].run == nil {
 			fmt.Fprintf(os.Stderr, "k3r-kube together: %q cannot run after the first component (kube-controller-manager, kube-scheduler or kube-proxy can)\n", strings.Join(group, " "))
 			return 2
@@ -76,7 +94,13 @@ func together(args []string) int {
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
 	go startLater(later)
 	go exitAfterStopSignal()
-	command := first()
+	// Either command sets up the process's signal handling: make one.
+	var command *cobra.Command
+	if front != nil {
+		command = newAPIServerCommand(func(api http.Handler) { go front.serve(api) })
+	} else {
+		command = first()
+	}
 	command.SetArgs(groups[0][1:])
 	return cli.Run(command)
 }

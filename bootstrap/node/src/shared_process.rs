@@ -70,6 +70,19 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Adds a group that only runs inside `together` (k3r-front), turning
+    /// a process of one component into a `together` of one.
+    pub fn with_group(mut self, group: Vec<String>) -> Self {
+        if self.args.first().map(String::as_str) != Some("together") {
+            self.args.insert(0, "together".into());
+        }
+        self.args.push("---".into());
+        self.args.extend(group);
+        self
+    }
+}
+
 /// The first component's process (with every later component that can
 /// share it) and the components that run alone, in order.
 pub fn group(first: Component, later: Vec<Component>) -> (Process, Vec<Process>) {
@@ -133,6 +146,32 @@ mod tests {
         let mut args = vec![name.to_string(), format!("--{name}-flag=1")];
         args.extend(crate::passthrough(&user_args));
         Component { args, user_args }
+    }
+
+    #[test]
+    fn a_group_makes_a_lone_component_a_together_of_one() {
+        let (process, _) = group_with(component("kube-apiserver", &[]), vec![], false);
+        let process = process.with_group(vec!["k3r-front".into(), "--listen=:6443".into()]);
+        assert_eq!(
+            process.args,
+            [
+                "together",
+                "kube-apiserver",
+                "--kube-apiserver-flag=1",
+                "---",
+                "k3r-front",
+                "--listen=:6443"
+            ]
+        );
+        let (shared, _) = group_with(
+            component("kube-apiserver", &[]),
+            vec![component("kube-scheduler", &[])],
+            false,
+        );
+        let shared = shared.with_group(vec!["k3r-front".into()]);
+        assert_eq!(shared.args.first().map(String::as_str), Some("together"));
+        assert_eq!(shared.args.iter().filter(|a| *a == "together").count(), 1);
+        assert_eq!(shared.args.last().map(String::as_str), Some("k3r-front"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The k3r server role: brings up a complete single-node cluster and keeps
 //! it running until told to stop. [`boot`] runs the phases in order: files
-//! (PKI, token, packaged manifests), datastore, kube-apiserver, cluster
-//! objects (CRDs, the operators), the supervisor listener, the
+//! (PKI, token, packaged manifests), datastore, k3r's routes of the
+//! supervisor listener, kube-apiserver (which serves that listener), cluster
+//! objects (CRDs, the operators), the admin kubeconfig, the
 //! controllers, and the server's own node — started through k3r-node's
 //! node start, the path every agent takes.
 
@@ -169,6 +170,21 @@ async fn boot(
         &pki.key("client-supervisor"),
     )?;
     let tunnels = tunnel::Tunnels::new(api.clone());
+    let own_metrics = config
+        .supervisor_metrics
+        .then(|| own_metrics(running))
+        .flatten();
+    let front = serve_own_routes(
+        config,
+        layout,
+        &pki,
+        &token,
+        &api,
+        std::sync::Arc::clone(&tunnels),
+        own_metrics,
+        stop_rx.clone(),
+    )
+    .await?;
     let controllers_alone = start_apiserver(
         config,
         layout,
@@ -177,16 +193,13 @@ async fn boot(
         &etcd_servers,
         &api,
         &tunnels,
+        front,
         stop_rx.clone(),
         started,
     )
     .await?;
     install_cluster_objects(config, layout, &api).await?;
-    let own_metrics = config
-        .supervisor_metrics
-        .then(|| own_metrics(running))
-        .flatten();
-    serve_supervisor(config, &pki, &token, &api, tunnels, own_metrics, stop_rx).await?;
+    write_admin_kubeconfig(config, &pki)?;
     start_controllers(layout, running, controllers_alone);
     let pod_cidr = running
         .node
@@ -308,6 +321,7 @@ async fn start_apiserver(
     etcd_servers: &str,
     api: &api::ApiClient,
     tunnels: &std::sync::Arc<tunnel::Tunnels>,
+    front: Vec<String>,
     stop_rx: watch::Receiver<bool>,
     started: Instant,
 ) -> Result<Vec<Process>, Error> {
@@ -335,6 +349,8 @@ async fn start_apiserver(
             },
         ],
     );
+    // kube-apiserver's process serves the supervisor listener too.
+    let control_plane = control_plane.with_group(front);
     running
         .control_plane
         .push(ChildExecutor.start(spec(layout, control_plane)));
@@ -377,41 +393,49 @@ fn own_metrics(running: &Running) -> Option<metrics::OwnMetrics> {
     }))
 }
 
-/// The :6443 listener (join endpoints, proxy to kube-apiserver) and the
-/// admin kubeconfig that points at it.
-async fn serve_supervisor(
+/// k3r's own routes of the :6443 listener, on a unix socket; returns the
+/// `k3r-front` group that makes kube-apiserver's process serve :6443 and
+/// forward those routes here.
+#[allow(clippy::too_many_arguments)]
+async fn serve_own_routes(
     config: &ServerConfig,
+    layout: &Layout,
     pki: &Pki,
     token: &k3r_pki::Token,
     api: &api::ApiClient,
     tunnels: std::sync::Arc<tunnel::Tunnels>,
     own_metrics: Option<metrics::OwnMetrics>,
     stop_rx: watch::Receiver<bool>,
-) -> Result<(), Error> {
-    let local_api = format!("https://127.0.0.1:{}", config.apiserver_port());
-    let proxy = proxy::serve(
-        proxy::ProxyConfig {
-            listen: SocketAddr::new(config.bind_address, config.https_listen_port),
-            backend: local_api,
-            serving_cert: pki.cert("serving-supervisor"),
-            serving_key: pki.key("serving-supervisor"),
-            client_ca: pki.client_ca.clone(),
-            server_ca: pki.server_ca.clone(),
-            proxy_cert: pki.cert("client-auth-proxy"),
-            proxy_key: pki.key("client-auth-proxy"),
-            join: std::sync::Arc::new(join::JoinService::new(
-                config,
-                pki,
-                token.password.clone(),
-                api.clone(),
-            )?),
-            tunnels,
-            own_metrics,
-        },
-        stop_rx,
-    )
-    .await?;
-    drop(proxy);
+) -> Result<Vec<String>, Error> {
+    let listen = SocketAddr::new(config.bind_address, config.https_listen_port);
+    proxy::check_listen(listen)?;
+    let proxy_config = proxy::ProxyConfig {
+        listen,
+        socket: layout.server().join("supervisor.sock"),
+        backend: format!("https://127.0.0.1:{}", config.apiserver_port()),
+        server_ca: pki.server_ca.clone(),
+        proxy_cert: pki.cert("client-auth-proxy"),
+        proxy_key: pki.key("client-auth-proxy"),
+        join: std::sync::Arc::new(join::JoinService::new(
+            config,
+            pki,
+            token.password.clone(),
+            api.clone(),
+        )?),
+        tunnels,
+        own_metrics,
+    };
+    let front = proxy_config.front_args(
+        &pki.cert("serving-supervisor"),
+        &pki.key("serving-supervisor"),
+        &pki.client_ca,
+    );
+    drop(proxy::serve(proxy_config, stop_rx).await?);
+    Ok(front)
+}
+
+/// The admin kubeconfig, pointing at the :6443 listener.
+fn write_admin_kubeconfig(config: &ServerConfig, pki: &Pki) -> Result<(), Error> {
     let public_api = format!("https://127.0.0.1:{}", config.https_listen_port);
     write_kubeconfig(
         &config.write_kubeconfig,

@@ -1,18 +1,23 @@
-//! The supervisor listener on :6443. It answers /cacerts, /ping and the
-//! join endpoints (/v1-k3r/*, see `join`) itself and forwards everything
-//! else to kube-apiserver on 127.0.0.1:6444.
-//! Clients that present a certificate from the client CA are vouched for
-//! with the front-proxy headers (X-Remote-User/Group) over a connection
-//! authenticated as system:auth-proxy; other requests pass through with
-//! their own credentials (bearer tokens). Upgrades (exec, attach,
-//! port-forward) are spliced through. With `--supervisor-metrics`, a
-//! scrape of /metrics gets k3r's own metrics appended (see `metrics`).
+//! k3r's own routes on the supervisor listener (:6443). The listener
+//! itself is served from kube-apiserver's process (`k3r-kube together
+//! ... --- k3r-front`, as k3s serves it in one process), so an API request
+//! reaches kube-apiserver's handler without a hop; the paths k3r answers
+//! — /cacerts, /ping, the join endpoints (/v1-k3r/*, see `join`), the
+//! agents' tunnel and, with `--supervisor-metrics`, /metrics — come here
+//! over a unix socket, with the client certificate the front verified
+//! against the client CA in a header. /metrics is forwarded to
+//! kube-apiserver on 127.0.0.1:6444 with k3r's own metrics appended (see
+//! `metrics`): certificate clients are vouched for with the front-proxy
+//! headers (X-Remote-User/Group) over a connection authenticated as
+//! system:auth-proxy; other requests pass through with their own
+//! credentials (bearer tokens).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use base64::Engine;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -21,9 +26,8 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use tokio::net::UnixListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use crate::api::connector;
 use crate::join::{self, JoinService};
@@ -37,12 +41,16 @@ type Backend = Client<
     Incoming,
 >;
 
+/// The header in which the front hands over the client certificate it
+/// verified (base64 DER); its Go side is bootstrap/kube/front.go.
+const CLIENT_CERT_HEADER: &str = "x-k3r-client-certificate";
+
 pub struct ProxyConfig {
+    /// Where the front (kube-apiserver's process) serves :6443.
     pub listen: SocketAddr,
+    /// The unix socket the front forwards k3r's own routes to.
+    pub socket: PathBuf,
     pub backend: String,
-    pub serving_cert: PathBuf,
-    pub serving_key: PathBuf,
-    pub client_ca: PathBuf,
     pub server_ca: PathBuf,
     pub proxy_cert: PathBuf,
     pub proxy_key: PathBuf,
@@ -50,6 +58,36 @@ pub struct ProxyConfig {
     pub tunnels: Arc<crate::tunnel::Tunnels>,
     /// `--supervisor-metrics`: what /metrics appends to kube-apiserver's.
     pub own_metrics: Option<OwnMetrics>,
+}
+
+impl ProxyConfig {
+    /// The `k3r-front` group of kube-apiserver's `together` command line:
+    /// where to listen, with which certificate, and which paths are k3r's.
+    pub fn front_args(
+        &self,
+        serving_cert: &std::path::Path,
+        serving_key: &std::path::Path,
+        client_ca: &std::path::Path,
+    ) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "k3r-front".into(),
+            format!("--listen={}", self.listen),
+            format!("--tls-cert-file={}", serving_cert.display()),
+            format!("--tls-private-key-file={}", serving_key.display()),
+            format!("--client-ca-file={}", client_ca.display()),
+            format!("--k3r-socket={}", self.socket.display()),
+        ];
+        let mut paths = vec![k3r_join_protocol::CACERTS, "/ping"];
+        if self.own_metrics.is_some() {
+            paths.push("/metrics");
+        }
+        let tunnel = crate::tunnel::Tunnels::paths();
+        paths.extend(tunnel.0);
+        args.extend(paths.iter().map(|p| format!("--path={p}")));
+        let prefixes = [vec![join::PREFIX], tunnel.1].concat();
+        args.extend(prefixes.iter().map(|p| format!("--prefix={p}")));
+        args
+    }
 }
 
 /// What the listener answers itself, before proxying the rest.
@@ -79,6 +117,15 @@ fn identity_of(cert: &[u8]) -> Option<Identity> {
     Some(Identity { user, groups })
 }
 
+/// The identity in the certificate the front verified, if it sent one.
+fn identity_from_front<B>(req: &Request<B>) -> Option<Identity> {
+    let encoded = req.headers().get(CLIENT_CERT_HEADER)?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_bytes())
+        .ok()?;
+    identity_of(&der)
+}
+
 fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never: Infallible| match never {})
@@ -101,21 +148,33 @@ const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
+/// Checks that the front will be able to listen, so that a taken port is
+/// one clear error at start rather than a crash loop of the control plane.
+pub fn check_listen(listen: SocketAddr) -> Result<(), Error> {
+    std::net::TcpListener::bind(listen)
+        .map(drop)
+        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))
+}
+
 pub async fn serve(
     config: ProxyConfig,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, Error> {
-    let server_config =
-        tls::server_config(&config.serving_cert, &config.serving_key, &config.client_ca)?;
-    let acceptor = TlsAcceptor::from(Arc::new(server_config));
     let backend_tls = tls::client_config(&config.server_ca, &config.proxy_cert, &config.proxy_key)?;
     let backend: Backend = Client::builder(TokioExecutor::new()).build(connector(backend_tls));
     let ca_pem = Bytes::from(
         std::fs::read(&config.server_ca).map_err(|e| Error::Io(config.server_ca.clone(), e))?,
     );
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    // A socket left by a server that did not stop cleanly.
+    let _ = std::fs::remove_file(&config.socket);
+    let listener =
+        UnixListener::bind(&config.socket).map_err(|e| Error::Io(config.socket.clone(), e))?;
+    // Only root (kube-apiserver's process) may speak for a client here.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::Io(config.socket.clone(), e))?;
+    }
     let base = Arc::new(config.backend.trim_end_matches('/').to_string());
     let routes = Arc::new(Routes {
         ca_pem,
@@ -125,38 +184,23 @@ pub async fn serve(
     });
     Ok(tokio::spawn(async move {
         loop {
-            let (socket, peer) = tokio::select! {
+            let socket = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
+                    Ok((socket, _)) => socket,
                     Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
                 },
                 _ = stop.wait_for(|s| *s) => break,
             };
-            // Small requests and answers must not wait on Nagle.
-            let _ = socket.set_nodelay(true);
-            let acceptor = acceptor.clone();
             let backend = backend.clone();
             let base = Arc::clone(&base);
             let routes = Arc::clone(&routes);
             let mut stopping = stop.clone();
             tokio::spawn(async move {
-                let stream = match acceptor.accept(socket).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                };
-                let identity = stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|certs| certs.first())
-                    .and_then(|c| identity_of(c.as_ref()));
                 let service = hyper::service::service_fn(move |req| {
+                    let identity = identity_from_front(&req);
                     handle(
                         req,
-                        identity.clone(),
+                        identity,
                         backend.clone(),
                         Arc::clone(&routes),
                         Arc::clone(&base),
@@ -164,13 +208,13 @@ pub async fn serve(
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let connection =
-                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                // At stop, open connections (agents' watches above all) are
-                // cut: kube-apiserver's graceful stop would wait for them.
+                    builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
+                // At stop, open connections (agents' tunnels above all)
+                // are cut.
                 tokio::select! {
                     result = connection => {
                         if let Err(e) = result {
-                            tracing::debug!(%peer, error = %e, "connection ended");
+                            tracing::debug!(error = %e, "connection ended");
                         }
                     }
                     _ = stopping.wait_for(|s| *s) => {}
@@ -243,7 +287,11 @@ async fn handle(
     let headers = out.headers_mut().expect("fresh builder has headers");
     for (name, value) in &parts.headers {
         let lower = name.as_str();
-        if HOP_BY_HOP.contains(&lower) || lower == "host" || lower.starts_with("x-remote-") {
+        if HOP_BY_HOP.contains(&lower)
+            || lower == "host"
+            || lower == CLIENT_CERT_HEADER
+            || lower.starts_with("x-remote-")
+        {
             continue;
         }
         headers.append(name.clone(), value.clone());

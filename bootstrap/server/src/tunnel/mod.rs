@@ -79,6 +79,11 @@ impl Tunnels {
         path == CONNECT_PATH || path.starts_with(STREAM_PREFIX)
     }
 
+    /// What `handles` answers: exact paths, then prefixes.
+    pub fn paths() -> (Vec<&'static str>, Vec<&'static str>) {
+        (vec![CONNECT_PATH], vec![STREAM_PREFIX])
+    }
+
     /// Accepts an agent's websocket upgrade; returns the
     /// Sec-WebSocket-Accept value for the 101 answer.
     pub async fn accept(

@@ -303,8 +303,9 @@ fn pods_reach_each_other(cluster: &Cluster, pods: &[(String, String, String, Str
     }
 }
 
-/// Every TCP connection of the server, the agents and the operators'
-/// processes (both modes) has TCP_NODELAY.
+/// Every TCP connection of the server, kube-apiserver's process (which
+/// serves :6443), the agents and the operators' processes (both modes) has
+/// TCP_NODELAY.
 fn sockets_have_nodelay(cluster: &Cluster, agents: &[Agent]) {
     let pid_of = |needle: &str| -> u32 {
         crate::cluster::processes_mentioning(needle)
@@ -314,6 +315,14 @@ fn sockets_have_nodelay(cluster: &Cluster, agents: &[Agent]) {
             .unwrap_or_else(|| panic!("no process mentions {needle:?}"))
     };
     let mut processes = vec![("k3r server", cluster.pid().expect("server pid"))];
+    // kube-apiserver's process serves the :6443 listener.
+    let control_plane =
+        crate::cluster::processes_mentioning(&cluster.data_dir.display().to_string())
+            .into_iter()
+            .find(|line| line.contains("together kube-apiserver"))
+            .and_then(|line| line.split(':').next()?.trim().parse().ok())
+            .expect("kube-apiserver's process");
+    processes.push(("kube-apiserver with the :6443 listener", control_plane));
     for agent in agents {
         processes.push(("k3r agent", agent.process.pid().expect("agent pid")));
     }

@@ -199,6 +199,47 @@ pub fn api_and_workloads(shared: &mut Shared) {
         "401",
         "forged front-proxy headers must not authenticate"
     );
+    // Nor is the header in which the front hands k3r's routes the client
+    // certificate it verified: a kubelet's certificate claimed in it,
+    // without the TLS client certificate, does not open a tunnel (401),
+    // while the certificate itself gets past that check (400: not a
+    // websocket upgrade).
+    let tls = cluster.data_dir.join("server/tls");
+    let der = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -outform DER -in {} | base64 -w0",
+            tls.join("client-kubelet.crt").display()
+        ))
+        .output()
+        .expect("openssl");
+    let forged_cert = String::from_utf8_lossy(&der.stdout).to_string();
+    assert!(
+        !forged_cert.is_empty(),
+        "no DER of the kubelet's certificate"
+    );
+    let tunnel_status = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(extra)
+            .arg(format!("https://127.0.0.1:{port}/v1-k3r/connect"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let header = format!("X-K3r-Client-Certificate: {forged_cert}");
+    assert_eq!(
+        tunnel_status(&["-H", &header]),
+        "401",
+        "a client certificate claimed in a header must not authenticate"
+    );
+    let cert = tls.join("client-kubelet.crt").display().to_string();
+    let key = tls.join("client-kubelet.key").display().to_string();
+    assert_eq!(
+        tunnel_status(&["--cert", &cert, "--key", &key]),
+        "400",
+        "the kubelet's certificate over TLS reaches the tunnel"
+    );
 
     // k3s-compatible CRDs are installed and take k3s users' YAML.
     for crd in [
