@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -164,6 +165,7 @@ func (f *front) serve(api http.Handler) {
 		Certificates: []tls.Certificate{f.cert},
 	}
 	server := &http.Server{
+		ErrorLog:          log.New(quietHandshakes{}, "", 0),
 		Handler:           f.handler(api),
 		TLSConfig:         tlsConfig,
 		MaxHeaderBytes:    1 << 20,
@@ -186,4 +188,19 @@ func (f *front) serve(api http.Handler) {
 	fmt.Fprintf(os.Stderr, "k3r-kube together: %s stopped: %v\n", frontName, err)
 	klog.Flush()
 	os.Exit(1)
+}
+
+// quietHandshakes keeps failed TLS handshakes (port probes, clients that
+// give up) out of the log unless asked for, as kube-apiserver's own
+// serving does; the server's other errors stay visible.
+type quietHandshakes struct{}
+
+func (quietHandshakes) Write(p []byte) (int, error) {
+	message := strings.TrimSpace(string(p))
+	if strings.Contains(message, "http: TLS handshake error") {
+		klog.V(4).Info(message)
+	} else {
+		klog.Warning(message)
+	}
+	return len(p), nil
 }
