@@ -124,14 +124,16 @@ pub fn api_and_workloads(shared: &mut Shared) {
         (!roles.trim().is_empty()).then_some(roles)
     });
     assert_eq!(roles.lines().count(), 1, "{roles}");
-    // The upstream components share two processes.
+    // The upstream components share two processes; the first serves the
+    // supervisor listener too (k3r-front).
     assert_eq!(
         component_processes(cluster),
         [
             vec![
                 "kube-apiserver",
                 "kube-controller-manager",
-                "kube-scheduler"
+                "kube-scheduler",
+                "k3r-front"
             ],
             vec!["kubelet", "kube-proxy"],
         ]
@@ -456,7 +458,7 @@ pub fn restart(shared: &mut Shared) {
     assert_eq!(
         component_processes(cluster),
         [
-            vec!["kube-apiserver", "kube-controller-manager"],
+            vec!["kube-apiserver", "kube-controller-manager", "k3r-front"],
             vec!["kube-scheduler"],
             vec!["kubelet", "kube-proxy"],
         ]
