@@ -58,8 +58,9 @@ func parseFront(args []string) (*front, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	for name, value := range map[string]string{"listen": f.listen, "tls-cert-file": f.certFile, "tls-private-key-file": f.keyFile, "client-ca-file": f.clientCA, "k3r-socket": f.socket} {
-		if value == "" {
+	// In flag order, so that the same command line names the same flag.
+	for _, name := range []string{"listen", "tls-cert-file", "tls-private-key-file", "client-ca-file", "k3r-socket"} {
+		if value, _ := fs.GetString(name); value == "" {
 			return nil, fmt.Errorf("--%s is required", name)
 		}
 	}

@@ -407,10 +407,9 @@ async fn serve_own_routes(
     own_metrics: Option<metrics::OwnMetrics>,
     stop_rx: watch::Receiver<bool>,
 ) -> Result<Vec<String>, Error> {
-    let listen = SocketAddr::new(config.bind_address, config.https_listen_port);
-    proxy::check_listen(listen)?;
+    // Preflight has checked that the port is free (one clear error).
     let proxy_config = proxy::ProxyConfig {
-        listen,
+        listen: SocketAddr::new(config.bind_address, config.https_listen_port),
         socket: layout.server().join("supervisor.sock"),
         backend: format!("https://127.0.0.1:{}", config.apiserver_port()),
         server_ca: pki.server_ca.clone(),

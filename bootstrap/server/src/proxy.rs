@@ -148,14 +148,6 @@ const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
-/// Checks that the front will be able to listen, so that a taken port is
-/// one clear error at start rather than a crash loop of the control plane.
-pub fn check_listen(listen: SocketAddr) -> Result<(), Error> {
-    std::net::TcpListener::bind(listen)
-        .map(drop)
-        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))
-}
-
 pub async fn serve(
     config: ProxyConfig,
     mut stop: watch::Receiver<bool>,
